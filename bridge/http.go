@@ -1,0 +1,146 @@
+package bridge
+
+import (
+	"bytes"
+	_ "embed"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+//go:embed demo.html
+var demoPage []byte
+
+// serveHTTP answers every request that is not a WebSocket upgrade on a
+// fresh connection: the demo page, and a 426 that says what the port is
+// for. Later: static files, fallback transports, a reverse proxy.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, h := range []http.Header{s.opts.Header, s.opts.HeaderHTTP} {
+		for k, v := range h {
+			w.Header()[k] = v
+		}
+	}
+	if hasToken([]byte(r.Header.Get("Upgrade")), "websocket") {
+		s.upgradeHijacked(w, r)
+		return
+	}
+	if s.opts.Demo && r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(demoPage)
+		return
+	}
+	w.Header().Set("Upgrade", "websocket")
+	w.Header().Set("Connection", "Upgrade")
+	http.Error(w, "426 Upgrade Required: this is a WebSocket endpoint; connect with a WebSocket client, e.g. ws://"+r.Host+r.URL.Path, http.StatusUpgradeRequired)
+}
+
+// upgradeHijacked serves a WebSocket upgrade that arrived on a kept-alive
+// HTTP connection (a proxy may reuse one): it takes the connection back
+// from net/http and runs the same upgrade as a fresh connection.
+func (s *Server) upgradeHijacked(w http.ResponseWriter, r *http.Request) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "cannot upgrade this connection", http.StatusInternalServerError)
+		return
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	var head bytes.Buffer
+	head.WriteString(r.Method + " " + r.RequestURI + " HTTP/1.1\r\nHost: " + r.Host + "\r\n")
+	_ = r.Header.Write(&head)
+	head.WriteString("\r\n")
+	extra, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	extra = bytes.Clone(extra)
+	conn := nc
+	if pc, ok := nc.(*prefixConn); ok {
+		// Back to the raw connection, so writev and polling work.
+		conn = pc.Conn
+		extra = append(pc.takePrefix(), extra...)
+		defer pc.onClose()
+	}
+	s.sessions.Add(1)
+	defer s.sessions.Done()
+	s.serveWS(conn, head.Bytes(), extra)
+}
+
+// connQueue is a net.Listener fed by the server's own accept loop with
+// the connections that are plain HTTP.
+type connQueue struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newConnQueue() *connQueue {
+	return &connQueue{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (q *connQueue) push(c net.Conn) {
+	select {
+	case q.ch <- c:
+	case <-q.done:
+		_ = c.Close()
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.ch:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.done) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return queueAddr{} }
+
+type queueAddr struct{}
+
+func (queueAddr) Network() string { return "wsbridge" }
+func (queueAddr) String() string  { return "wsbridge" }
+
+// prefixConn replays bytes the server read before it knew who the
+// connection was for, then reads the connection itself.
+type prefixConn struct {
+	net.Conn
+	mu      sync.Mutex
+	prefix  []byte
+	onClose func() // runs once, when the connection closes
+	closed  atomic.Bool
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+func (c *prefixConn) takePrefix() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.prefix
+	c.prefix = nil
+	return p
+}
+
+func (c *prefixConn) Close() error {
+	if !c.closed.Swap(true) && c.onClose != nil {
+		c.onClose()
+	}
+	return c.Conn.Close()
+}

@@ -1,0 +1,153 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wsbridge/wsbridge/framing"
+)
+
+// Options configures a Server. The zero value of every field is a sound
+// default, noted beside it; only Command is required.
+type Options struct {
+	Command []string // program and arguments run for each connection
+	Dir     string   // the program's working directory; "": the daemon's
+
+	Framing string   // how messages travel on stdio: "line" (default), "raw" or "len32"
+	PassEnv []string // daemon variables the child inherits; nil: none
+
+	Origins    []string // --origin entries; "*" allows any page
+	SameOrigin bool     // --sameorigin; also the rule when Origins is empty
+
+	MaxForks int // children running at once; 0: no limit
+	MaxConns int // connections open at once, HTTP included; 0: no limit
+
+	CloseGrace       time.Duration // --closems: stretches each wait of the termination ladder
+	MaxMessage       int64         // largest message from a client; 0: 1 MiB; <0: no limit
+	PingInterval     time.Duration // ping a client silent this long; 0: never
+	PingTimeout      time.Duration // drop a client that leaves a ping unanswered this long; 0: 10s
+	HandshakeTimeout time.Duration // whole request head must arrive within it; 0: 10s
+	CloseTimeout     time.Duration // wait for the client's close frame; 0: 2s
+	MaxHeaderBytes   int           // largest request head; 0: 8 KiB
+
+	ReadBuffer int // pooled buffer for frames from a client; 0: 32 KiB
+	OutBuffer  int // pooled buffer for the child's stdout; 0: 64 KiB
+
+	Header     http.Header // every response
+	HeaderWS   http.Header // successful upgrades only
+	HeaderHTTP http.Header // every response but successful upgrades
+
+	Demo bool // serve the embedded demo page at "/"
+
+	ServerSoftware string       // SERVER_SOFTWARE for children; "": "wsbridge"
+	Logger         *slog.Logger // nil: slog.Default()
+}
+
+// withDefaults returns opts with zero values replaced by defaults, or an
+// error naming the first bad field.
+func (opts Options) withDefaults() (Options, error) {
+	if len(opts.Command) == 0 || opts.Command[0] == "" {
+		return opts, errors.New("no program to run")
+	}
+	if opts.Framing == "" {
+		opts.Framing = "line"
+	}
+	if _, _, err := framing.New(opts.Framing); err != nil {
+		return opts, err
+	}
+	if opts.MaxForks < 0 || opts.MaxConns < 0 {
+		return opts, errors.New("limits must not be negative")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&opts.PingTimeout, 10*time.Second)
+	def(&opts.HandshakeTimeout, 10*time.Second)
+	def(&opts.CloseTimeout, 2*time.Second)
+	if opts.PingInterval < 0 || opts.PingTimeout < 0 || opts.HandshakeTimeout < 0 || opts.CloseTimeout < 0 || opts.CloseGrace < 0 {
+		return opts, errors.New("durations must not be negative")
+	}
+	switch {
+	case opts.MaxMessage == 0:
+		opts.MaxMessage = 1 << 20
+	case opts.MaxMessage < 0:
+		opts.MaxMessage = 0
+	}
+	if opts.MaxHeaderBytes == 0 {
+		opts.MaxHeaderBytes = 8 << 10
+	}
+	if opts.MaxHeaderBytes < 256 {
+		return opts, fmt.Errorf("MaxHeaderBytes %d is too small", opts.MaxHeaderBytes)
+	}
+	if opts.ReadBuffer == 0 {
+		opts.ReadBuffer = 32 << 10
+	}
+	if opts.OutBuffer == 0 {
+		opts.OutBuffer = 64 << 10
+	}
+	if opts.ReadBuffer < 512 || opts.OutBuffer < 512 {
+		return opts, errors.New("buffers must be at least 512 bytes")
+	}
+	if opts.ServerSoftware == "" {
+		opts.ServerSoftware = "wsbridge"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return opts, nil
+}
+
+// ParseHeader parses a "Name: value" header as the --header flags take it.
+func ParseHeader(s string) (name, value string, err error) {
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("header %q: want \"Name: value\"", s)
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenChar(name[i]) {
+			return "", "", fmt.Errorf("header %q: %q is not a valid header name", s, name)
+		}
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return "", "", fmt.Errorf("header %q: control character in value", s)
+		}
+	}
+	return name, value, nil
+}
+
+// Log levels, after websocketd's: debug < trace < access < info < error < fatal.
+const (
+	LevelDebug  = slog.Level(-8)
+	LevelTrace  = slog.LevelDebug
+	LevelAccess = slog.Level(-2)
+	LevelInfo   = slog.LevelInfo
+	LevelError  = slog.LevelError
+	LevelFatal  = slog.Level(12)
+)
+
+// ParseLevel maps a --loglevel name onto a slog level.
+func ParseLevel(name string) (slog.Level, error) {
+	switch strings.ToLower(name) {
+	case "debug":
+		return LevelDebug, nil
+	case "trace":
+		return LevelTrace, nil
+	case "access", "":
+		return LevelAccess, nil
+	case "info":
+		return LevelInfo, nil
+	case "error":
+		return LevelError, nil
+	case "fatal":
+		return LevelFatal, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (want debug, trace, access, info, error or fatal)", name)
+}

@@ -1,0 +1,355 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/wsbridge/wsbridge/procs"
+)
+
+// Server accepts connections on its listeners, upgrades WebSocket requests
+// on the raw connection with gobwas/ws and runs a session for each, and
+// hands every other request to a net/http server on the same port.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	ep     endpoint
+	wscfg  wsConfig
+	origin originPolicy
+
+	hdrAll, hdrWS, hdrHTTP ws.HandshakeHeader // nil when empty
+
+	httpSrv *http.Server
+	httpQ   *connQueue
+
+	ctx      context.Context // Serve's; sessions close when it ends
+	conns    atomic.Int64    // open connections, for MaxConns
+	forks    atomic.Int64    // running children, for MaxForks
+	nextID   atomic.Uint64
+	uidBase  string
+	sessions sync.WaitGroup
+}
+
+// endpoint is what a session runs. One per server for now; several, each
+// with its own program and mode, come with --dir and the config file.
+type endpoint struct {
+	command []string
+	dir     string
+	framing string
+	grace   time.Duration
+	pass    []string
+}
+
+// New checks opts and returns a Server ready to Serve.
+func New(opts Options) (*Server, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	s := &Server{
+		opts: opts,
+		log:  opts.Logger,
+		ep: endpoint{
+			command: opts.Command, dir: opts.Dir, framing: opts.Framing,
+			grace: opts.CloseGrace, pass: opts.PassEnv,
+		},
+		wscfg: wsConfig{
+			MaxMessage:   opts.MaxMessage,
+			ReadBuffer:   opts.ReadBuffer,
+			PingInterval: opts.PingInterval,
+			PingTimeout:  opts.PingTimeout,
+			CloseTimeout: opts.CloseTimeout,
+		},
+		origin:  newOriginPolicy(opts.Origins, opts.SameOrigin),
+		hdrAll:  handshakeHeader(opts.Header),
+		hdrWS:   handshakeHeader(opts.HeaderWS),
+		hdrHTTP: handshakeHeader(opts.HeaderHTTP),
+		uidBase: hex.EncodeToString(rnd[:]),
+		ctx:     context.Background(),
+	}
+	s.httpQ = newConnQueue()
+	s.httpSrv = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: opts.HandshakeTimeout,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), LevelDebug),
+	}
+	return s, nil
+}
+
+func handshakeHeader(h http.Header) ws.HandshakeHeader {
+	if len(h) == 0 {
+		return nil
+	}
+	return ws.HandshakeHeaderHTTP(h)
+}
+
+// Serve accepts connections on every listener until ctx ends, then stops
+// accepting, closes every session with 1001 and ends its child, and
+// returns once all are gone. It returns nil after a clean shutdown, or the
+// error that stopped a listener.
+func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
+	if len(listeners) == 0 {
+		return errors.New("bridge: no listener")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.ctx = ctx
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		_ = s.httpSrv.Serve(s.httpQ)
+	}()
+
+	var (
+		accepting sync.WaitGroup
+		errMu     sync.Mutex
+		firstErr  error
+	)
+	for _, l := range listeners {
+		accepting.Add(1)
+		go func() {
+			defer accepting.Done()
+			if err := s.accept(ctx, l); err != nil {
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				errMu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	<-ctx.Done()
+	for _, l := range listeners {
+		_ = l.Close()
+	}
+	accepting.Wait()
+	s.sessions.Wait()
+	shutdown, stop := context.WithTimeout(context.Background(), s.opts.CloseTimeout)
+	_ = s.httpSrv.Shutdown(shutdown)
+	stop()
+	_ = s.httpQ.Close()
+	<-httpDone
+	return firstErr
+}
+
+// accept runs one listener's accept loop. A transient error (such as
+// running out of file descriptors) is logged and retried with backoff.
+func (s *Server) accept(ctx context.Context, l net.Listener) error {
+	var delay time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Error("accept", "err", err, "retry", delay)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			return fmt.Errorf("bridge: accept on %s: %w", l.Addr(), err)
+		}
+		delay = 0
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+// handle reads a connection's request head and routes it: a WebSocket
+// upgrade stays here, anything else goes to the HTTP server.
+func (s *Server) handle(conn net.Conn) {
+	if n := s.conns.Add(1); s.opts.MaxConns > 0 && n > int64(s.opts.MaxConns) {
+		s.conns.Add(-1)
+		s.log.Info("refused: --max-conns reached", "remote", conn.RemoteAddr(), "max", s.opts.MaxConns)
+		s.reject(conn, http.StatusServiceUnavailable, "too many connections; try again later", true)
+		return
+	}
+	release := sync.OnceFunc(func() { s.conns.Add(-1) })
+	_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	buf := getBuffer(s.opts.MaxHeaderBytes)
+	hl, n, err := readHead(conn, buf)
+	var head requestHead
+	if err == nil {
+		head, err = parseHead(buf[:hl])
+	}
+	switch {
+	case errors.Is(err, errHeadTooLarge):
+		s.reject(conn, http.StatusRequestHeaderFieldsTooLarge, "request head larger than "+strconv.Itoa(s.opts.MaxHeaderBytes)+" bytes", false)
+	case errors.Is(err, errHeadBad):
+		s.reject(conn, http.StatusBadRequest, "malformed request", false)
+	case err != nil:
+		// Timed out or dropped before a whole head arrived.
+		s.log.Debug("no request head", "remote", conn.RemoteAddr(), "err", err)
+		_ = conn.Close()
+	case !head.upgrade:
+		// Plain HTTP: net/http takes the connection, head and all.
+		pc := &prefixConn{Conn: conn, prefix: bytes.Clone(buf[:n]), onClose: release}
+		putBuffer(buf)
+		_ = conn.SetDeadline(time.Time{})
+		s.httpQ.push(pc)
+		return
+	default:
+		var extra []byte
+		if n > hl {
+			extra = bytes.Clone(buf[hl:n])
+		}
+		s.serveWS(conn, buf[:hl], extra)
+	}
+	putBuffer(buf)
+	release()
+}
+
+// reject answers a request the server will not serve with a short text
+// and closes the connection.
+func (s *Server) reject(conn net.Conn, code int, reason string, retry bool) {
+	_ = conn.SetDeadline(time.Now().Add(s.opts.CloseTimeout))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", code, http.StatusText(code))
+	if retry {
+		b.WriteString("Retry-After: 1\r\n")
+	}
+	for _, h := range []ws.HandshakeHeader{s.hdrAll, s.hdrHTTP} {
+		if h != nil {
+			_, _ = h.WriteTo(&b)
+		}
+	}
+	body := reason + "\n"
+	fmt.Fprintf(&b, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	_, _ = conn.Write(b.Bytes())
+	lingerClose(conn)
+}
+
+// lingerClose half-closes conn and reads what the peer still sends for a
+// moment, so the kernel ends with FIN rather than a reset that could
+// destroy the response on its way.
+func lingerClose(conn net.Conn) {
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
+	}
+	_ = conn.Close()
+}
+
+// serveWS upgrades conn with the request head already read into head, and
+// runs the session. extra holds bytes that arrived after the head.
+func (s *Server) serveWS(conn net.Conn, head, extra []byte) {
+	id := s.nextID.Add(1)
+	log := s.log.With("id", id)
+	cgi := procs.CGI{
+		Method:         "GET",
+		ServerSoftware: s.opts.ServerSoftware,
+		UniqueID:       fmt.Sprintf("%s%08x", s.uidBase, id),
+	}
+	var origin, host string
+	forked := false
+	u := ws.Upgrader{
+		Header: s.hdrAll,
+		OnRequest: func(uri []byte) error {
+			cgi.URI = string(uri)
+			return nil
+		},
+		OnHost: func(h []byte) error {
+			host = string(h)
+			cgi.Headers = append(cgi.Headers, [2]string{"Host", host})
+			return nil
+		},
+		OnHeader: func(k, v []byte) error {
+			name, value := string(k), string(v)
+			if origin == "" && strings.EqualFold(name, "Origin") {
+				origin = value
+			}
+			cgi.Headers = append(cgi.Headers, [2]string{name, value})
+			return nil
+		},
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			if err := s.origin.check(origin, host, false); err != nil {
+				log.Info("refused: origin", "remote", conn.RemoteAddr(), "why", err)
+				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
+					ws.RejectionReason("403 Forbidden: "+err.Error()+"\n"), ws.RejectionHeader(s.hdrHTTP))
+			}
+			if n := s.forks.Add(1); s.opts.MaxForks > 0 && n > int64(s.opts.MaxForks) {
+				s.forks.Add(-1)
+				log.Info("refused: --maxforks reached", "remote", conn.RemoteAddr(), "max", s.opts.MaxForks)
+				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusTooManyRequests),
+					ws.RejectionReason("429 Too Many Requests: too many programs running; try again later\n"),
+					ws.RejectionHeader(retryAfter{s.hdrHTTP}))
+			}
+			forked = true
+			return s.hdrWS, nil
+		},
+	}
+	_, err := u.Upgrade(struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(head), conn})
+	if err != nil {
+		if forked {
+			s.forks.Add(-1)
+		}
+		log.Debug("handshake failed", "remote", conn.RemoteAddr(), "err", err)
+		lingerClose(conn)
+		return
+	}
+	defer s.forks.Add(-1)
+	_ = conn.SetDeadline(time.Time{})
+	began := time.Now()
+
+	cgi.RemoteAddr, cgi.RemotePort = splitHostPort(conn.RemoteAddr().String(), "")
+	_, cgi.ServerPort = splitHostPort(conn.LocalAddr().String(), "")
+	cgi.ServerName, _ = splitHostPort(host, "")
+	if cgi.ServerName == "" {
+		cgi.ServerName, _ = splitHostPort(conn.LocalAddr().String(), "")
+	}
+	cgi.Protocol = "HTTP/1.1"
+	path, query, _ := strings.Cut(cgi.URI, "?")
+	cgi.ScriptName, cgi.Query = path, query
+
+	wc := newWSConn(conn, &s.wscfg, extra)
+	sess := &session{id: id, srv: s, client: wc, log: log}
+	res := sess.run(s.ctx, &s.ep, cgi.Environ(s.ep.pass))
+	wc.finish()
+	sess.accessLine(conn.RemoteAddr().String(), began, res, wc.bytesIn.Load(), wc.bytesOut.Load())
+}
+
+// retryAfter adds Retry-After to a rejection's headers.
+type retryAfter struct{ more ws.HandshakeHeader }
+
+func (r retryAfter) WriteTo(w io.Writer) (int64, error) {
+	n, err := io.WriteString(w, "Retry-After: 1\r\n")
+	if err == nil && r.more != nil {
+		var m int64
+		m, err = r.more.WriteTo(w)
+		return int64(n) + m, err
+	}
+	return int64(n), err
+}

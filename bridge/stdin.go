@@ -1,0 +1,99 @@
+package bridge
+
+import (
+	"errors"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsbridge/wsbridge/framing"
+)
+
+// stdinWriter frames message pieces for a child's stdin and writes each
+// batch with writev: the data goes from the socket's read buffer to the
+// pipe without a copy.
+type stdinWriter struct {
+	f   *os.File
+	rc  syscall.RawConn
+	enc framing.Encoder
+}
+
+func newStdinWriter(f *os.File, enc framing.Encoder) (*stdinWriter, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &stdinWriter{f: f, rc: rc, enc: enc}, nil
+}
+
+// write frames and writes pieces, blocking while the pipe is full: that is
+// the backpressure that stops the bridge reading the socket.
+func (s *stdinWriter) write(pieces []framing.Piece) error {
+	b := batchPool.Get().(*batch)
+	defer batchPool.Put(b)
+	for len(pieces) > 0 {
+		n := min(len(pieces), maxBatch)
+		hdr, iov := b.hdr[:0], b.iov[:0]
+		for _, p := range pieces[:n] {
+			start := len(hdr)
+			hdr = s.enc.AppendPrefix(hdr, p)
+			if len(hdr) > start {
+				iov = append(iov, hdr[start:])
+			}
+			if len(p.Data) > 0 {
+				iov = append(iov, p.Data)
+			}
+			if suf := s.enc.Suffix(p); len(suf) > 0 {
+				iov = append(iov, suf)
+			}
+		}
+		if err := s.writev(iov); err != nil {
+			return err
+		}
+		pieces = pieces[n:]
+	}
+	return nil
+}
+
+// writev writes all of iov, waiting for the pipe to drain as needed.
+func (s *stdinWriter) writev(iov [][]byte) error {
+	for len(iov) > 0 {
+		var n int
+		var werr error
+		err := s.rc.Write(func(fd uintptr) bool {
+			for {
+				n, werr = unix.Writev(int(fd), iov)
+				if werr != unix.EINTR {
+					break
+				}
+			}
+			return werr != unix.EAGAIN
+		})
+		if err != nil {
+			return err
+		}
+		if werr != nil {
+			return werr
+		}
+		// Skip what was written; a partly written slice stays in front.
+		for n > 0 && len(iov) > 0 {
+			if n < len(iov[0]) {
+				iov[0] = iov[0][n:]
+				n = 0
+				break
+			}
+			n -= len(iov[0])
+			iov = iov[1:]
+		}
+		for len(iov) > 0 && len(iov[0]) == 0 {
+			iov = iov[1:]
+		}
+	}
+	return nil
+}
+
+// isBrokenPipe reports whether err says the child no longer reads stdin.
+func isBrokenPipe(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed)
+}

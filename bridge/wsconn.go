@@ -1,0 +1,419 @@
+package bridge
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/wsbridge/wsbridge/framing"
+)
+
+// wsConfig holds the limits every WebSocket connection of a server shares.
+type wsConfig struct {
+	MaxMessage   int64         // largest message accepted from a client, in bytes
+	ReadBuffer   int           // size of the pooled buffer frames are read into
+	PingInterval time.Duration // 0: never ping
+	PingTimeout  time.Duration // how long a ping may go unanswered
+	CloseTimeout time.Duration // how long to wait for the client's close frame
+}
+
+// wsConn is the server side of one WebSocket connection: the Client a
+// session talks to. Receive is called by one goroutine (the input pump);
+// Send by one other (the output pump); Close by either, or by the server
+// at shutdown.
+type wsConn struct {
+	conn    net.Conn
+	cfg     *wsConfig
+	pr      pollReader
+	pending []byte // bytes that arrived with the handshake, read first
+
+	wmu       sync.Mutex // serialises frames on the wire
+	wbroken   bool       // a write failed part-way: no more frames fit
+	closeSent atomic.Bool
+
+	pongMu   sync.Mutex
+	pongWant atomic.Bool
+	pongLen  int
+	pongBuf  [125]byte
+
+	bytesIn, bytesOut atomic.Int64 // message payload bytes, for the access log
+}
+
+func newWSConn(conn net.Conn, cfg *wsConfig, pending []byte) *wsConn {
+	return &wsConn{conn: conn, cfg: cfg, pr: newPollReader(conn, cfg.ReadBuffer), pending: pending}
+}
+
+// recvState is the input side's frame and message state.
+type recvState struct {
+	hdr       ws.Header
+	inFrame   bool  // inside a data frame's payload
+	frameLeft int64 // payload bytes of the current frame not yet read
+	maskOff   int   // offset into the mask for the next payload byte
+	msgOpen   bool  // a fragmented message awaits continuation frames
+	msgFirst  bool  // the next piece opens the message
+	msgKind   framing.Kind
+	msgLen    int64
+	utf       framing.UTF8
+}
+
+// Receive reads frames until the client closes, the connection fails or a
+// protocol rule is broken, and hands the data to deliver in batches of
+// pieces. Pieces alias a pooled buffer: they are valid until deliver
+// returns. Control frames are answered here. Frames are unmasked in place;
+// no message is ever assembled.
+//
+// It returns a *CloseError saying how the connection ended; when the client
+// sent the close, its code is echoed back before Receive returns.
+func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
+	var (
+		buf     []byte
+		r, w    int
+		st      recvState
+		pingOut bool // a ping of ours awaits its pong
+	)
+	var pieces []framing.Piece // pooled while frames are parsed, nil while reading
+	defer func() {
+		putBuffer(buf)
+		putPieces(pieces)
+	}()
+	if len(c.pending) > 0 {
+		buf = getBuffer(max(c.cfg.ReadBuffer, len(c.pending)))
+		w = copy(buf, c.pending)
+		c.pending = nil
+	}
+	for {
+		// Parse everything the buffer holds.
+		pieces = getPieces()
+		for r < w || (st.inFrame && st.frameLeft == 0) {
+			if !st.inFrame {
+				h, n, err := parseHeader(buf[r:w])
+				if err == errIncomplete {
+					break
+				}
+				if err != nil {
+					return c.fail(CloseProtocolError, err)
+				}
+				if err := checkHeader(h, st.msgOpen); err != nil {
+					return c.fail(CloseProtocolError, err)
+				}
+				if h.OpCode.IsControl() {
+					if int64(w-r-n) < h.Length {
+						break // wait for the whole control payload
+					}
+					p := buf[r+n : r+n+int(h.Length)]
+					ws.Cipher(p, h.Mask, 0)
+					r += n + int(h.Length)
+					if h.OpCode == ws.OpClose {
+						// What came before the close still reaches the child.
+						if len(pieces) > 0 && !c.closeSent.Load() {
+							_ = deliver(pieces)
+							pieces = pieces[:0]
+						}
+						return c.closeReceived(p)
+					}
+					if h.OpCode == ws.OpPing {
+						c.pong(p)
+					}
+					continue
+				}
+				r += n
+				if h.OpCode != ws.OpContinuation {
+					st.msgOpen, st.msgFirst, st.msgLen = true, true, 0
+					st.msgKind = framing.Binary
+					if h.OpCode == ws.OpText {
+						st.msgKind = framing.Text
+						st.utf.Reset()
+					}
+				}
+				st.msgLen += h.Length
+				if c.cfg.MaxMessage > 0 && st.msgLen > c.cfg.MaxMessage {
+					return c.fail(CloseMessageTooBig, errTooBig)
+				}
+				st.hdr, st.inFrame, st.frameLeft, st.maskOff = h, true, h.Length, 0
+			}
+			seg := int(min(st.frameLeft, int64(w-r)))
+			p := buf[r : r+seg]
+			ws.Cipher(p, st.hdr.Mask, st.maskOff)
+			r += seg
+			st.maskOff += seg
+			st.frameLeft -= int64(seg)
+			final := st.frameLeft == 0 && st.hdr.Fin
+			if st.msgKind == framing.Text && (!st.utf.Write(p) || final && !st.utf.Done()) {
+				return c.fail(CloseInvalidPayload, errBadUTF8)
+			}
+			pieces = append(pieces, framing.Piece{Data: p, Kind: st.msgKind, First: st.msgFirst, Final: final})
+			st.msgFirst = false
+			if st.frameLeft == 0 {
+				st.inFrame = false
+				if st.hdr.Fin {
+					st.msgOpen = false
+				}
+			}
+			c.bytesIn.Add(int64(seg))
+			if len(pieces) == cap(pieces) {
+				if err := c.deliver(deliver, pieces); err != nil {
+					return err
+				}
+				pieces = pieces[:0]
+			}
+		}
+		if len(pieces) > 0 {
+			if err := c.deliver(deliver, pieces); err != nil {
+				return err
+			}
+		}
+		putPieces(pieces)
+		pieces = nil
+
+		// Make room, then read more.
+		switch {
+		case r == w:
+			r, w = 0, 0
+		case r > 0:
+			w = copy(buf, buf[r:w])
+			r = 0
+		}
+		if w == len(buf) && buf != nil {
+			// Only a header or control frame can be left over, and a
+			// buffer always holds one of those whole.
+			return c.fail(CloseInternalError, errors.New("read buffer too small"))
+		}
+		if c.cfg.PingInterval > 0 && !c.closeSent.Load() {
+			d := c.cfg.PingInterval
+			if pingOut {
+				d = c.cfg.PingTimeout
+			}
+			_ = c.conn.SetReadDeadline(time.Now().Add(d))
+		}
+		n, err := c.pr.readAt(&buf, w)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !c.closeSent.Load() && c.cfg.PingInterval > 0 {
+				if !pingOut {
+					pingOut = true
+					if c.writeControl(ws.OpPing, nil) == nil {
+						continue
+					}
+				}
+				return c.fail(CloseGoingAway, errPingTimeout)
+			}
+			if c.closeSent.Load() {
+				// We closed and the client did not answer in time, or
+				// dropped the connection instead of answering.
+				return &CloseError{Code: CloseAbnormal, Err: err}
+			}
+			return &CloseError{Code: CloseAbnormal, Remote: true, Err: err}
+		}
+		pingOut = false
+		w += n
+	}
+}
+
+var (
+	errTooBig      = errors.New("message exceeds --max-message")
+	errBadUTF8     = errors.New("text message is not valid UTF-8")
+	errPingTimeout = errors.New("no answer to ping")
+)
+
+// deliver hands pieces to the session unless the connection is closing:
+// after a close frame went out, data is read only to find the client's
+// close, and dropped.
+func (c *wsConn) deliver(deliver func([]framing.Piece) error, pieces []framing.Piece) error {
+	if c.closeSent.Load() {
+		return nil
+	}
+	return deliver(pieces)
+}
+
+// checkHeader applies RFC 6455's rules for a client frame given whether a
+// fragmented message is open.
+func checkHeader(h ws.Header, fragmented bool) error {
+	s := ws.StateServerSide
+	if fragmented {
+		s = s.Set(ws.StateFragmented)
+	}
+	return ws.CheckHeader(h, s)
+}
+
+// closeReceived answers the client's close frame with the same code (or an
+// empty close for none) and reports it. A malformed close is a protocol
+// error.
+func (c *wsConn) closeReceived(p []byte) error {
+	code, reason := CloseNoStatus, ""
+	switch {
+	case len(p) == 1:
+		return c.fail(CloseProtocolError, errors.New("close frame with a 1-byte payload"))
+	case len(p) >= 2:
+		code = CloseCode(binary.BigEndian.Uint16(p))
+		reason = string(p[2:])
+		if !code.validOnWire() {
+			return c.fail(CloseProtocolError, errors.New("close frame with an invalid code"))
+		}
+		if !utf8.ValidString(reason) {
+			return c.fail(CloseInvalidPayload, errors.New("close reason is not valid UTF-8"))
+		}
+	}
+	reply := code
+	if code == CloseNoStatus {
+		reply = 0
+	}
+	_ = c.sendClose(reply, "")
+	return &CloseError{Code: code, Reason: reason, Remote: true}
+}
+
+// fail sends a close frame for a broken rule and reports it.
+func (c *wsConn) fail(code CloseCode, err error) error {
+	reason := err.Error()
+	_ = c.sendClose(code, reason)
+	return &CloseError{Code: code, Reason: reason, Err: err}
+}
+
+// Send writes pieces as frames, all of them in one writev where the
+// connection allows. Their data is only borrowed for the call.
+func (c *wsConn) Send(pieces []framing.Piece) error {
+	b := batchPool.Get().(*batch)
+	defer batchPool.Put(b)
+	for len(pieces) > 0 {
+		n := min(len(pieces), maxBatch)
+		hdr, iov := b.hdr[:0], b.iov[:0]
+		var total int64
+		for _, p := range pieces[:n] {
+			op := ws.OpContinuation
+			if p.First {
+				op = ws.OpBinary
+				if p.Kind == framing.Text {
+					op = ws.OpText
+				}
+			}
+			start := len(hdr)
+			hdr = appendHeader(hdr, op, p.Final, len(p.Data))
+			iov = append(iov, hdr[start:], p.Data)
+			total += int64(len(p.Data))
+		}
+		if err := c.write(iov); err != nil {
+			return err
+		}
+		c.bytesOut.Add(total)
+		pieces = pieces[n:]
+	}
+	return nil
+}
+
+// write puts whole frames on the wire under the write lock, then sends a
+// pong that waited for the lock.
+func (c *wsConn) write(iov [][]byte) error {
+	c.wmu.Lock()
+	err := c.writeLocked(iov)
+	c.flushPongLocked()
+	c.wmu.Unlock()
+	c.pongAfterUnlock()
+	return err
+}
+
+func (c *wsConn) writeLocked(iov [][]byte) error {
+	if c.closeSent.Load() || c.wbroken {
+		return errClosed
+	}
+	bufs := net.Buffers(iov)
+	if _, err := bufs.WriteTo(c.conn); err != nil {
+		c.wbroken = true
+		return err
+	}
+	return nil
+}
+
+// pong answers a ping without ever waiting for the write lock: the input
+// pump must keep feeding the child while the output pump is blocked on a
+// slow client. RFC 6455 5.5.3 allows answering only the latest ping.
+func (c *wsConn) pong(p []byte) {
+	c.pongMu.Lock()
+	c.pongLen = copy(c.pongBuf[:], p)
+	c.pongMu.Unlock()
+	c.pongWant.Store(true)
+	c.pongAfterUnlock()
+}
+
+// pongAfterUnlock sends a wanted pong if the write lock is free. Whoever
+// holds the lock when a pong is wanted sends it before or right after
+// unlocking, so no pong is forgotten.
+func (c *wsConn) pongAfterUnlock() {
+	if c.pongWant.Load() && c.wmu.TryLock() {
+		c.flushPongLocked()
+		c.wmu.Unlock()
+	}
+}
+
+func (c *wsConn) flushPongLocked() {
+	if !c.pongWant.Swap(false) {
+		return
+	}
+	var p [125]byte
+	c.pongMu.Lock()
+	n := copy(p[:], c.pongBuf[:c.pongLen])
+	c.pongMu.Unlock()
+	hdr := appendHeader(make([]byte, 0, 2), ws.OpPong, true, n)
+	_ = c.writeLocked([][]byte{hdr, p[:n]})
+}
+
+// writeControl sends a control frame, waiting for the write lock.
+func (c *wsConn) writeControl(op ws.OpCode, p []byte) error {
+	hdr := appendHeader(make([]byte, 0, 2), op, true, len(p))
+	return c.write([][]byte{hdr, p})
+}
+
+// Close starts the closing handshake: it sends a close frame with code and
+// reason (once; later calls do nothing) and bounds how long Receive waits
+// for the client's answer. It does not wait for a writer stuck on a client
+// that does not read: the write deadline unblocks it.
+func (c *wsConn) Close(code CloseCode, reason string) error {
+	return c.sendClose(code, reason)
+}
+
+func (c *wsConn) sendClose(code CloseCode, reason string) error {
+	if c.closeSent.Load() {
+		return nil
+	}
+	deadline := time.Now().Add(c.cfg.CloseTimeout)
+	_ = c.conn.SetWriteDeadline(deadline)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent.Load() {
+		return nil
+	}
+	var body []byte
+	if code != 0 {
+		body = ws.NewCloseFrameBody(ws.StatusCode(code), truncReason(reason))
+	}
+	hdr := appendHeader(make([]byte, 0, 2), ws.OpClose, true, len(body))
+	err := c.writeLocked([][]byte{hdr, body})
+	c.closeSent.Store(true)
+	_ = c.conn.SetReadDeadline(deadline)
+	return err
+}
+
+// finish ends the TCP connection after the closing handshake, the server
+// closing first as RFC 6455 7.1.1 asks. Unread bytes are drained for a
+// moment so the kernel sends FIN, not a reset that could destroy the close
+// frame on its way.
+func (c *wsConn) finish() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.CloseTimeout))
+		var sink [512]byte
+		for {
+			if _, err := c.conn.Read(sink[:]); err != nil {
+				break
+			}
+		}
+	}
+	_ = c.conn.Close()
+}
+
+var _ io.Closer = (*net.TCPConn)(nil)
