@@ -1,0 +1,214 @@
+package main
+
+// The harness shared by the tests that run the real wsbridge binary: it
+// builds the binary and the Go test child once, starts a bridge on a free
+// loopback port, and stops it by its PID.
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	bridgeBin string // the wsbridge binary under test
+	childBin  string // cmd/testchild
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wsbridge-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bridgeBin = filepath.Join(dir, "wsbridge")
+	childBin = filepath.Join(dir, "testchild")
+	for pkg, out := range map[string]string{".": bridgeBin, "../testchild": childBin} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects a process's output for tests to search.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// bridgeProc is a running wsbridge.
+type bridgeProc struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	Addr string // 127.0.0.1:PORT
+	Log  *syncBuffer
+	done chan struct{}
+	err  error // Wait's result, once done is closed
+}
+
+// startBridge runs wsbridge with args (flags, then the command) on a free
+// loopback port, waits until it accepts connections, and stops it when the
+// test ends. The log is printed if the test failed.
+func startBridge(t testing.TB, args ...string) *bridgeProc {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		b := &bridgeProc{t: t, Log: &syncBuffer{}, done: make(chan struct{}), Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+		full := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", port), "--loglevel=debug"}, args...)
+		b.cmd = exec.Command(bridgeBin, full...)
+		b.cmd.Stdout, b.cmd.Stderr = b.Log, b.Log
+		if err := b.cmd.Start(); err != nil {
+			t.Fatalf("starting wsbridge: %v", err)
+		}
+		go func() { b.err = b.cmd.Wait(); close(b.done) }()
+		if b.waitListening(10 * time.Second) {
+			t.Cleanup(func() {
+				b.Stop()
+				if t.Failed() {
+					t.Logf("wsbridge %s log:\n%s", strings.Join(full, " "), b.Log.String())
+				}
+			})
+			return b
+		}
+		b.Kill()
+		if attempt < 3 && strings.Contains(b.Log.String(), "address already in use") {
+			continue
+		}
+		t.Fatalf("wsbridge did not start listening:\n%s", b.Log.String())
+	}
+}
+
+func (b *bridgeProc) waitListening(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-b.done:
+			return false
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", b.Addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// URL returns the ws:// URL of path on this bridge.
+func (b *bridgeProc) URL(path string) string { return "ws://" + b.Addr + path }
+
+// PID is the bridge process's PID.
+func (b *bridgeProc) PID() int { return b.cmd.Process.Pid }
+
+// Signal sends sig to the bridge by its PID.
+func (b *bridgeProc) Signal(sig syscall.Signal) {
+	_ = syscall.Kill(b.cmd.Process.Pid, sig)
+}
+
+// Wait waits up to timeout for the bridge to exit and returns its exit
+// error (nil for status 0); it fails the test on timeout.
+func (b *bridgeProc) Wait(timeout time.Duration) error {
+	b.t.Helper()
+	select {
+	case <-b.done:
+		return b.err
+	case <-time.After(timeout):
+		b.t.Fatalf("wsbridge still running after %v", timeout)
+		return nil
+	}
+}
+
+// Stop ends the bridge with SIGTERM, then SIGKILL after 10s.
+func (b *bridgeProc) Stop() {
+	select {
+	case <-b.done:
+		return
+	default:
+	}
+	b.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(10 * time.Second):
+		b.Kill()
+	}
+}
+
+// Kill ends the bridge at once.
+func (b *bridgeProc) Kill() {
+	_ = b.cmd.Process.Kill()
+	<-b.done
+}
+
+// WaitLog waits up to timeout for substr to appear in the log.
+func (b *bridgeProc) WaitLog(substr string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(b.Log.String(), substr) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// needTool returns the path of a third-party program a test needs. Outside
+// CI a missing one skips the test with a loud message naming the install
+// command; under CI=true it fails the test.
+func needTool(t testing.TB, path, install string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("MISSING TOOL %s: install it with `%s` (or `make test-deps`)", path, install)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func TestHarnessStartsAndStops(t *testing.T) {
+	b := startBridge(t, childBin, "echo")
+	b.Signal(syscall.SIGTERM)
+	if err := b.Wait(10 * time.Second); err != nil {
+		t.Fatalf("wsbridge exit after SIGTERM: %v, want status 0\n%s", err, b.Log.String())
+	}
+}
