@@ -1,0 +1,303 @@
+// Command testchild is the child program of the tests of procs and bridge:
+// one static Go binary (no shell, so the tests run anywhere, qemu
+// included) whose behaviour is chosen by its first argument. Everything is
+// deterministic; a bad mode or argument exits with status 2.
+//
+// "Echo" below means: copy stdin to stdout line by line, writing each line
+// as soon as it is read (a last line without newline is echoed as is),
+// and exit 0 at EOF.
+//
+//	echo                 echo.
+//	cat                  copy stdin to stdout byte for byte: 64 KiB reads,
+//	                     each written at once, unbuffered; exit 0 at EOF.
+//	exit CODE [TEXT]     print TEXT as a line, if given, then exit CODE.
+//	partial TEXT         write TEXT without a newline, exit 0.
+//	sleep                block until killed, reading nothing.
+//	ignore-term          ignore SIGTERM and SIGINT, print "ready", block.
+//	grandchild           start a grandchild (testchild sleep, same process
+//	                     group, stdin, stdout and stderr on /dev/null, never
+//	                     waited for), print "grandchild PID", then echo.
+//	env                  print the environment sorted, one KEY=VALUE per
+//	                     line, then echo.
+//	stderr N             write "err 1" .. "err N" as lines on stderr, then
+//	                     echo.
+//	errbytes HEX         write the hex-decoded bytes to stderr, exit 0.
+//	flood COUNT SIZE     write COUNT lines of SIZE bytes each (newline not
+//	                     counted): the line number from 1, a space, then
+//	                     'a'..'z' cycling, cut to SIZE; buffered, as fast as
+//	                     possible; never reads stdin; exit 0.
+//	noread               print "ready" and block, never reading stdin.
+//	len32-truncated      write a len32 record header announcing 100 bytes
+//	                     (00 00 00 64) and 10 bytes ("0123456789"), exit 3.
+//	bytes HEX            write exactly the hex-decoded bytes, exit 0.
+//	pid                  print "pid P pgid G", then echo.
+//	fds                  print "fds LIST nonblocking LIST": the descriptors
+//	                     open in this process (less those the Go runtime
+//	                     and the listing itself open), then those of 0, 1
+//	                     and 2 in nonblocking mode ("-": none); then echo.
+//	signals              print "sigblk MASK sigign MASK" (hex, from
+//	                     /proc/self/status: the blocked and ignored signals
+//	                     as this process sees them), then echo. A Go program
+//	                     installs its own handlers at start, so only an
+//	                     inherited SIG_IGN of SIGHUP or SIGINT, and inherited
+//	                     blocked signals other than those Go must receive,
+//	                     show.
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fail("usage: testchild MODE [ARGS...]")
+	}
+	args := os.Args[2:]
+	switch mode := os.Args[1]; mode {
+	case "echo":
+		echo()
+	case "cat":
+		catStdin()
+	case "exit":
+		code := intArg(args, 0)
+		if len(args) > 1 {
+			fmt.Println(args[1])
+		}
+		os.Exit(code)
+	case "partial":
+		os.Stdout.WriteString(strArg(args, 0))
+	case "sleep":
+		block()
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+		fmt.Println("ready")
+		block()
+	case "grandchild":
+		fmt.Printf("grandchild %d\n", startGrandchild())
+		echo()
+	case "env":
+		env := os.Environ()
+		slices.Sort(env)
+		for _, kv := range env {
+			fmt.Println(kv)
+		}
+		echo()
+	case "stderr":
+		n := intArg(args, 0)
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(os.Stderr, "err %d\n", i)
+		}
+		echo()
+	case "errbytes":
+		os.Stderr.Write(hexArg(args, 0))
+	case "flood":
+		flood(intArg(args, 0), intArg(args, 1))
+	case "noread":
+		fmt.Println("ready")
+		block()
+	case "len32-truncated":
+		os.Stdout.Write([]byte("\x00\x00\x00\x640123456789"))
+		os.Exit(3)
+	case "bytes":
+		os.Stdout.Write(hexArg(args, 0))
+	case "pid":
+		fmt.Printf("pid %d pgid %d\n", os.Getpid(), syscall.Getpgrp())
+		echo()
+	case "fds":
+		fmt.Printf("fds %s nonblocking %s\n", openFDs(), nonblockingStdio())
+		echo()
+	case "signals":
+		fmt.Printf("sigblk %s sigign %s\n", procStatus("SigBlk"), procStatus("SigIgn"))
+		echo()
+	default:
+		fail("unknown mode " + strconv.Quote(mode))
+	}
+}
+
+func echo() {
+	r := bufio.NewReader(os.Stdin)
+	for {
+		line, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			err = nil // a long line: echo it in pieces
+		}
+		if len(line) > 0 {
+			if _, werr := os.Stdout.Write(line); werr != nil {
+				os.Exit(1)
+			}
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			os.Exit(1)
+		}
+	}
+}
+
+func catStdin() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := os.Stdin.Read(buf)
+		if n > 0 {
+			if _, werr := os.Stdout.Write(buf[:n]); werr != nil {
+				os.Exit(1)
+			}
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			os.Exit(1)
+		}
+	}
+}
+
+func flood(count, size int) {
+	w := bufio.NewWriterSize(os.Stdout, 64<<10)
+	line := make([]byte, 0, size+1)
+	for i := 1; i <= count; i++ {
+		line = strconv.AppendInt(line[:0], int64(i), 10)
+		line = append(line, ' ')
+		for c := 0; len(line) < size; c++ {
+			line = append(line, byte('a'+c%26))
+		}
+		line = append(line[:size], '\n')
+		if _, err := w.Write(line); err != nil {
+			os.Exit(1)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// startGrandchild starts this program in sleep mode in our process group
+// and returns its PID. It is never waited for: when we exit it is
+// reparented.
+func startGrandchild() int {
+	self, err := os.Executable()
+	if err != nil {
+		fail(err.Error())
+	}
+	null, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		fail(err.Error())
+	}
+	pid, err := syscall.ForkExec(self, []string{self, "sleep"}, &syscall.ProcAttr{
+		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null)},
+	})
+	if err != nil {
+		fail(err.Error())
+	}
+	syscall.Close(null)
+	return pid
+}
+
+// openFDs lists the open descriptors, comma separated, less the
+// listing's own and the Go runtime's: its poller (anonymous inodes: epoll,
+// eventfd) and the cgroup CPU limit files it keeps open for GOMAXPROCS.
+func openFDs() string {
+	dir := "/proc/self/fd"
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		fail(err.Error())
+	}
+	self := fmt.Sprintf("/proc/%d/fd", os.Getpid())
+	var fds []int
+	for _, de := range des {
+		target, err := os.Readlink(dir + "/" + de.Name())
+		if err != nil || target == self || strings.HasPrefix(target, "anon_inode:") ||
+			strings.HasPrefix(target, "/sys/fs/cgroup/") {
+			continue
+		}
+		if fd, err := strconv.Atoi(de.Name()); err == nil {
+			fds = append(fds, fd)
+		}
+	}
+	slices.Sort(fds)
+	var s []string
+	for _, fd := range fds {
+		s = append(s, strconv.Itoa(fd))
+	}
+	return strings.Join(s, ",")
+}
+
+// nonblockingStdio lists those of 0, 1 and 2 in nonblocking mode.
+func nonblockingStdio() string {
+	var nb []string
+	for fd := 0; fd <= 2; fd++ {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			fail(err.Error())
+		}
+		if flags&unix.O_NONBLOCK != 0 {
+			nb = append(nb, strconv.Itoa(fd))
+		}
+	}
+	if len(nb) == 0 {
+		return "-"
+	}
+	return strings.Join(nb, ",")
+}
+
+// procStatus returns the value of field in /proc/self/status.
+func procStatus(field string) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		fail(err.Error())
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	fail("no " + field + " in /proc/self/status")
+	return ""
+}
+
+func block() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func strArg(args []string, i int) string {
+	if i >= len(args) {
+		fail("missing argument " + strconv.Itoa(i+1))
+	}
+	return args[i]
+}
+
+func intArg(args []string, i int) int {
+	n, err := strconv.Atoi(strArg(args, i))
+	if err != nil {
+		fail(err.Error())
+	}
+	return n
+}
+
+func hexArg(args []string, i int) []byte {
+	b, err := hex.DecodeString(strArg(args, i))
+	if err != nil {
+		fail(err.Error())
+	}
+	return b
+}
+
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, "testchild:", msg)
+	os.Exit(2)
+}

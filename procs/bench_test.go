@@ -1,0 +1,38 @@
+package procs
+
+import (
+	"fmt"
+	"testing"
+)
+
+// The cost of one child: Start, Terminate (stdin close, exit, reap),
+// closing Stdout.
+func BenchmarkStartTerminate(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := Start(child("cat"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Terminate(0); err != nil {
+			b.Fatal(err)
+		}
+		p.Stdout.Close()
+	}
+}
+
+func BenchmarkEnviron(b *testing.B) {
+	c := CGI{
+		RemoteAddr: "192.0.2.7", RemotePort: "50123", ServerName: "board.local", ServerPort: "8080",
+		Protocol: "HTTP/1.1", Method: "GET", URI: "/ws/chat?room=1", ScriptName: "/ws", PathInfo: "/chat",
+		Query: "room=1", UniqueID: "0123456789abcdef", ServerSoftware: "wsbridge/0.1",
+	}
+	for i := range 20 {
+		c.Headers = append(c.Headers, [2]string{fmt.Sprintf("X-Header-%d", i), "some value of a typical length"})
+	}
+	pass := []string{"PATH", "LANG"}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Environ(pass)
+	}
+}

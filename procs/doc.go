@@ -1,0 +1,31 @@
+// Package procs starts the programs wsbridge serves, reaps them and ends
+// them, at a constant and small cost per child.
+//
+// A child is started with syscall.ForkExec (not os/exec, whose Wait holds
+// an OS thread per child and whose copying goroutines cost stacks) as the
+// leader of its own process group. Its stdin and stdout, and its stderr
+// when Spec.Stderr is set, are pipes whose ends on our side are
+// nonblocking and registered with the Go runtime's poller: deadlines work,
+// and a blocked Read or Write parks a goroutine, not a thread.
+//
+// One reaper goroutine serves the whole process. It runs while at least one
+// child is registered (or for good after ReapOrphans) and is woken by
+// SIGCHLD; it then calls wait4(pid, WNOHANG) for each registered child, so
+// it never takes a child that somebody else (os/exec, say) is waiting for.
+// ReapOrphans switches it to wait4(-1) so reparented grandchildren are
+// reaped too; that mode takes every child of the process and so cannot be
+// mixed with os/exec.
+//
+// Terminate is the termination ladder: close stdin, SIGTERM, SIGKILL, and
+// then the same for whatever is left in the child's process group, so no
+// member of the group outlives it.
+//
+// Signals: the child starts with an empty signal mask and default
+// dispositions for every signal the daemon handles or was notified of
+// (SIGPIPE and SIGTERM included). exec keeps a disposition of SIG_IGN, so a
+// signal the daemon ignores with signal.Ignore stays ignored in every child:
+// use signal.Notify instead (a Go program never needs to ignore SIGPIPE: a
+// write to a broken pipe other than stdout or stderr just returns EPIPE).
+//
+// CGI.Environ builds a child's whole environment from a request.
+package procs

@@ -1,0 +1,208 @@
+package procs
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Status is how a process ended.
+type Status struct {
+	Code   int            // exit code, when it exited; -1 when killed by a signal
+	Signal syscall.Signal // the signal that killed it, or 0
+}
+
+// Success reports whether the process exited with code 0.
+func (s Status) Success() bool { return s.Signal == 0 && s.Code == 0 }
+
+// String reads "exit status 3" or "killed by signal 15 (terminated)".
+func (s Status) String() string {
+	if s.Signal != 0 {
+		return "killed by signal " + strconv.Itoa(int(s.Signal)) + " (" + s.Signal.String() + ")"
+	}
+	return "exit status " + strconv.Itoa(s.Code)
+}
+
+func statusOf(ws unix.WaitStatus) Status {
+	if ws.Signaled() {
+		return Status{Code: -1, Signal: ws.Signal()}
+	}
+	return Status{Code: ws.ExitStatus()}
+}
+
+// reaper reaps the children of the whole process. Its goroutine runs while
+// a child is registered, or for good once orphans is set; it is started by
+// fork or ReapOrphans and stops itself, under mu, when nothing is left to
+// wait for.
+type reaper struct {
+	mu      sync.Mutex
+	procs   map[int]*Process // registered children by PID
+	running bool             // a loop goroutine is running
+	orphans bool             // ReapOrphans mode: wait4(-1), reap everything
+	strays  uint64           // children reaped in orphans mode that were not ours
+	sigc    chan os.Signal   // SIGCHLD, coalesced: one pending value means "scan"
+}
+
+var theReaper reaper
+
+// fork runs forkExec and registers p under its PID, holding mu throughout
+// so that the child cannot be reaped (by a scan or by wait4(-1)) before it
+// is registered. forkExec is serialized anyway: ForkExec takes
+// syscall.ForkLock.
+func (r *reaper) fork(p *Process, forkExec func() (int, error)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notify()
+	pid, err := forkExec()
+	if err != nil {
+		return err
+	}
+	p.PID = pid
+	r.procs[pid] = p
+	r.startLocked()
+	return nil
+}
+
+// notify subscribes to SIGCHLD before the first child exists, so that no
+// exit goes unnoticed. The subscription is kept for the life of the
+// process: between children the channel just holds one stale value.
+// It also stops inherited descriptors from reaching children.
+func (r *reaper) notify() {
+	if r.sigc == nil {
+		closeOnExecInherited()
+		r.procs = make(map[int]*Process)
+		r.sigc = make(chan os.Signal, 1)
+		signal.Notify(r.sigc, syscall.SIGCHLD)
+	}
+}
+
+func (r *reaper) startLocked() {
+	if !r.running {
+		r.running = true
+		go r.loop()
+	}
+}
+
+// loop scans once at once (a child may have exited before the goroutine
+// started), then on every SIGCHLD, until reap says to stop.
+func (r *reaper) loop() {
+	for r.reap() {
+		<-r.sigc
+	}
+}
+
+// reap reaps what has exited and reports whether the loop should go on.
+func (r *reaper) reap() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.orphans {
+		r.reapAny()
+		return true
+	}
+	r.reapRegistered()
+	if len(r.procs) == 0 {
+		r.running = false
+		return false
+	}
+	return true
+}
+
+// reapRegistered waits for each registered child by PID, touching no other
+// child of the process. It costs one wait4 per registered child per
+// SIGCHLD.
+func (r *reaper) reapRegistered() {
+	for pid, p := range r.procs {
+		var ws unix.WaitStatus
+		wpid, err := wait4(pid, &ws)
+		switch {
+		case err == unix.ECHILD:
+			// Reaped by somebody else (a wait4(-1) outside procs): the
+			// status is lost.
+			p.exited(Status{Code: -1})
+		case err != nil || wpid != pid:
+			continue
+		default:
+			p.reaped(statusOf(ws))
+		}
+		delete(r.procs, pid)
+	}
+}
+
+// reapAny reaps every child that has exited, ours or reparented to us.
+func (r *reaper) reapAny() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := wait4(-1, &ws)
+		if err != nil || pid <= 0 {
+			return // ECHILD: no children; 0: none has exited
+		}
+		if p, ok := r.procs[pid]; ok {
+			p.reaped(statusOf(ws))
+			delete(r.procs, pid)
+		} else {
+			r.strays++
+		}
+	}
+}
+
+func wait4(pid int, ws *unix.WaitStatus) (int, error) {
+	for {
+		wpid, err := unix.Wait4(pid, ws, unix.WNOHANG, nil)
+		if err != unix.EINTR {
+			return wpid, err
+		}
+	}
+}
+
+// reaped records how the leader ended. When its group is empty too, it
+// is marked gone at once: from now on its ID may be reused by another
+// group, which Signal and Terminate must not touch.
+func (p *Process) reaped(s Status) {
+	if p.sys.kill(-p.PID, 0) == unix.ESRCH {
+		p.gone.Store(true)
+	}
+	p.exited(s)
+}
+
+func (p *Process) exited(s Status) {
+	p.status = s
+	close(p.done)
+}
+
+// ReapOrphans makes the daemon a child subreaper (PR_SET_CHILD_SUBREAPER,
+// Linux 3.4) and switches the reaper to reaping every child that exits,
+// ours or reparented to us, so that no zombie survives even when the
+// daemon is PID 1 of a container. Call it once, early, from main; the
+// reaper goroutine then runs for the life of the process.
+//
+// It is incompatible with os/exec (or anything else that waits for its own
+// children) in the same process: the reaper takes their exit statuses.
+//
+// When the kernel refuses the subreaper flag the reaper still reaps every
+// child, and the error is returned unless the daemon is PID 1 (which
+// adopts orphans anyway).
+func ReapOrphans() error {
+	err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	r := &theReaper
+	r.mu.Lock()
+	r.notify()
+	r.orphans = true
+	if r.running {
+		// Make the running loop scan now, in the new mode.
+		select {
+		case r.sigc <- syscall.SIGCHLD:
+		default:
+		}
+	}
+	r.startLocked()
+	r.mu.Unlock()
+	if err != nil && os.Getpid() != 1 {
+		return fmt.Errorf("procs: become child subreaper: %w", err)
+	}
+	return nil
+}

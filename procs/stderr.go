@@ -1,0 +1,151 @@
+package procs
+
+import (
+	"bytes"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxLine is the longest line Spec.Stderr is given; longer ones are split.
+const maxLine = 4 << 10
+
+// lineBuf holds a line being assembled. Two bytes more than maxLine: a
+// line of exactly maxLine bytes and its CRLF fit, so it is not split.
+type lineBuf [maxLine + 2]byte
+
+var lineBufs = sync.Pool{New: func() any { return new(lineBuf) }}
+
+// lineSplitter cuts a byte stream into lines for Spec.Stderr. It holds a
+// pooled buffer only while a line is incomplete, so an idle child that
+// has written whole lines costs no buffer. Not safe for concurrent use.
+type lineSplitter struct {
+	buf  *lineBuf // nil when n == 0 and no read is in progress
+	n    int      // bytes of an incomplete line at the start of buf
+	emit func(line []byte)
+}
+
+// space returns the free part of the buffer, taking one from the pool if
+// needed. The caller reads into it and calls advance, or calls idle.
+func (s *lineSplitter) space() []byte {
+	if s.buf == nil {
+		s.buf = lineBufs.Get().(*lineBuf)
+	}
+	return s.buf[s.n:]
+}
+
+// idle gives the buffer back when it holds nothing.
+func (s *lineSplitter) idle() {
+	if s.n == 0 && s.buf != nil {
+		lineBufs.Put(s.buf)
+		s.buf = nil
+	}
+}
+
+// advance takes nr bytes just read into space, emits every complete line
+// and keeps the rest.
+func (s *lineSplitter) advance(nr int) {
+	s.n += nr
+	data := s.buf[:s.n]
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		line := data[:i]
+		if i > 0 && line[i-1] == '\r' {
+			line = line[:i-1]
+		}
+		s.emitSplit(line)
+		data = data[i+1:]
+	}
+	if len(data) == len(s.buf) {
+		// Full without a newline: the line is longer than maxLine.
+		s.emit(data[:maxLine])
+		data = data[maxLine:]
+	}
+	s.n = copy(s.buf[:], data)
+	s.idle()
+}
+
+// emitSplit emits line in pieces of at most maxLine bytes.
+func (s *lineSplitter) emitSplit(line []byte) {
+	for len(line) > maxLine {
+		s.emit(line[:maxLine])
+		line = line[maxLine:]
+	}
+	s.emit(line)
+}
+
+// finish emits an unterminated last line and gives the buffer back.
+func (s *lineSplitter) finish() {
+	if s.n > 0 {
+		s.emitSplit(s.buf[:s.n])
+		s.n = 0
+	}
+	s.idle()
+}
+
+// write feeds p as if it had been read; tests use it.
+func (s *lineSplitter) write(p []byte) {
+	for len(p) > 0 {
+		n := copy(s.space(), p)
+		p = p[n:]
+		s.advance(n)
+	}
+}
+
+// readStderr is the stderr goroutine: it delivers p.stderr's lines to
+// emit until EOF, an error, or the read deadline Terminate sets, then
+// closes p.stderr and p.stderrDone. It reads through RawConn so that the
+// pooled buffer is taken only when data is there and given back on EAGAIN.
+func (p *Process) readStderr(emit func(line []byte)) {
+	defer close(p.stderrDone)
+	defer p.stderr.Close()
+	s := lineSplitter{emit: emit}
+	defer s.finish()
+	rc, err := p.stderr.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		var nr int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			nr, rerr = unix.Read(int(fd), s.space())
+			if rerr == unix.EAGAIN {
+				s.idle()
+				return false // park until readable
+			}
+			return true
+		})
+		switch {
+		case err != nil: // deadline or closed
+			return
+		case rerr == unix.EINTR:
+			continue
+		case rerr != nil || nr == 0: // error or EOF
+			return
+		}
+		s.advance(nr)
+	}
+}
+
+// stopStderr waits up to grace+stderrDrain for the stderr goroutine to see
+// EOF, then makes its read fail and waits for it to return.
+func (p *Process) stopStderr(grace time.Duration) {
+	if p.stderrDone == nil {
+		return
+	}
+	t := time.NewTimer(grace + stderrDrain)
+	defer t.Stop()
+	select {
+	case <-p.stderrDone:
+		return
+	case <-t.C:
+	}
+	// Something outside the group holds the write end; stop listening.
+	p.stderr.SetReadDeadline(time.Now())
+	<-p.stderrDone
+}
