@@ -173,6 +173,14 @@ func (s *session) pumpOut() sessionResult {
 			if err != nil {
 				decErr = err
 			}
+			if eof {
+				// At the end, Decode is called until it has nothing
+				// left: it closes an open message with a last piece.
+				if len(pieces) == 0 {
+					break
+				}
+				continue
+			}
 			if used == 0 || start == end {
 				break
 			}
