@@ -1,0 +1,97 @@
+# wsbridge: `make help` lists the targets. GNU make.
+
+GO         ?= go
+GOFMT      ?= $(shell $(GO) env GOROOT)/bin/gofmt
+CC         ?= cc
+CFLAGS     ?= -O2 -std=c99 -Wall -Wextra
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    := -s -w -X main.version=$(VERSION)
+TESTFLAGS  ?= -race -count=1 -timeout 15m
+FUZZTIME   ?= 30s
+BENCHFLAGS ?=
+ADDRESS    ?= 127.0.0.1
+PORT       ?= 8080
+
+# What the tests need beyond Go, by Debian package name. gcc alone does not
+# pull in libc6-dev under --no-install-recommends, and nothing compiles
+# without it. busybox: count.sh is tested under BusyBox's sh too.
+TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox
+
+EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo
+
+.DEFAULT_GOAL := build
+.PHONY: help build run test test-examples test-deps lint vet fmt-check bench fuzz clean \
+	bin/wsbridge examples/bin/greeter
+
+help: ## list the targets and the variables they take
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo
+	@echo "Variables: GO=$(GO) CC=$(CC) VERSION=$(VERSION) FUZZTIME=$(FUZZTIME) BENCHFLAGS=$(BENCHFLAGS) ADDRESS=$(ADDRESS) PORT=$(PORT)"
+
+build: bin/wsbridge $(EXAMPLE_BINS) ## build bin/wsbridge (static, stripped, version-stamped) and the examples into examples/bin/
+
+# Phony: go build itself knows what is stale.
+bin/wsbridge:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/wsbridge
+
+examples/bin/greeter:
+	$(GO) build -trimpath -o $@ ./examples/go/greeter
+
+examples/bin/%: examples/c/%.c examples/c/wsbridge_len32.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $<
+
+run: build ## build, then serve the demo page on http://127.0.0.1:8080/ talking to examples/bin/greeter
+	bin/wsbridge --address=$(ADDRESS) --port=$(PORT) --demo examples/bin/greeter
+
+# -race needs cgo, whatever the environment says.
+test: lint ## the whole suite, as CI runs it: vet, gofmt check, go test -race ./... (examples' tests included)
+	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) ./...
+
+test-examples: ## only the examples' tests, verbose
+	$(GO) test -count=1 -v ./examples/
+
+test-deps: ## install the programs tests need (apt-get, as root; otherwise print the command)
+	@if ! command -v dpkg >/dev/null 2>&1; then \
+		echo "test-deps: not a Debian system; install the equivalents of: $(TEST_DEPS)"; exit 0; \
+	fi; \
+	missing=; \
+	for p in $(TEST_DEPS); do \
+		dpkg -s $$p 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "test-deps: all installed: $(TEST_DEPS)"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "test-deps: missing:$$missing. Run:"; \
+		echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; \
+		exit 0; \
+	fi; \
+	echo "test-deps: installing:$$missing"; \
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+
+lint: vet fmt-check ## go vet and the gofmt check
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+fmt-check: ## fail listing the Go files gofmt would change
+	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path '*/node_modules/*' -print0 | xargs -0 -r $(GOFMT) -l); \
+	if [ -n "$$files" ]; then echo "gofmt -w these files:"; echo "$$files"; exit 1; fi
+
+bench: ## run the benchmark tool, go run ./cmd/wsbench, passing BENCHFLAGS
+	$(GO) run ./cmd/wsbench $(BENCHFLAGS)
+
+# Fuzz targets are found, not listed here: a new Fuzz* function runs as soon
+# as it exists. go test -fuzz takes one package and one target at a time.
+fuzz: ## run every Fuzz* test of the repo for FUZZTIME (default 30s) each
+	@set -e; n=0; \
+	for dir in $$(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=node_modules '^func Fuzz' . | xargs -r -n1 dirname | sort -u); do \
+		for name in $$($(GO) test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
+			echo "== $$dir $$name ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$dir; \
+			n=$$((n + 1)); \
+		done; \
+	done; \
+	echo "fuzz: $$n targets ran for $(FUZZTIME) each"
+
+clean: ## remove bin/ and examples/bin/
+	rm -rf bin examples/bin

@@ -1,0 +1,228 @@
+package examples
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// wsbridgeBinary builds the real wsbridge command once per run. While the
+// bridge does not build, these tests skip (fail under CI, where the rest
+// of the suite fails on it too).
+func wsbridgeBinary(t *testing.T) string {
+	t.Helper()
+	path, err := buildGo("wsbridge", "github.com/wsbridge/wsbridge/cmd/wsbridge")
+	if err != nil {
+		if inCI() {
+			t.Fatalf("building wsbridge: %v", err)
+		}
+		t.Skipf("SKIPPING: wsbridge does not build, so the examples cannot run behind it: %v", err)
+	}
+	return path
+}
+
+// bridgeProc is a running wsbridge listening on 127.0.0.1.
+type bridgeProc struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr lockedBuffer // its log
+	done   chan struct{}
+	err    error // its exit, valid after done
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startBridge runs wsbridge with args on a free loopback port and returns
+// once it accepts connections. Another process may take the port between
+// freePort and wsbridge's bind, so a bind failure is retried on a new one.
+func startBridge(t *testing.T, args ...string) *bridgeProc {
+	t.Helper()
+	bin := wsbridgeBinary(t)
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		b := &bridgeProc{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
+		b.cmd = exec.Command(bin, append([]string{"--address=127.0.0.1", "--port=" + strconv.Itoa(port)}, args...)...)
+		b.cmd.Stdout, b.cmd.Stderr = &b.stderr, &b.stderr
+		b.cmd.WaitDelay = ioTimeout
+		if err := b.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			b.err = b.cmd.Wait()
+			close(b.done)
+		}()
+		err := b.waitReady()
+		if err == nil {
+			t.Cleanup(func() {
+				// Only after a failure is it still running: SIGTERM first, so
+				// it ends its children rather than orphan them.
+				select {
+				case <-b.done:
+				default:
+					b.cmd.Process.Signal(syscall.SIGTERM)
+					select {
+					case <-b.done:
+					case <-time.After(ioTimeout / 2):
+						b.cmd.Process.Kill()
+						<-b.done
+					}
+				}
+				if t.Failed() {
+					t.Logf("wsbridge log:\n%s", b.stderr.String())
+				}
+			})
+			return b
+		}
+		if !strings.Contains(b.stderr.String(), "address already in use") || attempt == 3 {
+			t.Fatalf("starting %s: %v\nlog:\n%s", strings.Join(b.cmd.Args, " "), err, b.stderr.String())
+		}
+	}
+}
+
+// waitReady polls until the bridge accepts a TCP connection.
+func (b *bridgeProc) waitReady() error {
+	deadline := time.Now().Add(ioTimeout)
+	for {
+		conn, err := net.DialTimeout("tcp", b.addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case <-b.done:
+			return fmt.Errorf("exited: %v", b.err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			b.cmd.Process.Kill()
+			<-b.done
+			return fmt.Errorf("not accepting connections on %s after %v: %v", b.addr, ioTimeout, err)
+		}
+	}
+}
+
+// stop sends SIGTERM to the bridge's PID and expects a clean exit.
+func (b *bridgeProc) stop(t *testing.T) {
+	t.Helper()
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM to wsbridge (pid %d): %v", b.cmd.Process.Pid, err)
+	}
+	select {
+	case <-b.done:
+	case <-time.After(ioTimeout):
+		t.Fatalf("wsbridge (pid %d) still running %v after SIGTERM", b.cmd.Process.Pid, ioTimeout)
+	}
+	if b.err != nil {
+		var exit *exec.ExitError
+		if errors.As(b.err, &exit) {
+			t.Fatalf("wsbridge exited with status %d after SIGTERM, want 0", exit.ExitCode())
+		}
+		t.Fatal(b.err)
+	}
+}
+
+// exchange is one message sent and the answer expected.
+type exchange struct {
+	op         byte
+	send, want string
+}
+
+func TestBehindWsbridge(t *testing.T) {
+	script, err := filepath.Abs(filepath.Join("sh", "count.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		framing string
+		command func(t *testing.T) []string
+		welcome string // first message, sent before any input; "": none
+		talk    []exchange
+	}{
+		{
+			name:    "greeter",
+			framing: "line",
+			command: func(t *testing.T) []string { return []string{greeter(t), "-every=0"} },
+			// REMOTE_ADDR comes from wsbridge.
+			welcome: "hello 127.0.0.1: type a line and I answer it reversed and upper-cased",
+			talk:    []exchange{{opText, "hello", "#1 OLLEH"}},
+		},
+		{
+			name:    "line-echo",
+			framing: "line",
+			command: func(t *testing.T) []string { return []string{buildC(t, "line-echo")} },
+			talk:    []exchange{{opText, "hello", "echo: hello"}},
+		},
+		{
+			name:    "count.sh",
+			framing: "line",
+			command: func(t *testing.T) []string { return []string{script} },
+			welcome: "count.sh ready: send lines, I count them",
+			talk:    []exchange{{opText, "a", "1: a"}, {opText, "b", "2: b"}},
+		},
+		{
+			name:    "len32-echo",
+			framing: "len32",
+			command: func(t *testing.T) []string { return []string{buildC(t, "len32-echo")} },
+			welcome: "len32-echo ready: every message comes back as it went",
+			talk: []exchange{
+				{opText, "héllo\nwörld", "héllo\nwörld"}, // one message, newline and all
+				{opBinary, "\x00\x01\xff\n", "\x00\x01\xff\n"},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--framing=" + tc.framing}, tc.command(t)...)
+			b := startBridge(t, args...)
+			c, err := dialWS(b.addr, ioTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.welcome != "" {
+				expectMessage(t, c, opText, tc.welcome)
+			}
+			for _, x := range tc.talk {
+				if err := c.writeFrame(x.op, []byte(x.send)); err != nil {
+					t.Fatal(err)
+				}
+				expectMessage(t, c, x.op, x.want)
+			}
+			code, err := c.close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != 1000 {
+				t.Errorf("server closed with code %d after a normal close, want 1000", code)
+			}
+			b.stop(t)
+		})
+	}
+}
+
+func expectMessage(t *testing.T, c *wsClient, wantOp byte, want string) {
+	t.Helper()
+	op, msg, err := c.readMessage()
+	if err != nil {
+		t.Fatalf("waiting for %q: %v", want, err)
+	}
+	if op != wantOp || string(msg) != want {
+		t.Fatalf("got message op %#x %q, want op %#x %q", op, msg, wantOp, want)
+	}
+}

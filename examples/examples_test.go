@@ -1,0 +1,444 @@
+package examples
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Bounds of every wait on a child: generous for a loaded 2-core CI machine,
+// short enough that a hung child fails the test instead of the whole run.
+const (
+	ioTimeout  = 10 * time.Second
+	runTimeout = 30 * time.Second
+)
+
+// binDir holds what the tests build, shared by all tests of the run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wsbridge-examples-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// inCI reports whether the tests run under CI, where a missing tool is a
+// failure rather than a reason to skip.
+func inCI() bool { v := os.Getenv("CI"); return v == "true" || v == "1" }
+
+// requireTool returns the path of a program the test needs. When it is
+// missing the test skips loudly, or fails under CI, naming the package to
+// install.
+func requireTool(t *testing.T, name, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("%s not found: install it with `apt-get install %s` (or `make test-deps`)", name, debianPackage)
+	if inCI() {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIPPING: " + msg)
+	return ""
+}
+
+// builds memoizes build results for the run: each program is built once.
+var builds = struct {
+	sync.Mutex
+	m map[string]buildResult
+}{m: map[string]buildResult{}}
+
+type buildResult struct {
+	path string
+	err  error
+}
+
+// build returns binDir/name, running cmd (which must write there) the first
+// time; later calls return the first result.
+func build(name string, cmd *exec.Cmd) (string, error) {
+	builds.Lock()
+	defer builds.Unlock()
+	if r, ok := builds.m[name]; ok {
+		return r.path, r.err
+	}
+	r := buildResult{path: filepath.Join(binDir, name)}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		r.err = fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+	builds.m[name] = r
+	return r.path, r.err
+}
+
+// buildC compiles examples/c/SRC.c strictly: a warning is a failure, so the
+// examples stay clean for people who build with -Werror.
+func buildC(t *testing.T, src string) string {
+	t.Helper()
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = requireTool(t, "cc", "gcc")
+	}
+	out := filepath.Join(binDir, src)
+	path, err := build(src, exec.Command(cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2",
+		"-o", out, filepath.Join("c", src+".c")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// buildGo builds a Go main package of the module into binDir/name.
+func buildGo(name, pkg string) (string, error) {
+	return build(name, exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg))
+}
+
+func greeter(t *testing.T) string {
+	t.Helper()
+	path, err := buildGo("greeter", "./go/greeter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// childEnv is the test's environment without the CGI variables wsbridge
+// would set, so a child run over pipes sees what it sees when run by hand.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REMOTE_") && !strings.HasPrefix(kv, "SERVER_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// lineChild is an example program run over pipes, driven a line at a time
+// as wsbridge's line framing drives it. Every read and write has a deadline.
+type lineChild struct {
+	cmd    *exec.Cmd
+	stdin  *os.File
+	stdout *os.File
+	out    *bufio.Reader
+	stderr lockedBuffer
+	done   chan struct{} // closed when the process has been waited for
+	err    error         // its exit, valid after done
+}
+
+func startLineChild(t *testing.T, argv ...string) *lineChild {
+	t.Helper()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &lineChild{stdin: inW, stdout: outR, out: bufio.NewReaderSize(outR, 1<<20), done: make(chan struct{})}
+	c.cmd = exec.Command(argv[0], argv[1:]...)
+	c.cmd.Env = childEnv()
+	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = inR, outW, &c.stderr
+	c.cmd.WaitDelay = ioTimeout
+	err = c.cmd.Start()
+	inR.Close() // the child's ends: ours must go for EOF to reach either side
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		c.stdin.Close()
+		select {
+		case <-c.done:
+		case <-time.After(ioTimeout):
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+		c.stdout.Close()
+	})
+	return c
+}
+
+func (c *lineChild) send(t *testing.T, line string) {
+	t.Helper()
+	c.stdin.SetWriteDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
+		t.Fatalf("writing to %s: %v (stderr: %q)", c.cmd.Path, err, c.stderr.String())
+	}
+}
+
+// next returns the child's next line, failing if none comes in time: a
+// child that buffers its stdout fails here, not only at exit.
+func (c *lineChild) next(t *testing.T) string {
+	t.Helper()
+	c.stdout.SetReadDeadline(time.Now().Add(ioTimeout))
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the answer of %s: %v (partial %q, stderr %q)", c.cmd.Path, err, line, c.stderr.String())
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+func (c *lineChild) expect(t *testing.T, want string) {
+	t.Helper()
+	if got := c.next(t); got != want {
+		t.Fatalf("got line %q, want %q", got, want)
+	}
+}
+
+// finish closes stdin, as wsbridge does when the client leaves, and
+// returns what the child printed after that. The child must exit 0.
+func (c *lineChild) finish(t *testing.T) string {
+	t.Helper()
+	c.stdin.Close()
+	c.stdout.SetReadDeadline(time.Now().Add(ioTimeout))
+	rest, err := io.ReadAll(c.out)
+	if err != nil {
+		t.Fatalf("%s did not close stdout after stdin ended: %v", c.cmd.Path, err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(ioTimeout):
+		t.Fatalf("%s still running %v after its stdin ended", c.cmd.Path, ioTimeout)
+	}
+	if c.err != nil {
+		t.Fatalf("%s at end of input: %v, want exit 0 (stderr %q)", c.cmd.Path, c.err, c.stderr.String())
+	}
+	return string(rest)
+}
+
+// runChild runs argv with all of input on stdin and returns its output
+// and exit code.
+func runChild(t *testing.T, input []byte, argv ...string) (stdout, stderr []byte, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = childEnv()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(input), &out, &errOut
+	cmd.WaitDelay = ioTimeout
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("%s still running after %v (stderr %q)", argv[0], runTimeout, errOut.String())
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.Bytes(), errOut.Bytes(), code
+}
+
+func TestGreeterAnswersEachLine(t *testing.T) {
+	c := startLineChild(t, greeter(t), "-every=0")
+	c.expect(t, "hello there: type a line and I answer it reversed and upper-cased")
+	c.send(t, "hello")
+	c.expect(t, "#1 OLLEH")
+	c.send(t, "héllo wörld") // reversed by code points, not bytes
+	c.expect(t, "#2 DLRÖW OLLÉH")
+	c.send(t, "")
+	c.expect(t, "#3 ")
+	if rest := c.finish(t); rest != "" {
+		t.Errorf("after stdin ended got %q, want nothing", rest)
+	}
+}
+
+func TestGreeterStreamsClock(t *testing.T) {
+	c := startLineChild(t, greeter(t), "-every=20ms")
+	c.next(t) // welcome
+	clock := regexp.MustCompile(`^clock \d\d:\d\d:\d\d$`)
+	ticks := 0
+	for ticks < 2 {
+		if line := c.next(t); !clock.MatchString(line) {
+			t.Fatalf("got %q, want a clock line", line)
+		}
+		ticks++
+	}
+	// An answer still comes between clock lines.
+	c.send(t, "abc")
+	for {
+		line := c.next(t)
+		if line == "#1 CBA" {
+			break
+		}
+		if !clock.MatchString(line) {
+			t.Fatalf("got %q, want #1 CBA or a clock line", line)
+		}
+	}
+	c.finish(t)
+}
+
+func TestLineEcho(t *testing.T) {
+	bin := buildC(t, "line-echo")
+	t.Run("answers before input ends", func(t *testing.T) {
+		c := startLineChild(t, bin)
+		c.send(t, "hello")
+		c.expect(t, "echo: hello")
+		c.send(t, "")
+		c.expect(t, "echo: ")
+		long := strings.Repeat("0123456789abcdef", 8<<10) // 128 KiB: more than any stdio buffer
+		c.send(t, long)
+		c.expect(t, "echo: "+long)
+		if rest := c.finish(t); rest != "" {
+			t.Errorf("after stdin ended got %q, want nothing", rest)
+		}
+	})
+	t.Run("last line without newline", func(t *testing.T) {
+		out, errOut, code := runChild(t, []byte("a\nb"), bin)
+		if want := "echo: a\necho: b\n"; string(out) != want || code != 0 {
+			t.Errorf("got %q, exit %d (stderr %q); want %q, exit 0", out, code, errOut, want)
+		}
+	})
+}
+
+func TestCountSh(t *testing.T) {
+	script, err := filepath.Abs(filepath.Join("sh", "count.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shells := []struct {
+		name string
+		argv func(t *testing.T) []string
+	}{
+		// Run as a user would: through its #! line, so the execute bit counts.
+		{"direct", func(t *testing.T) []string { return []string{script} }},
+		{"busybox", func(t *testing.T) []string {
+			return []string{requireTool(t, "busybox", "busybox"), "sh", script}
+		}},
+	}
+	for _, sh := range shells {
+		t.Run(sh.name, func(t *testing.T) {
+			c := startLineChild(t, sh.argv(t)...)
+			c.expect(t, "count.sh ready: send lines, I count them")
+			for i, line := range []string{"a", `  b\c`, "%d %s", ""} {
+				c.send(t, line)
+				c.expect(t, fmt.Sprintf("%d: %s", i+1, line))
+			}
+			if rest, want := c.finish(t), "bye after 4 lines\n"; rest != want {
+				t.Errorf("after stdin ended got %q, want %q", rest, want)
+			}
+		})
+	}
+}
+
+// header is the len32 record header for n payload bytes.
+func header(text, more bool, n int) []byte {
+	h := uint32(n)
+	if text {
+		h |= 1 << 31
+	}
+	if more {
+		h |= 1 << 30
+	}
+	return binary.BigEndian.AppendUint32(nil, h)
+}
+
+// rec is a whole len32 record.
+func rec(text, more bool, payload string) []byte {
+	return append(header(text, more, len(payload)), payload...)
+}
+
+func TestLen32Echo(t *testing.T) {
+	bin := buildC(t, "len32-echo")
+	welcome := rec(true, false, "len32-echo ready: every message comes back as it went")
+	big := bytes.Repeat([]byte{0, 1, 2, 0xfe, 0xff, '\n'}, 512<<10) // 3 MiB: many partial reads and writes
+	join := func(rs ...[]byte) []byte { return bytes.Join(rs, nil) }
+	echoed := join(
+		rec(true, false, "héllo"),
+		rec(false, false, "\x00\x01\xff\n"),
+		rec(true, false, ""),
+		rec(true, true, "hel"), rec(true, false, "lo"),
+		rec(false, false, strings.Repeat("x", 258)), // 0x102: a byte-swapped reading would wait for 33 MB
+		append(header(false, false, len(big)), big...),
+	)
+	cases := []struct {
+		name       string
+		input      []byte
+		wantOut    []byte
+		wantCode   int
+		wantStderr []string // lines of -v output and error messages
+	}{
+		{"no input", nil, welcome, 0, nil},
+		{"records echo with kind and continuation", echoed, join(welcome, echoed), 0, []string{
+			"len32-echo: text record, 6 bytes, final\n",
+			"len32-echo: binary record, 4 bytes, final\n",
+			"len32-echo: text record, 0 bytes, final\n",
+			"len32-echo: text record, 3 bytes, more follows\n",
+			"len32-echo: binary record, 258 bytes, final\n",
+			"len32-echo: binary record, 3145728 bytes, final\n",
+		}},
+		{"ends inside a header", []byte{0, 0}, welcome, 1, []string{"ended inside a record header"}},
+		{"largest length, ends inside payload", []byte("\xff\xff\xff\xffabc"),
+			join(welcome, []byte("\xff\xff\xff\xffabc")), 1, []string{
+				"len32-echo: text record, 1073741823 bytes, more follows\n",
+				"stdin ended inside a record (1073741820 of 1073741823 payload bytes missing)",
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runChild(t, tc.input, bin, "-v")
+			if !bytes.Equal(out, tc.wantOut) {
+				t.Errorf("stdout: got %d bytes, want %d; first difference at byte %d", len(out), len(tc.wantOut), firstDiff(out, tc.wantOut))
+			}
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.wantCode, errOut)
+			}
+			for _, s := range tc.wantStderr {
+				if !bytes.Contains(errOut, []byte(s)) {
+					t.Errorf("stderr %q lacks %q", errOut, s)
+				}
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
