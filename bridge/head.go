@@ -91,10 +91,8 @@ func parseHeadLines(b []byte) (requestHead, error) {
 	if len(parts) != 3 || len(parts[0]) == 0 || len(parts[1]) == 0 || !bytes.HasPrefix(parts[2], []byte("HTTP/1.")) {
 		return h, errHeadBad
 	}
-	for _, c := range parts[0] {
-		if !isTokenChar(c) {
-			return h, errHeadBad
-		}
+	if !isToken(parts[0]) || bytes.IndexByte(line, '\r') >= 0 {
+		return h, errHeadBad
 	}
 	h.method, h.target, h.proto = string(parts[0]), string(parts[1]), string(parts[2])
 	for len(rest) > 0 {
@@ -103,7 +101,9 @@ func parseHeadLines(b []byte) (requestHead, error) {
 			break
 		}
 		name, value, found := bytes.Cut(line, []byte(":"))
-		if !found {
+		if !found || !isToken(name) || bytes.IndexByte(value, '\r') >= 0 || bytes.IndexByte(value, 0) >= 0 {
+			// RFC 9112 5: a field name is a token, with no space
+			// before the colon; a bare CR or a NUL is never valid.
 			return h, errHeadBad
 		}
 		if bytes.EqualFold(name, []byte("Upgrade")) && hasToken(value, "websocket") {
@@ -111,6 +111,25 @@ func parseHeadLines(b []byte) (requestHead, error) {
 		}
 	}
 	return h, nil
+}
+
+// headFields returns the header fields of a head that parseHead
+// accepted, in order, names and values as sent (values trimmed). The
+// upgrader does not report the fields it handles itself (Upgrade,
+// Connection, Sec-WebSocket-*), and a child's environment wants them all.
+func headFields(b []byte) [][2]string {
+	_, rest, _ := cutLine(b)
+	var fields [][2]string
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = cutLine(rest)
+		name, value, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			break
+		}
+		fields = append(fields, [2]string{string(bytes.TrimSpace(name)), string(bytes.TrimSpace(value))})
+	}
+	return fields
 }
 
 // cutLine splits b at the first line end ("\n" or "\r\n").
@@ -137,6 +156,15 @@ func hasToken(value []byte, token string) bool {
 		}
 	}
 	return false
+}
+
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if !isTokenChar(c) {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 func isTokenChar(c byte) bool {

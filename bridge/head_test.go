@@ -32,6 +32,10 @@ func TestParseHead(t *testing.T) {
 		{"bad method", "G(T / HTTP/1.1\r\n\r\n", requestHead{}, true},
 		{"header without colon", "GET / HTTP/1.1\r\nnonsense\r\n\r\n", requestHead{}, true},
 		{"extra spaces", "GET  / HTTP/1.1\r\n\r\n", requestHead{}, true},
+		{"empty field name", "GET / HTTP/1.1\r\n: x\r\n\r\n", requestHead{}, true},
+		{"space before colon", "GET / HTTP/1.1\r\nUpgrade : websocket\r\n\r\n", requestHead{}, true},
+		{"bare CR in value", "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", requestHead{}, true},
+		{"NUL in value", "GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", requestHead{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseHead([]byte(tc.head))
@@ -103,9 +107,11 @@ func FuzzParseHead(f *testing.F) {
 	f.Add([]byte("\r\n\r\n"))
 	f.Add([]byte("GET / HTTP/1.1\r\nUpgrade:\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// readHead rescans from three bytes before the previous end of
+		// data: any start up to end-3 must find the same head end.
 		end := headEnd(b, 0)
-		for from := 1; from < len(b) && end > 0; from++ {
-			if e := headEnd(b, max(0, from-3)); e != 0 && e != end && from-3 < end {
+		for from := 1; from <= end-3; from++ {
+			if e := headEnd(b, from); e != end {
 				t.Fatalf("headEnd from %d = %d, from 0 = %d", from, e, end)
 			}
 		}
@@ -118,6 +124,11 @@ func FuzzParseHead(f *testing.F) {
 		}
 		if h.method == "" || h.target == "" {
 			t.Fatalf("accepted an empty request line: %+v", h)
+		}
+		for _, f := range headFields(b) {
+			if bytes.ContainsAny([]byte(f[0]+f[1]), "\r\n") {
+				t.Fatalf("field %q holds a line break", f)
+			}
 		}
 	})
 }
@@ -160,5 +171,21 @@ func TestOriginPolicy(t *testing.T) {
 				t.Fatalf("refusal %q does not name the flag that allows it", err)
 			}
 		})
+	}
+}
+
+func TestHeadFields(t *testing.T) {
+	head := "GET /x HTTP/1.1\r\nHost: dev:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: abc==\r\nX-Empty:\r\nX-Pad:   v  \r\n\r\n"
+	got := headFields([]byte(head))
+	want := [][2]string{{"Host", "dev:8080"}, {"Upgrade", "websocket"}, {"Connection", "Upgrade"},
+		{"Sec-WebSocket-Key", "abc=="}, {"X-Empty", ""}, {"X-Pad", "v"}}
+	if len(got) != len(want) {
+		t.Fatalf("headFields = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("field %d = %q, want %q", i, got[i], want[i])
+		}
 	}
 }

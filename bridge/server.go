@@ -270,25 +270,21 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte) {
 		ServerSoftware: s.opts.ServerSoftware,
 		UniqueID:       fmt.Sprintf("%s%08x", s.uidBase, id),
 	}
+	cgi.Headers = headFields(head)
 	var origin, host string
+	for _, f := range cgi.Headers {
+		switch {
+		case origin == "" && strings.EqualFold(f[0], "Origin"):
+			origin = f[1]
+		case host == "" && strings.EqualFold(f[0], "Host"):
+			host = f[1]
+		}
+	}
 	forked := false
 	u := ws.Upgrader{
 		Header: s.hdrAll,
 		OnRequest: func(uri []byte) error {
 			cgi.URI = string(uri)
-			return nil
-		},
-		OnHost: func(h []byte) error {
-			host = string(h)
-			cgi.Headers = append(cgi.Headers, [2]string{"Host", host})
-			return nil
-		},
-		OnHeader: func(k, v []byte) error {
-			name, value := string(k), string(v)
-			if origin == "" && strings.EqualFold(name, "Origin") {
-				origin = value
-			}
-			cgi.Headers = append(cgi.Headers, [2]string{name, value})
 			return nil
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
