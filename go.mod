@@ -3,8 +3,10 @@ module github.com/wsbridge/wsbridge
 go 1.26.0
 
 require (
-	github.com/gobwas/httphead v0.1.0 // indirect
-	github.com/gobwas/pool v0.2.1 // indirect
-	github.com/gobwas/ws v1.5.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	github.com/coder/websocket v1.8.15
+	github.com/gobwas/pool v0.2.1
+	github.com/gobwas/ws v1.5.0
+	golang.org/x/sys v0.49.0
 )
+
+require github.com/gobwas/httphead v0.1.0 // indirect

@@ -77,12 +77,22 @@ type bridgeProc struct {
 // test ends. The log is printed if the test failed.
 func startBridge(t testing.TB, args ...string) *bridgeProc {
 	t.Helper()
+	return startBridgeEnv(t, nil, args...)
+}
+
+// startBridgeEnv is startBridge with extra KEY=VALUE variables in the
+// bridge's environment.
+func startBridgeEnv(t testing.TB, env []string, args ...string) *bridgeProc {
+	t.Helper()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
 		b := &bridgeProc{t: t, Log: &syncBuffer{}, done: make(chan struct{}), Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 		full := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", port), "--loglevel=debug"}, args...)
 		b.cmd = exec.Command(bridgeBin, full...)
 		b.cmd.Stdout, b.cmd.Stderr = b.Log, b.Log
+		if env != nil {
+			b.cmd.Env = append(os.Environ(), env...)
+		}
 		if err := b.cmd.Start(); err != nil {
 			t.Fatalf("starting wsbridge: %v", err)
 		}

@@ -1,0 +1,265 @@
+package main
+
+// Integration tests of what the bridge answers before a session starts:
+// limits, malformed or slow requests, plain HTTP, origins and the extra
+// response headers.
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tryUpgrade sends a WebSocket handshake for "/" with extra header lines
+// and returns the response, body read. The connection stays open (a 101
+// holds a session) until the test ends.
+func tryUpgrade(t testing.TB, addr string, extra ...string) (*http.Response, string) {
+	t.Helper()
+	c := rawDial(t, addr)
+	resp, err := c.Handshake("/", extra...)
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// httpGet fetches url with a plain GET.
+func httpGet(t testing.TB, url string) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+// rawExchange writes req on a fresh connection and returns the response
+// with its body read.
+func rawExchange(t testing.TB, addr, req string) (*http.Response, string) {
+	t.Helper()
+	c := rawDial(t, addr)
+	resp, err := c.Request(req, "")
+	if err != nil {
+		t.Fatalf("request %.40q: %v", req, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// 7. Limits and requests the bridge refuses.
+func TestLimits(t *testing.T) {
+	t.Run("maxforks", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, "--maxforks=2", childBin, "echo")
+		first := mustUpgrade(t, b.Addr, "/")
+		mustUpgrade(t, b.Addr, "/")
+		resp, body := tryUpgrade(t, b.Addr)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("third connection: %s, Retry-After %q, body %q; want 429 with Retry-After", resp.Status, resp.Header.Get("Retry-After"), body)
+		}
+		// Once a session ends there is room again.
+		first.Conn.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, _ := tryUpgrade(t, b.Addr)
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("still %s 10s after a session ended", resp.Status)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	t.Run("max-conns", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, "--max-conns=2", childBin, "echo")
+		mustUpgrade(t, b.Addr, "/")
+		mustUpgrade(t, b.Addr, "/")
+		resp, body := tryUpgrade(t, b.Addr)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("third connection: %s, Retry-After %q, body %q; want 503 with Retry-After", resp.Status, resp.Header.Get("Retry-After"), body)
+		}
+	})
+
+	t.Run("handshake timeout", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, "--handshake-timeout=300ms", childBin, "echo")
+		start := time.Now()
+		c := rawDial(t, b.Addr)
+		if _, err := io.WriteString(c.Conn, "GET / HTTP/1.1\r\nHost: "+b.Addr+"\r\nUpgrade: websocket\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		c.ExpectEOF(5 * time.Second)
+		took := time.Since(start)
+		t.Logf("half a request head: disconnected after %v", took.Round(time.Millisecond))
+		if took < 250*time.Millisecond || took > 3*time.Second {
+			t.Fatalf("disconnected after %v, want about 300ms", took)
+		}
+	})
+
+	t.Run("head too large", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, childBin, "echo")
+		resp, body := tryUpgrade(t, b.Addr, "X-Big: "+strings.Repeat("a", 9000))
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("%s %q, want 431", resp.Status, body)
+		}
+	})
+
+	t.Run("garbage", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, childBin, "echo")
+		resp, body := rawExchange(t, b.Addr, "HELLO THERE\r\n\r\n")
+		if resp.StatusCode != http.StatusBadRequest || strings.TrimSpace(body) == "" {
+			t.Fatalf("%s %q, want 400 with a reason", resp.Status, body)
+		}
+		t.Logf("garbage: %s %q", resp.Status, body)
+	})
+
+	t.Run("plain GET", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, childBin, "echo")
+		resp, body := httpGet(t, "http://"+b.Addr+"/chat")
+		if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(body, "WebSocket") || !strings.Contains(body, "ws://"+b.Addr+"/chat") {
+			t.Fatalf("%s %q, want 426 saying to use a WebSocket client at ws://%s/chat", resp.Status, body, b.Addr)
+		}
+		if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+			t.Errorf("426 without Upgrade: websocket (%v)", resp.Header)
+		}
+	})
+
+	t.Run("demo", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, "--demo", childBin, "echo")
+		resp, body := httpGet(t, "http://"+b.Addr+"/")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "<title>wsbridge demo</title>") {
+			t.Fatalf("%s %s %.100q, want the demo page", resp.Status, resp.Header.Get("Content-Type"), body)
+		}
+		// The page's WebSocket still works on the same port.
+		c := mustUpgrade(t, b.Addr, "/")
+		if err := c.WriteFrame(true, opText, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if _, data, _, err := c.ReadMessage(5 * time.Second); err != nil || string(data) != "hi" {
+			t.Fatalf("echo: %q %v", data, err)
+		}
+	})
+}
+
+// 8. Which pages may connect.
+func TestOrigin(t *testing.T) {
+	const self = "SELF" // replaced by the bridge's own http://127.0.0.1:PORT
+	cases := []struct {
+		name    string
+		flags   []string
+		allowed map[string]bool // Origin ("" for none) -> allowed
+	}{
+		{"default", nil, map[string]bool{
+			"": true, self: true, "http://evil.example": false, "http://127.0.0.1:1": false, "null": false,
+		}},
+		{"any", []string{"--origin=*"}, map[string]bool{
+			"": true, self: true, "http://evil.example": true, "null": true,
+		}},
+		{"listed", []string{"--origin=app.example"}, map[string]bool{
+			"": true, "https://app.example:1234": true, "http://app.example": true,
+			"http://evil.example": false, "http://app.example.evil.example": false, self: false,
+		}},
+		{"sameorigin", []string{"--sameorigin"}, map[string]bool{
+			"": true, self: true, "http://evil.example": false, "https://127.0.0.1": false,
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := startBridge(t, append(tc.flags, childBin, "echo")...)
+			for origin, allowed := range tc.allowed {
+				name := origin
+				if origin == "" {
+					name = "no Origin"
+				}
+				t.Run(strings.ReplaceAll(name, "/", "_"), func(t *testing.T) {
+					var extra []string
+					if origin != "" {
+						extra = []string{"Origin: " + strings.Replace(origin, self, "http://"+b.Addr, 1)}
+					}
+					resp, body := tryUpgrade(t, b.Addr, extra...)
+					want := http.StatusForbidden
+					if allowed {
+						want = http.StatusSwitchingProtocols
+					}
+					if resp.StatusCode != want {
+						t.Fatalf("%s %q, want %d", resp.Status, body, want)
+					}
+					if !allowed && !strings.Contains(body, "--origin") {
+						t.Errorf("403 body %q does not say which flag allows the origin", body)
+					}
+				})
+			}
+			if strings.Contains(b.Log.String(), "refused: origin") && !strings.Contains(b.Log.String(), "--origin") {
+				t.Errorf("origin refusals logged without naming --origin")
+			}
+		})
+	}
+}
+
+// 12. --header on every response, --header-ws on upgrades only,
+// --header-http on every response but upgrades.
+func TestExtraHeaders(t *testing.T) {
+	t.Parallel()
+	flags := []string{"--header=X-All: all", "--header-ws=X-WS: ws", "--header-http=X-HTTP: http"}
+	b := startBridge(t, append(flags, "--maxforks=1", childBin, "echo")...)
+	full := startBridge(t, append(flags, "--max-conns=1", childBin, "echo")...)
+
+	check := func(t *testing.T, what string, h http.Header, ws bool) {
+		t.Helper()
+		if h.Get("X-All") != "all" {
+			t.Errorf("%s: no X-All (%v)", what, h)
+		}
+		if got := h.Get("X-WS"); (got == "ws") != ws {
+			t.Errorf("%s: X-WS %q, want it only on upgrades", what, got)
+		}
+		if got := h.Get("X-HTTP"); (got == "http") == ws {
+			t.Errorf("%s: X-HTTP %q, want it on every response but upgrades", what, got)
+		}
+	}
+	resp, _ := tryUpgrade(t, b.Addr)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %s", resp.Status)
+	}
+	check(t, "101", resp.Header, true)
+	resp, _ = tryUpgrade(t, b.Addr) // the first session holds the only fork
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second upgrade: %s, want 429", resp.Status)
+	}
+	check(t, "429", resp.Header, false)
+	resp, _ = httpGet(t, "http://"+b.Addr+"/")
+	check(t, "426", resp.Header, false)
+	resp, _ = tryUpgrade(t, b.Addr, "Origin: http://evil.example")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("evil origin: %s, want 403", resp.Status)
+	}
+	check(t, "403", resp.Header, false)
+	mustUpgrade(t, full.Addr, "/")
+	resp, _ = tryUpgrade(t, full.Addr)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("over --max-conns: %s, want 503", resp.Status)
+	}
+	check(t, "503", resp.Header, false)
+}
