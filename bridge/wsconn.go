@@ -84,6 +84,15 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 		putBuffer(buf)
 		putPieces(pieces)
 	}()
+	// failAfter ends the connection for a broken rule, after handing the
+	// child what arrived whole before it: nothing valid is lost because
+	// TCP happened to bring it in the same read as the error.
+	failAfter := func(code CloseCode, err error) error {
+		if len(pieces) > 0 {
+			_ = c.deliver(deliver, pieces)
+		}
+		return c.fail(code, err)
+	}
 	if len(c.pending) > 0 {
 		buf = getBuffer(max(c.cfg.ReadBuffer, len(c.pending)))
 		w = copy(buf, c.pending)
@@ -99,10 +108,10 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 					break
 				}
 				if err != nil {
-					return c.fail(CloseProtocolError, err)
+					return failAfter(CloseProtocolError, err)
 				}
 				if err := checkHeader(h, st.msgOpen); err != nil {
-					return c.fail(CloseProtocolError, err)
+					return failAfter(CloseProtocolError, err)
 				}
 				if h.OpCode.IsControl() {
 					if int64(w-r-n) < h.Length {
@@ -113,8 +122,8 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 					r += n + int(h.Length)
 					if h.OpCode == ws.OpClose {
 						// What came before the close still reaches the child.
-						if len(pieces) > 0 && !c.closeSent.Load() {
-							_ = deliver(pieces)
+						if len(pieces) > 0 {
+							_ = c.deliver(deliver, pieces)
 							pieces = pieces[:0]
 						}
 						return c.closeReceived(p)
@@ -135,7 +144,7 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 				}
 				st.msgLen += h.Length
 				if c.cfg.MaxMessage > 0 && st.msgLen > c.cfg.MaxMessage {
-					return c.fail(CloseMessageTooBig, errTooBig)
+					return failAfter(CloseMessageTooBig, errTooBig)
 				}
 				st.hdr, st.inFrame, st.frameLeft, st.maskOff = h, true, h.Length, 0
 			}
@@ -147,7 +156,7 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 			st.frameLeft -= int64(seg)
 			final := st.frameLeft == 0 && st.hdr.Fin
 			if st.msgKind == framing.Text && (!st.utf.Write(p) || final && !st.utf.Done()) {
-				return c.fail(CloseInvalidPayload, errBadUTF8)
+				return failAfter(CloseInvalidPayload, errBadUTF8)
 			}
 			pieces = append(pieces, framing.Piece{Data: p, Kind: st.msgKind, First: st.msgFirst, Final: final})
 			st.msgFirst = false
