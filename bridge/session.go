@@ -33,6 +33,12 @@ type Client interface {
 	// client: Receive returns once the client has answered or the close
 	// timeout has passed. Safe to call from any goroutine.
 	Close(code CloseCode, reason string) error
+
+	// Gone reports, without blocking, whether the client can no longer
+	// take part: it hung up, or its side is closing. The input pump asks
+	// while it waits on a child that does not read its stdin, since it
+	// cannot read the client meanwhile. Safe to call from any goroutine.
+	Gone() bool
 }
 
 // session pipes one client to one child process. Its input pump runs on
@@ -92,7 +98,7 @@ func (s *session) run(ctx context.Context, ep *endpoint, env []string) sessionRe
 	outDone := make(chan sessionResult, 1)
 	go func() { outDone <- s.pumpOut() }()
 	stop := context.AfterFunc(ctx, func() {
-		s.client.Close(CloseGoingAway, "server shutting down")
+		s.closeClient(CloseGoingAway, "server shutting down")
 	})
 
 	res.closeBy = s.pumpIn(stdin)
@@ -113,23 +119,44 @@ func (s *session) run(ctx context.Context, ep *endpoint, env []string) sessionRe
 	return res
 }
 
+// closeClient closes the client side and wakes an input pump waiting on a
+// full stdin: once the client side is closing, what it still sends is
+// dropped, so nothing is worth waiting for.
+func (s *session) closeClient(code CloseCode, reason string) {
+	s.client.Close(code, reason)
+	_ = s.proc.Stdin.SetWriteDeadline(time.Now())
+}
+
 // pumpIn moves the client's messages to the child's stdin until the client
-// side ends. When the child stops reading (closes stdin or exits), the
-// client's messages are dropped with one log line; the child's exit ends
-// the session through the output pump.
+// side ends. While the child does not read, the pump waits (backpressure:
+// it stops reading the client), waking now and then to see whether the
+// client is gone. When the child stops reading for good (closes stdin or
+// exits), or the client is gone or closing, the client's messages are
+// dropped with one log line; the child's exit ends the session through the
+// output pump.
 func (s *session) pumpIn(stdin *stdinWriter) error {
 	stdinGone := false
+	stdin.gone = s.client.Gone
 	return s.client.Receive(func(pieces []framing.Piece) error {
 		if stdinGone {
 			return nil
 		}
 		err := stdin.write(pieces)
-		if err != nil && isBrokenPipe(err) {
+		switch {
+		case err == nil:
+		case isBrokenPipe(err):
 			stdinGone = true
 			s.log.Info("child stopped reading stdin; dropping client messages")
-			return nil
+		case errors.Is(err, errClientGone):
+			stdinGone = true
+			s.log.Info("dropping client messages: the client left or is closing while the child does not read stdin")
+			// Nothing will read the client's close frame while
+			// Receive waits for one: make its wait short.
+			s.client.Close(CloseGoingAway, "client went away")
+		default:
+			return err
 		}
-		return err
+		return nil
 	})
 }
 
@@ -202,7 +229,7 @@ func (s *session) pumpOut() sessionResult {
 	}
 	if decErr != nil && !eof {
 		// Malformed output: the stream cannot be trusted any further.
-		s.client.Close(CloseInternalError, "program output is malformed: "+decErr.Error())
+		s.closeClient(CloseInternalError, "program output is malformed: "+decErr.Error())
 		_ = proc.Terminate(s.srv.opts.CloseGrace)
 	}
 	<-proc.Done()
@@ -217,7 +244,7 @@ func (s *session) pumpOut() sessionResult {
 	case !res.status.Success():
 		code, reason = CloseInternalError, "program "+res.status.String()
 	}
-	s.client.Close(code, reason)
+	s.closeClient(code, reason)
 	return res
 }
 

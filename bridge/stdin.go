@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -17,7 +18,18 @@ type stdinWriter struct {
 	f   *os.File
 	rc  syscall.RawConn
 	enc framing.Encoder
+
+	// gone, when set, is asked every stdinPatience while a write waits
+	// for a child that does not read: a true answer abandons the write.
+	gone func() bool
 }
+
+// stdinPatience is how often a write blocked on a full stdin looks up to
+// see whether the client is still there.
+const stdinPatience = 500 * time.Millisecond
+
+// errClientGone abandons a write to stdin because the client is gone.
+var errClientGone = errors.New("client gone while the child was not reading stdin")
 
 func newStdinWriter(f *os.File, enc framing.Encoder) (*stdinWriter, error) {
 	rc, err := f.SyscallConn()
@@ -59,6 +71,9 @@ func (s *stdinWriter) write(pieces []framing.Piece) error {
 // writev writes all of iov, waiting for the pipe to drain as needed.
 func (s *stdinWriter) writev(iov [][]byte) error {
 	for len(iov) > 0 {
+		if s.gone != nil {
+			_ = s.f.SetWriteDeadline(time.Now().Add(stdinPatience))
+		}
 		var n int
 		var werr error
 		err := s.rc.Write(func(fd uintptr) bool {
@@ -70,6 +85,12 @@ func (s *stdinWriter) writev(iov [][]byte) error {
 			}
 			return werr != unix.EAGAIN
 		})
+		if errors.Is(err, os.ErrDeadlineExceeded) && s.gone != nil && !s.gone() {
+			continue // still there: keep waiting
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errClientGone
+		}
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 
 	"github.com/wsbridge/wsbridge/framing"
 )
@@ -405,6 +406,26 @@ func (c *wsConn) sendClose(code CloseCode, reason string) error {
 	c.closeSent.Store(true)
 	_ = c.conn.SetReadDeadline(deadline)
 	return err
+}
+
+// Gone reports whether the client hung up (its FIN or a reset arrived,
+// seen with a zero-timeout poll that leaves unread data alone) or a close
+// frame has gone out.
+func (c *wsConn) Gone() bool {
+	if c.closeSent.Load() {
+		return true
+	}
+	if c.pr.rc == nil {
+		return false
+	}
+	gone := false
+	_ = c.pr.rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		if n, err := unix.Poll(fds, 0); err == nil && n > 0 {
+			gone = fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
+		}
+	})
+	return gone
 }
 
 // finish ends the TCP connection after the closing handshake, the server
