@@ -38,34 +38,67 @@ func statusOf(ws unix.WaitStatus) Status {
 // reaper reaps the children of the whole process. Its goroutine runs while
 // a child is registered, or for good once orphans is set; it is started by
 // fork or ReapOrphans and stops itself, under mu, when nothing is left to
-// wait for.
+// wait for. mu is never held across a fork: a burst of slow forks (a large
+// process on a small board, or qemu) must not keep exits from being
+// reaped.
 type reaper struct {
 	mu      sync.Mutex
 	procs   map[int]*Process // registered children by PID
 	running bool             // a loop goroutine is running
 	orphans bool             // ReapOrphans mode: wait4(-1), reap everything
-	strays  uint64           // children reaped in orphans mode that were not ours
 	sigc    chan os.Signal   // SIGCHLD, coalesced: one pending value means "scan"
+
+	// In orphans mode wait4(-1) can reap a child of ours before fork has
+	// registered it. While forks are in flight, unknown children's
+	// statuses are kept in early for fork to claim; the rest are strays.
+	forking int
+	early   map[int]Status
+	strays  uint64 // children reaped in orphans mode that were not ours
 }
 
 var theReaper reaper
 
-// fork runs forkExec and registers p under its PID, holding mu throughout
-// so that the child cannot be reaped (by a scan or by wait4(-1)) before it
-// is registered. forkExec is serialized anyway: ForkExec takes
-// syscall.ForkLock.
+// fork runs forkExec and registers p under the new child's PID. A child
+// that exits before it is registered is not lost: in orphans mode its
+// status waits in early; otherwise only registered PIDs are ever waited
+// for, and fork checks the new one once itself, since its SIGCHLD may have
+// been taken by a scan that did not know it yet.
 func (r *reaper) fork(p *Process, forkExec func() (int, error)) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.notify()
+	r.forking++
+	r.mu.Unlock()
+
 	pid, err := forkExec()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forking--
+	defer r.settleEarly()
 	if err != nil {
 		return err
 	}
 	p.PID = pid
+	if s, ok := r.early[pid]; ok {
+		delete(r.early, pid)
+		p.reaped(s)
+		return nil
+	}
 	r.procs[pid] = p
+	if !r.orphans && !r.reapOne(pid, p) {
+		return nil // reaped already
+	}
 	r.startLocked()
 	return nil
+}
+
+// settleEarly counts as strays the early statuses no fork in flight can
+// claim any more.
+func (r *reaper) settleEarly() {
+	if r.forking == 0 && len(r.early) > 0 {
+		r.strays += uint64(len(r.early))
+		clear(r.early)
+	}
 }
 
 // notify subscribes to SIGCHLD before the first child exists, so that no
@@ -76,6 +109,7 @@ func (r *reaper) notify() {
 	if r.sigc == nil {
 		closeOnExecInherited()
 		r.procs = make(map[int]*Process)
+		r.early = make(map[int]Status)
 		r.sigc = make(chan os.Signal, 1)
 		signal.Notify(r.sigc, syscall.SIGCHLD)
 	}
@@ -117,20 +151,27 @@ func (r *reaper) reap() bool {
 // SIGCHLD.
 func (r *reaper) reapRegistered() {
 	for pid, p := range r.procs {
-		var ws unix.WaitStatus
-		wpid, err := wait4(pid, &ws)
-		switch {
-		case err == unix.ECHILD:
-			// Reaped by somebody else (a wait4(-1) outside procs): the
-			// status is lost.
-			p.exited(Status{Code: -1})
-		case err != nil || wpid != pid:
-			continue
-		default:
-			p.reaped(statusOf(ws))
-		}
-		delete(r.procs, pid)
+		r.reapOne(pid, p)
 	}
+}
+
+// reapOne reaps registered child pid if it has exited, and reports
+// whether it is still registered.
+func (r *reaper) reapOne(pid int, p *Process) bool {
+	var ws unix.WaitStatus
+	wpid, err := wait4(pid, &ws)
+	switch {
+	case err == unix.ECHILD:
+		// Reaped by somebody else (a wait4(-1) outside procs): the
+		// status is lost.
+		p.exited(Status{Code: -1})
+	case err != nil || wpid != pid:
+		return true
+	default:
+		p.reaped(statusOf(ws))
+	}
+	delete(r.procs, pid)
+	return false
 }
 
 // reapAny reaps every child that has exited, ours or reparented to us.
@@ -141,10 +182,13 @@ func (r *reaper) reapAny() {
 		if err != nil || pid <= 0 {
 			return // ECHILD: no children; 0: none has exited
 		}
-		if p, ok := r.procs[pid]; ok {
+		switch p, ok := r.procs[pid]; {
+		case ok:
 			p.reaped(statusOf(ws))
 			delete(r.procs, pid)
-		} else {
+		case r.forking > 0:
+			r.early[pid] = statusOf(ws) // maybe ours, not registered yet
+		default:
 			r.strays++
 		}
 	}

@@ -135,8 +135,8 @@ func start(spec Spec, sys *system) (*Process, error) {
 		return fail(err)
 	}
 
-	// Our ends were made nonblocking by pipe, so os.NewFile registers them
-	// with the poller. Never call Fd on them: it makes them blocking again.
+	// Our ends are nonblocking, so os.NewFile registers them with the
+	// poller. Never call Fd on them: it makes them blocking again.
 	p.Stdin = os.NewFile(uintptr(inW), "child stdin")
 	p.Stdout = os.NewFile(uintptr(outR), "child stdout")
 	if spec.Stderr != nil {

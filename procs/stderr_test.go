@@ -33,6 +33,8 @@ func TestStderrLines(t *testing.T) {
 				mu.Unlock()
 			}
 			p := mustStart(t, spec)
+			p.Stdin.Close()
+			waitDone(t, p) // the child ends on its own, however slow it is
 			if err := p.Terminate(0); err != nil {
 				t.Fatal(err)
 			}

@@ -49,9 +49,13 @@ const (
 // an error otherwise. Members reparented to init stay in the group as
 // zombies until init reaps them; an init that does not (some container
 // and VM inits) makes Terminate fail after killing them, unless the daemon
-// called ReapOrphans. It is idempotent and safe to call concurrently (calls
-// are serialized) and while the child exits on its own; once it has
-// returned nil it returns nil at once.
+// called ReapOrphans.
+//
+// Terminate is idempotent and safe to call concurrently (calls are
+// serialized) and while the child exits on its own. Once the group is
+// known to be empty (a Terminate returned nil, or the leader was reaped
+// with nobody left in its group) it sends no signal, since the group's ID
+// may belong to another group by then.
 func (p *Process) Terminate(grace time.Duration) error {
 	p.termMu.Lock()
 	defer p.termMu.Unlock()

@@ -22,7 +22,8 @@ func TestTerminate(t *testing.T) {
 		// may be slow (qemu).
 		min time.Duration
 	}{
-		{"exits on stdin close", []string{"echo"}, 0, Status{Code: 0}, 0},
+		// A long grace: the child needs no signal, however slow it starts.
+		{"exits on stdin close", []string{"echo"}, 10 * time.Second, Status{Code: 0}, 0},
 		{"already exited", []string{"exit", "4", "bye"}, 0, Status{Code: 4}, 0},
 		{"sleep ends by SIGTERM", []string{"sleep"}, 0, Status{Code: -1, Signal: syscall.SIGTERM}, stdinWait},
 		{"sleep waits for grace", []string{"sleep"}, 150 * time.Millisecond,
@@ -100,6 +101,8 @@ func TestTerminateConcurrent(t *testing.T) {
 func TestTerminateKillsGrandchild(t *testing.T) {
 	p := mustStart(t, child("grandchild"))
 	gpid := grandchildPID(t, p)
+	p.Stdin.Close()
+	waitDone(t, p)
 	err := p.Terminate(0)
 	if s := p.Status(); s != (Status{}) {
 		t.Errorf("leader: %v, want exit status 0 (it ends at stdin EOF)", s)
