@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
 	flag.Parse()
-	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+	if flagSet("test.fuzzworker") || flagSet("test.list") {
 		return m.Run() // fuzz targets need no child; workers restart often
 	}
 	if os.Getenv(scenarioEnv) != "" {
@@ -66,6 +66,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	return code
+}
+
+func flagSet(name string) bool {
+	f := flag.Lookup(name)
+	return f != nil && f.Value.String() != "" && f.Value.String() != "false"
 }
 
 // buildTestChild builds cmd/testchild into dir and returns its path, or
