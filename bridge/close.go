@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -60,19 +59,6 @@ func (e *CloseError) Error() string {
 }
 
 func (e *CloseError) Unwrap() error { return e.Err }
-
-// closeCodeOf returns the close code an error carries, or CloseAbnormal
-// when it carries none (the connection dropped).
-func closeCodeOf(err error) CloseCode {
-	var ce *CloseError
-	if errors.As(err, &ce) {
-		return ce.Code
-	}
-	if err == nil {
-		return CloseNormal
-	}
-	return CloseAbnormal
-}
 
 // truncReason cuts a close reason to the 123 bytes a close frame can carry,
 // at a UTF-8 boundary.

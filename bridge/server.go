@@ -334,7 +334,7 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte) {
 	sess := &session{id: id, srv: s, client: wc, log: log}
 	res := sess.run(s.ctx, &s.ep, cgi.Environ(s.ep.pass))
 	wc.finish()
-	sess.accessLine(conn.RemoteAddr().String(), began, res, wc.bytesIn.Load(), wc.bytesOut.Load())
+	sess.accessLine(conn.RemoteAddr().String(), began, res, wc.bytesIn.Load(), wc.bytesOut.Load(), wc.closeInfo())
 }
 
 // retryAfter adds Retry-After to a rejection's headers.

@@ -192,6 +192,12 @@ func (s *session) pumpOut() sessionResult {
 			full := start == 0 && end == len(buf)
 			pieces := getPieces()
 			pieces, used, err := s.dec.Decode(pieces, buf[start:end], full, eof)
+			if errors.Is(err, framing.ErrTruncated) && len(pieces) > 0 {
+				// The message was cut short: leave it unfinished, so
+				// the client drops it at the close rather than take
+				// it for a whole message.
+				pieces[len(pieces)-1].Final = false
+			}
 			if len(pieces) > 0 && sendErr == nil {
 				sendErr = s.client.Send(pieces)
 			}
@@ -248,13 +254,21 @@ func (s *session) pumpOut() sessionResult {
 	return res
 }
 
-// accessLine logs one line for a finished session.
-func (s *session) accessLine(remote string, began time.Time, res sessionResult, in, out int64) {
+// accessLine logs one line for a finished session: who closed it, with
+// which code and why.
+func (s *session) accessLine(remote string, began time.Time, res sessionResult, in, out int64, closed CloseError) {
+	by := "server"
+	if closed.Remote {
+		by = "client"
+	}
 	attrs := []any{
 		"id", s.id, "remote", remote,
 		"duration", time.Since(began).Round(time.Millisecond),
 		"in", in, "out", out,
-		"close", closeCodeOf(res.closeBy),
+		"close", closed.Code, "close_by", by,
+	}
+	if closed.Reason != "" {
+		attrs = append(attrs, "reason", closed.Reason)
 	}
 	if s.proc != nil {
 		attrs = append(attrs, "pid", s.proc.PID, "exit", res.status.String())

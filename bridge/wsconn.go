@@ -46,6 +46,22 @@ type wsConn struct {
 	pongBuf  [125]byte
 
 	bytesIn, bytesOut atomic.Int64 // message payload bytes, for the access log
+
+	first atomic.Pointer[CloseError] // the close that ended the connection, for the access log
+}
+
+// noteClose records the close that ends the connection, if none is yet.
+func (c *wsConn) noteClose(code CloseCode, reason string, remote bool) {
+	c.first.CompareAndSwap(nil, &CloseError{Code: code, Reason: reason, Remote: remote})
+}
+
+// closeInfo returns the close that ended the connection: the first sent
+// or received, or an abnormal closure when there was none.
+func (c *wsConn) closeInfo() CloseError {
+	if ce := c.first.Load(); ce != nil {
+		return *ce
+	}
+	return CloseError{Code: CloseAbnormal, Remote: true}
 }
 
 func newWSConn(conn net.Conn, cfg *wsConfig, pending []byte) *wsConn {
@@ -219,6 +235,7 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 				// dropped the connection instead of answering.
 				return &CloseError{Code: CloseAbnormal, Err: err}
 			}
+			c.noteClose(CloseAbnormal, "", true)
 			return &CloseError{Code: CloseAbnormal, Remote: true, Err: err}
 		}
 		pingOut = false
@@ -270,6 +287,7 @@ func (c *wsConn) closeReceived(p []byte) error {
 			return c.fail(CloseInvalidPayload, errors.New("close reason is not valid UTF-8"))
 		}
 	}
+	c.noteClose(code, reason, true)
 	reply := code
 	if code == CloseNoStatus {
 		reply = 0
@@ -397,6 +415,7 @@ func (c *wsConn) sendClose(code CloseCode, reason string) error {
 	if c.closeSent.Load() {
 		return nil
 	}
+	c.noteClose(code, reason, false)
 	var body []byte
 	if code != 0 {
 		body = ws.NewCloseFrameBody(ws.StatusCode(code), truncReason(reason))
