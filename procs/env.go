@@ -1,6 +1,11 @@
 package procs
 
-import "os"
+import (
+	"bytes"
+	"os"
+	"slices"
+	"strings"
+)
 
 // CGI is the request a child's CGI-style environment is made from.
 type CGI struct {
@@ -25,8 +30,8 @@ type CGI struct {
 //     GATEWAY_INTERFACE=CGI/1.1, SERVER_SOFTWARE and UNIQUE_ID, always (maybe
 //     empty), and HTTPS=on when HTTPS is set;
 //   - each request header as HTTP_NAME: the name upper-cased with '-' made
-//     '_'. Repeated headers (names equal but for case) are joined with ", "
-//     in order, Cookie with "; " (RFC 6265). A header is dropped when its
+//     '_', sorted by name. Repeated headers (names equal but for case) are
+//     joined with ", " in order, Cookie with "; " (RFC 6265). A header is dropped when its
 //     name is empty or has any byte but an ASCII letter, digit or '-', like
 //     Apache 2.4 and nginx do: '_' would let "Content_Type" pose as
 //     "Content-Type" once mapped (a header-smuggling trick), other token
@@ -41,14 +46,20 @@ type CGI struct {
 //
 // All entries share one backing string.
 func (c CGI) Environ(pass []string) []string {
+	// Size the buffer once: the keys of the CGI variables take under 256
+	// bytes, a header's "HTTP_", "=" and separators under 8.
 	size := len(c.RemoteAddr) + len(c.RemotePort) + len(c.ServerName) + len(c.ServerPort) +
 		len(c.Protocol) + len(c.Method) + len(c.URI) + len(c.ScriptName) + len(c.PathInfo) +
 		len(c.Query) + len(c.UniqueID) + len(c.ServerSoftware) + 256
 	for _, h := range c.Headers {
 		size += len(h[0]) + len(h[1]) + 8
 	}
-	var endsArr [64]int
-	b := envBuilder{buf: make([]byte, 0, size), ends: endsArr[:0]}
+	for _, name := range pass {
+		if v, ok := os.LookupEnv(name); ok {
+			size += len(name) + len(v) + 2
+		}
+	}
+	b := envBuilder{buf: make([]byte, 0, size)}
 
 	b.add("REMOTE_ADDR", c.RemoteAddr)
 	b.add("REMOTE_PORT", c.RemotePort)
@@ -81,10 +92,13 @@ func (c CGI) Environ(pass []string) []string {
 	return b.strings()
 }
 
-// envBuilder appends entries to one byte slice, turned into strings once.
+// envBuilder appends entries to one byte slice, each ended by a NUL
+// (which no key or value can hold: values are cleaned of control
+// characters, and the daemon's own cannot hold one), turned into strings
+// at once at the end.
 type envBuilder struct {
-	buf  []byte
-	ends []int // end offset of each entry in buf
+	buf []byte
+	n   int // entries
 }
 
 func (b *envBuilder) add(key, value string) {
@@ -94,66 +108,80 @@ func (b *envBuilder) add(key, value string) {
 	b.end()
 }
 
-func (b *envBuilder) end() { b.ends = append(b.ends, len(b.buf)) }
+func (b *envBuilder) end() {
+	b.buf = append(b.buf, 0)
+	b.n++
+}
 
 // addHeaders adds each acceptable header once, with the values of its
-// repeats. O(n²) in the number of headers, which is small, and allocation
-// free.
+// repeats, sorted by variable name: a sort, not a quadratic search, so
+// that a flood of headers costs O(n log n). Up to 64 headers take no
+// allocation.
 func (b *envBuilder) addHeaders(hs [][2]string) {
+	var arr [64]int
+	idx := arr[:0] // acceptable headers, sorted by name, in order within a name
 	for i, h := range hs {
-		if !headerName(h[0]) || repeated(hs[:i], h[0]) {
-			continue
+		if headerName(h[0]) {
+			idx = append(idx, i)
 		}
+	}
+	slices.SortStableFunc(idx, func(i, j int) int { return compareNames(hs[i][0], hs[j][0]) })
+	for k := 0; k < len(idx); {
+		name := hs[idx[k]][0]
 		sep := ", "
-		if asciiEqualFold(h[0], "Cookie") {
+		if compareNames(name, "Cookie") == 0 {
 			sep = "; "
 		}
 		b.buf = append(b.buf, "HTTP_"...)
-		for j := 0; j < len(h[0]); j++ {
-			b.buf = append(b.buf, envChar(h[0][j]))
+		for j := 0; j < len(name); j++ {
+			b.buf = append(b.buf, envChar(name[j]))
 		}
 		b.buf = append(b.buf, '=')
-		b.buf = appendClean(b.buf, h[1])
-		for _, r := range hs[i+1:] {
-			if asciiEqualFold(r[0], h[0]) {
+		for first := k; k < len(idx) && compareNames(hs[idx[k]][0], name) == 0; k++ {
+			if k > first {
 				b.buf = append(b.buf, sep...)
-				b.buf = appendClean(b.buf, r[1])
 			}
+			b.buf = appendClean(b.buf, hs[idx[k]][1])
 		}
 		b.end()
 	}
 }
 
-// repeated reports whether an acceptable header named name is in hs.
-func repeated(hs [][2]string, name string) bool {
-	for _, h := range hs {
-		if asciiEqualFold(h[0], name) {
-			return true // same bytes but for case, so acceptable too
+// compareNames orders acceptable header names as their variables: by
+// bytes, ASCII letters upper-cased ('-' sorts as '_'). Byte-wise on
+// purpose: Unicode folding (strings.EqualFold) makes "\u212Aey", with a
+// Kelvin sign, equal "key".
+func compareNames(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] == b[i] {
+			continue
+		}
+		if c, d := envChar(a[i]), envChar(b[i]); c != d {
+			return int(c) - int(d)
 		}
 	}
-	return false
+	return len(a) - len(b)
 }
 
 // has reports whether key is set already.
 func (b *envBuilder) has(key string) bool {
-	start := 0
-	for _, end := range b.ends {
-		e := b.buf[start:end]
-		if len(e) > len(key) && e[len(key)] == '=' && string(e[:len(key)]) == key {
+	for e := b.buf; len(e) > 0; {
+		end := bytes.IndexByte(e, 0)
+		if end > len(key) && e[len(key)] == '=' && string(e[:len(key)]) == key {
 			return true
 		}
-		start = end
+		e = e[end+1:]
 	}
 	return false
 }
 
 func (b *envBuilder) strings() []string {
 	s := string(b.buf)
-	env := make([]string, len(b.ends))
-	start := 0
-	for i, end := range b.ends {
-		env[i] = s[start:end]
-		start = end
+	env := make([]string, 0, b.n)
+	for len(s) > 0 {
+		end := strings.IndexByte(s, 0)
+		env = append(env, s[:end])
+		s = s[end+1:]
 	}
 	return env
 }
@@ -161,7 +189,7 @@ func (b *envBuilder) strings() []string {
 // headerName reports whether a header of this name goes into the
 // environment: ASCII letters, digits and '-' only, and not Proxy.
 func headerName(name string) bool {
-	if name == "" || asciiEqualFold(name, "Proxy") {
+	if name == "" || compareNames(name, "Proxy") == 0 {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
@@ -180,32 +208,6 @@ func envChar(c byte) byte {
 		return '_'
 	case 'a' <= c && c <= 'z':
 		return c - 'a' + 'A'
-	}
-	return c
-}
-
-// asciiEqualFold is strings.EqualFold for ASCII only: Unicode folding
-// would make "\u212Aey" (Kelvin sign) equal "key", letting a dropped
-// header's value join an accepted one.
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	// Names that differ mostly differ at the end (X-Foo-1, X-Foo-2).
-	if n := len(a) - 1; n >= 0 && lower(a[n]) != lower(b[n]) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if lower(a[i]) != lower(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func lower(c byte) byte {
-	if c-'A' < 26 {
-		return c | 0x20
 	}
 	return c
 }

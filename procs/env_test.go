@@ -3,6 +3,7 @@ package procs
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,8 @@ func TestEnvironHeaders(t *testing.T) {
 			[]string{"HTTP_HOST=h", "HTTP_SEC_WEBSOCKET_PROTOCOL=chat", "HTTP_X_LOWER=v"}},
 		{"repeated joined in order, any case", [][2]string{{"Accept", "a"}, {"Host", "h"}, {"ACCEPT", "b"}, {"accept", ""}},
 			[]string{"HTTP_ACCEPT=a, b, ", "HTTP_HOST=h"}},
+		{"sorted by name", [][2]string{{"Zeta", "1"}, {"alpha", "2"}, {"X-B", "3"}, {"X", "4"}, {"X-A", "5"}},
+			[]string{"HTTP_ALPHA=2", "HTTP_X=4", "HTTP_X_A=5", "HTTP_X_B=3", "HTTP_ZETA=1"}},
 		{"cookies joined with semicolons", [][2]string{{"Cookie", "a=1"}, {"cookie", "b=2"}},
 			[]string{"HTTP_COOKIE=a=1; b=2"}},
 		{"underscore dropped", [][2]string{{"Content-Type", "text/plain"}, {"Content_Type", "evil"}, {"X_A", "1"}},
@@ -73,6 +76,22 @@ func TestEnvironHeaders(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got[len(cgiVars):], tt.want)
 			}
 		})
+	}
+}
+
+// A flood of headers, repeated or not, costs O(n log n), not O(n²).
+func TestEnvironManyHeaders(t *testing.T) {
+	const n = 200000
+	hs := make([][2]string, n)
+	for i := range hs {
+		hs[i] = [2]string{"X-" + strconv.Itoa(i%1000), "v"}
+	}
+	env := CGI{Headers: hs}.Environ(nil)
+	if got := len(env) - len(cgiVars); got != 1000 {
+		t.Fatalf("%d header variables, want 1000", got)
+	}
+	if want := "HTTP_X_0=v" + strings.Repeat(", v", n/1000-1); env[len(cgiVars)] != want {
+		t.Errorf("first variable %.60q..., want %.60q...", env[len(cgiVars)], want)
 	}
 }
 
