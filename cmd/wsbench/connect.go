@@ -1,0 +1,81 @@
+package main
+
+// Connection rate: a few workers each loop over a whole session: connect,
+// handshake, one echo, closing handshake, and wait for the server to end
+// the TCP connection. For a bridge that is also a child started and ended
+// per cycle.
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	connWorkers = 4
+	cycleLimit  = 5 * time.Second // one whole cycle, at most
+)
+
+func runConnRate(ctx context.Context, b *bench, s *server) result {
+	var res result
+	payload := printable(echoPayload)
+	frame := appendFrame(nil, opText, payload)
+	var ok, failed, cycles atomic.Int64 // ok and failed while measuring; cycles always
+	var lastErr atomic.Value
+	run := newLoadRun(cycles.Load)
+	for range connWorkers {
+		run.spawn(func() {
+			for {
+				ph := run.phase.Load()
+				if ph == phaseStop {
+					return
+				}
+				err := cycle(s.addr, frame, payload)
+				cycles.Add(1)
+				if ph == phaseMeasure && run.phase.Load() == phaseMeasure {
+					if err == nil {
+						ok.Add(1)
+					} else {
+						failed.Add(1)
+					}
+				}
+				if err != nil {
+					lastErr.Store(err)
+					time.Sleep(10 * time.Millisecond) // no tight loop on a refusing server
+				}
+			}
+		})
+	}
+	r, err := run.measure(ctx, b, s.pid)
+	// Workers finish their cycle, each bounded by cycleLimit.
+	run.stop(func() {})
+	finish(&res, cycles.Load(), err)
+	res.errs = int(failed.Load())
+	if ok.Load() == 0 && res.err == nil && !res.stalled {
+		res.err = fmt.Errorf("no connection completed: %v", lastErr.Load())
+	}
+	if r.elapsed > 0 {
+		res.rate = float64(ok.Load()) / r.elapsed.Seconds()
+	}
+	if n := ok.Load(); n > 0 {
+		res.cpuPerMsg = float64(r.daemon.Microseconds()) / float64(n)
+		res.genPerMsg = float64(r.self.Microseconds()) / float64(n)
+	}
+	return res
+}
+
+// cycle is one whole session, bounded in time.
+func cycle(addr string, frame, payload []byte) error {
+	deadline := time.Now().Add(cycleLimit)
+	c, err := dial(addr, cycleLimit, 4<<10)
+	if err != nil {
+		return err
+	}
+	_ = c.conn.SetDeadline(deadline)
+	if err := c.echo(frame, payload); err != nil {
+		c.conn.Close()
+		return err
+	}
+	return c.close(deadline)
+}

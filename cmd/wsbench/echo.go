@@ -1,0 +1,95 @@
+package main
+
+// Echo round trip: each connection sends one 64 B text message and waits
+// for the reply before sending the next. It measures latency, and the
+// message rate a strictly request-reply client sees.
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	echoConns   = 4
+	echoPayload = 64
+)
+
+func runEcho(ctx context.Context, b *bench, s *server) result {
+	var res result
+	conns, err := dialAll(s.addr, echoConns, 4<<10)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	payload := printable(echoPayload)
+	frame := appendFrame(nil, opText, payload)
+	hists := make([]histogram, len(conns))
+	done := make([]atomic.Int64, len(conns)) // round trips, for the stall watch
+	progress := func() int64 {
+		var n int64
+		for i := range done {
+			n += done[i].Load()
+		}
+		return n
+	}
+	run := newLoadRun(progress)
+	for i, c := range conns {
+		run.spawn(func() {
+			h := &hists[i]
+			for {
+				ph := run.phase.Load()
+				if ph == phaseStop {
+					return
+				}
+				t := time.Now()
+				if err := c.echo(frame, payload); err != nil {
+					run.fail(err)
+					return
+				}
+				d := time.Since(t)
+				// A round trip counts if it began and ended while measuring.
+				if ph == phaseMeasure && run.phase.Load() == phaseMeasure {
+					h.add(d)
+				}
+				done[i].Add(1)
+			}
+		})
+	}
+	r, err := run.measure(ctx, b, s.pid)
+	run.stop(func() { closeAll(conns) })
+	var all histogram
+	for i := range hists {
+		all.merge(&hists[i])
+	}
+	finish(&res, progress(), err)
+	if r.elapsed > 0 {
+		res.rate = float64(all.n) / r.elapsed.Seconds()
+	}
+	res.p50, res.p99 = all.percentile(0.50), all.percentile(0.99)
+	res.cpuPerMsg, res.genPerMsg = r.daemonPer, r.selfPer
+	return res
+}
+
+// dialAll opens n connections, or none.
+func dialAll(addr string, n, readBuf int) ([]*wsClient, error) {
+	conns := make([]*wsClient, 0, n)
+	for range n {
+		c, err := dial(addr, 5*time.Second, readBuf)
+		if err != nil {
+			closeAll(conns)
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+// closeAll drops connections without a closing handshake: set at once, the
+// deadline unblocks any goroutine still reading or writing.
+func closeAll(conns []*wsClient) {
+	for _, c := range conns {
+		_ = c.conn.SetDeadline(time.Now())
+		_ = c.conn.Close()
+	}
+}

@@ -1,0 +1,370 @@
+package main
+
+// The report: one row per measurement, a column per server, the medians of
+// the repeats, the ratios, and the project's targets checked against the
+// same run.
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// rowSpec says how to fill one row of the table.
+type rowSpec struct {
+	label    string
+	better   string // "higher" or "lower"
+	scenario string
+	len32    bool // the wsbridge cell is the len32 variant; websocketd has none
+	value    func(result) float64
+}
+
+func rowSpecs(idleConns int) []rowSpec {
+	rate := func(r result) float64 { return r.rate }
+	cpu := func(r result) float64 { return r.cpuPerMsg }
+	gen := func(r result) float64 { return r.genPerMsg }
+	mbps := func(r result) float64 { return r.mbps }
+	return []rowSpec{
+		{"echo 64 B, 4 conns: msg/s", "higher", "echo", false, rate},
+		{"echo 64 B: p50 round trip µs", "lower", "echo", false, func(r result) float64 { return r.p50 }},
+		{"echo 64 B: p99 round trip µs", "lower", "echo", false, func(r result) float64 { return r.p99 }},
+		{"stream 64 B, 64 in flight x4: msg/s", "higher", "stream64", false, rate},
+		{"stream 64 B: server CPU µs/msg", "lower", "stream64", false, cpu},
+		{"stream 64 B: wsbench CPU µs/msg", "lower", "stream64", false, gen},
+		{"stream 64 KiB lines, 64 in flight x4: msg/s", "higher", "stream64k", false, rate},
+		{"stream 64 KiB lines: MB/s", "higher", "stream64k", false, mbps},
+		{"stream 64 KiB lines: server CPU µs/msg", "lower", "stream64k", false, cpu},
+		{"stream 64 KiB lines: wsbench CPU µs/msg", "lower", "stream64k", false, gen},
+		{"stream 64 KiB len32 binary: msg/s (info)", "higher", "stream64k", true, rate},
+		{"stream 64 KiB len32 binary: MB/s (info)", "higher", "stream64k", true, mbps},
+		{"connections/s (4 workers)", "higher", "connrate", false, rate},
+		{"connections: server CPU µs/conn", "lower", "connrate", false, cpu},
+		{fmt.Sprintf("idle: server RSS KiB/conn at %d conns", idleConns), "lower", "idle", false, func(r result) float64 { return r.kibPer }},
+		{fmt.Sprintf("idle: server threads at %d conns", idleConns), "lower", "idle", false, func(r result) float64 { return r.threads }},
+	}
+}
+
+// cell is one server's median for one row, or why there is none.
+type cell struct {
+	ok   bool
+	v    float64
+	text string // when !ok
+}
+
+// row is one filled row of the table.
+type row struct {
+	spec  rowSpec
+	cells map[string]cell // by column
+}
+
+func (r row) ratio(a, b string) string {
+	x, y := r.cells[a], r.cells[b]
+	if !x.ok || !y.ok || y.v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", x.v/y.v)
+}
+
+// report is a finished benchmark: its rows, the target checks and notes.
+type report struct {
+	opts               options
+	loadStart, loadEnd string // /proc/loadavg
+	rows               []row
+	targets            []string
+	notes              []string
+}
+
+// row returns the row for a scenario's value, the first whose label
+// starts with prefix.
+func (rep *report) row(prefix string) row {
+	for _, r := range rep.rows {
+		if strings.HasPrefix(r.spec.label, prefix) {
+			return r
+		}
+	}
+	return row{cells: map[string]cell{}}
+}
+
+func (b *bench) report() *report {
+	rep := &report{opts: b.opts}
+	failed := map[string]int{}
+	for _, spec := range rowSpecs(b.opts.idleConns) {
+		r := row{spec: spec, cells: map[string]cell{}}
+		for _, col := range columns {
+			v := variantFor(spec, col)
+			if v == nil {
+				r.cells[col] = cell{text: "n/a"}
+				continue
+			}
+			r.cells[col] = median(b.results[key{spec.scenario, v}], spec.value)
+		}
+		rep.rows = append(rep.rows, r)
+	}
+	for k, rs := range b.results {
+		for _, r := range rs {
+			if k.scenario == "connrate" {
+				failed[k.v.name] += r.errs
+			}
+		}
+	}
+	rep.targets = rep.checkTargets()
+	rep.loadStart, rep.loadEnd = b.loadStart, loadAverage()
+	if n := rep.generatorNote(); n != "" {
+		rep.notes = append(rep.notes, n)
+	}
+	rep.notes = append(rep.notes, b.skipped...)
+	for name, n := range failed {
+		if n > 0 {
+			rep.notes = append(rep.notes, fmt.Sprintf("%s: %d connection cycles failed while measuring (not counted)", name, n))
+		}
+	}
+	return rep
+}
+
+func variantFor(spec rowSpec, col string) *variant {
+	switch {
+	case col == colFloor:
+		return vFloor
+	case spec.len32 && col == colWsbridge:
+		return vWsbridgeLen32
+	case spec.len32:
+		return nil
+	case col == colWsbridge:
+		return vWsbridge
+	}
+	return vWebsocketd
+}
+
+// median returns the median of the repeats' values; a cell with a failed
+// or stalled repeat says so instead, with the messages that made it.
+func median(rs []result, value func(result) float64) cell {
+	if len(rs) == 0 {
+		return cell{text: "—"}
+	}
+	var vals []float64
+	var stalledMsgs []float64
+	for _, r := range rs {
+		switch {
+		case r.err != nil:
+			return cell{text: "error"}
+		case r.stalled:
+			stalledMsgs = append(stalledMsgs, float64(r.msgs))
+		default:
+			vals = append(vals, value(r))
+		}
+	}
+	if len(stalledMsgs) > 0 {
+		return cell{text: fmt.Sprintf("stalled (%s msgs, %d/%d runs)", commas(int64(mid(stalledMsgs))), len(stalledMsgs), len(rs))}
+	}
+	return cell{ok: true, v: mid(vals)}
+}
+
+func mid(v []float64) float64 {
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+// checkTargets compares wsbridge with the project's promises.
+func (rep *report) checkTargets() []string {
+	var out []string
+	check := func(name string, ok bool, detail string) {
+		status := "FAIL"
+		if ok {
+			status = "PASS"
+		}
+		out = append(out, fmt.Sprintf("%s  %s: %s", status, name, detail))
+	}
+	skip := func(name, why string) { out = append(out, fmt.Sprintf("SKIP  %s: %s", name, why)) }
+	// versus compares wsbridge's cell in a row with another column's.
+	versus := func(name, rowPrefix, other string, ok func(x float64) bool, stalledOtherPasses bool) {
+		r := rep.row(rowPrefix)
+		a, b := r.cells[colWsbridge], r.cells[other]
+		switch {
+		case !a.ok:
+			if a.text == "—" {
+				skip(name, "wsbridge not measured")
+			} else {
+				check(name, false, "wsbridge "+a.text)
+			}
+		case !b.ok && stalledOtherPasses && strings.HasPrefix(b.text, "stalled"):
+			check(name, true, fmt.Sprintf("wsbridge %s, %s %s", num(a.v), other, b.text))
+		case !b.ok && b.text == "—":
+			skip(name, other+" not measured")
+		case !b.ok:
+			skip(name, other+" "+b.text)
+		default:
+			x := a.v / b.v
+			check(name, ok(x), fmt.Sprintf("%.2f× (wsbridge %s, %s %s)", x, num(a.v), other, num(b.v)))
+		}
+	}
+	versus("streamed 64 B msg/s ≥ 3× websocketd's", "stream 64 B, 64", colWebsocketd, func(x float64) bool { return x >= 3 }, true)
+	versus("streamed 64 B server CPU/msg ≤ 1/3 of websocketd's", "stream 64 B: server CPU", colWebsocketd, func(x float64) bool { return x <= 1.0/3 }, false)
+	versus("echo p50 within 1.3× of the floor's", "echo 64 B: p50", colFloor, func(x float64) bool { return x <= 1.3 }, false)
+	versus("64 KiB pipelined MB/s ≥ 50% of the floor's", "stream 64 KiB lines: MB/s", colFloor, func(x float64) bool { return x >= 0.5 }, false)
+	idle := rep.row("idle: server RSS").cells[colWsbridge]
+	switch {
+	case idle.ok:
+		check("idle memory ≤ 8 KiB per connection", idle.v <= 8, fmt.Sprintf("%s KiB/conn", num(idle.v)))
+	case idle.text == "—":
+		skip("idle memory ≤ 8 KiB per connection", "wsbridge not measured")
+	default:
+		check("idle memory ≤ 8 KiB per connection", false, "wsbridge "+idle.text)
+	}
+	versus("connections/s ≥ 1.3× websocketd's", "connections/s", colWebsocketd, func(x float64) bool { return x >= 1.3 }, true)
+	return out
+}
+
+// header is the table's column titles.
+var header = []string{"measurement", "better", "wsbridge", "websocketd", "floor", "wsbridge/websocketd", "wsbridge/floor"}
+
+func (rep *report) cellsOf(r row) []string {
+	out := []string{r.spec.label, r.spec.better}
+	for _, col := range columns {
+		c := r.cells[col]
+		if c.ok {
+			out = append(out, num(c.v))
+		} else {
+			out = append(out, c.text)
+		}
+	}
+	return append(out, r.ratio(colWsbridge, colWebsocketd), r.ratio(colWsbridge, colFloor))
+}
+
+func (rep *report) about() string {
+	o := rep.opts
+	return fmt.Sprintf("wsbench %s — %s, %d CPUs, %s; %v per measurement, median of %d, %d idle conns; CLK_TCK %d; load average %s at start, %s at end",
+		strings.Join(o.args, " "), time.Now().Format("2006-01-02 15:04"), runtime.NumCPU(), runtime.Version(),
+		o.duration, o.repeat, o.idleConns, clockTicks, rep.loadStart, rep.loadEnd)
+}
+
+// loadAverage returns the 1-minute load average: how noisy the machine
+// was, for whoever compares two reports.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// generatorNote says how much CPU the load generator used while streaming
+// to the floor, the fastest server: far below a core means it was not what
+// limited any server.
+func (rep *report) generatorNote() string {
+	var parts []string
+	for _, p := range []struct{ name, rate, cpu string }{
+		{"64 B", "stream 64 B, 64", "stream 64 B: wsbench CPU"},
+		{"64 KiB", "stream 64 KiB lines, 64", "stream 64 KiB lines: wsbench CPU"},
+	} {
+		rate, cpu := rep.row(p.rate).cells[colFloor], rep.row(p.cpu).cells[colFloor]
+		if rate.ok && cpu.ok {
+			parts = append(parts, fmt.Sprintf("%.2f of a CPU at %s msg/s of %s", rate.v*cpu.v/1e6, num(rate.v), p.name))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Load generator ceiling: streaming to the floor, wsbench itself used " + strings.Join(parts, ", and ") + "."
+}
+
+var legend = []string{
+	"Ratios are wsbridge's value over the other server's, from the same interleaved run: read them with the 'better' column.",
+	"floor: an echo server with no child process (gobwas/ws, a goroutine per connection); wsbridge and websocketd run /bin/cat per connection.",
+	"Server CPU is the server process's utime+stime over the measurement, its children (cat) not included. MB = 10^6 bytes of payload echoed.",
+	"The len32 rows' floor is the same 64 KiB echo as the line rows': the floor echoes frames whatever their opcode.",
+}
+
+func (rep *report) writeText(w io.Writer) {
+	rows := [][]string{header}
+	for _, r := range rep.rows {
+		rows = append(rows, rep.cellsOf(r))
+	}
+	widths := make([]int, len(header))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, rep.about())
+	fmt.Fprintln(w)
+	for n, r := range rows {
+		var sb strings.Builder
+		for i, c := range r {
+			pad := strings.Repeat(" ", widths[i]-len([]rune(c)))
+			if i < 2 {
+				sb.WriteString(c + pad)
+			} else {
+				sb.WriteString(pad + c)
+			}
+			if i < len(r)-1 {
+				sb.WriteString("  ")
+			}
+		}
+		fmt.Fprintln(w, sb.String())
+		if n == 0 {
+			fmt.Fprintln(w, strings.Repeat("-", len([]rune(sb.String()))))
+		}
+	}
+	fmt.Fprintln(w)
+	for _, t := range rep.targets {
+		fmt.Fprintln(w, t)
+	}
+	fmt.Fprintln(w)
+	for _, n := range append(legend, rep.notes...) {
+		fmt.Fprintln(w, "- "+n)
+	}
+}
+
+func (rep *report) writeMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "# wsbench results\n\n%s\n\n", rep.about())
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat(" --- |", 2)+strings.Repeat(" ---: |", len(header)-2))
+	for _, r := range rep.rows {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(rep.cellsOf(r), " | "))
+	}
+	fmt.Fprintln(w)
+	for _, t := range rep.targets {
+		fmt.Fprintf(w, "- **%s**%s\n", t[:4], t[4:])
+	}
+	fmt.Fprintln(w)
+	for _, n := range append(legend, rep.notes...) {
+		fmt.Fprintln(w, "- "+n)
+	}
+}
+
+// num formats a measured value with the precision it deserves.
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return "—"
+	case v >= 10000:
+		return commas(int64(math.Round(v)))
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,250 @@
+package main
+
+// The servers under test: how each is built, started on a free loopback
+// port, checked for readiness and stopped by its PID.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// variant is one server configuration a scenario measures.
+type variant struct {
+	name   string // in progress lines
+	column string // the table column it reports in
+	binary bool   // its clients send binary messages (len32), not lines
+	argv   func(b binaries, port int) []string
+}
+
+// binaries are the programs the variants run.
+type binaries struct {
+	wsbridge   string // "" when not built
+	websocketd string // "" when not installed
+	self       string // this program, for the floor server
+}
+
+// Column names.
+const (
+	colWsbridge   = "wsbridge"
+	colWebsocketd = "websocketd"
+	colFloor      = "floor"
+)
+
+var columns = []string{colWsbridge, colWebsocketd, colFloor}
+
+var (
+	vWsbridge = &variant{name: "wsbridge", column: colWsbridge, argv: func(b binaries, port int) []string {
+		return []string{b.wsbridge, "--port=" + strconv.Itoa(port), "--address=127.0.0.1", "/bin/cat"}
+	}}
+	vWsbridgeLen32 = &variant{name: "wsbridge len32", column: colWsbridge, binary: true, argv: func(b binaries, port int) []string {
+		return []string{b.wsbridge, "--port=" + strconv.Itoa(port), "--address=127.0.0.1", "--framing=len32", "/bin/cat"}
+	}}
+	vWebsocketd = &variant{name: "websocketd", column: colWebsocketd, argv: func(b binaries, port int) []string {
+		return []string{b.websocketd, "--port=" + strconv.Itoa(port), "--address=127.0.0.1", "cat"}
+	}}
+	vFloor = &variant{name: "floor", column: colFloor, argv: func(b binaries, port int) []string {
+		return []string{b.self, "-serve-floor", "-port", strconv.Itoa(port)}
+	}}
+)
+
+// server is one running server process.
+type server struct {
+	v    *variant
+	cmd  *exec.Cmd
+	pid  int
+	addr string // 127.0.0.1:PORT
+	log  string // the file its stdout and stderr go to
+	done chan struct{}
+}
+
+// fleet starts servers and stops every one still running when the
+// benchmark ends, however it ends.
+type fleet struct {
+	bins binaries
+	dir  string // logs
+	mu   sync.Mutex
+	live map[int]*server
+	n    int
+}
+
+func newFleet(bins binaries, dir string) *fleet {
+	return &fleet{bins: bins, dir: dir, live: map[int]*server{}}
+}
+
+// start runs v on a free port and waits until it accepts connections. A
+// port another process took in the meantime is retried on a new one.
+func (f *fleet) start(ctx context.Context, v *variant) (*server, error) {
+	var err error
+	for range 3 {
+		var s *server
+		if s, err = f.startOnce(v); err == nil {
+			if err = s.waitReady(ctx, 10*time.Second); err == nil {
+				return s, nil
+			}
+			f.stop(s)
+		}
+	}
+	return nil, err
+}
+
+func (f *fleet) startOnce(v *variant) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.n++
+	logPath := filepath.Join(f.dir, fmt.Sprintf("%03d-%s.log", f.n, filepath.Base(v.argv(f.bins, 0)[0])))
+	f.mu.Unlock()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child holds its own copy
+	argv := v.argv(f.bins, port)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// A process group of its own: Ctrl-C reaches the benchmark only, which
+	// then stops each server in order. Pdeathsig covers the benchmark being
+	// killed outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", v.name, err)
+	}
+	s := &server{v: v, cmd: cmd, pid: cmd.Process.Pid, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		log: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(s.done)
+	}()
+	f.mu.Lock()
+	f.live[s.pid] = s
+	f.mu.Unlock()
+	return s, nil
+}
+
+// freePort asks the kernel for a free loopback port. Another process may
+// take it before the server binds it; start retries then.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitReady polls the port until the server accepts a connection.
+func (s *server) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		select {
+		case <-s.done:
+			return fmt.Errorf("%s exited at start: %s", s.v.name, logTail(s.log))
+		default:
+		}
+		c, err := net.DialTimeout("tcp", s.addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%s not listening on %s after %v", s.v.name, s.addr, timeout)
+}
+
+// stop ends a server by its PID. The clients are gone by then, so it first
+// gives the server time to end its children itself (an orphaned cat would
+// be left to init); then SIGTERM, and SIGKILL if that is not enough.
+func (f *fleet) stop(s *server) {
+	f.mu.Lock()
+	delete(f.live, s.pid)
+	f.mu.Unlock()
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	for deadline := time.Now().Add(2 * time.Second); children(s.pid) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(s.pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return
+	case <-time.After(5 * time.Second):
+	}
+	_ = syscall.Kill(s.pid, syscall.SIGKILL)
+	<-s.done
+}
+
+// stopAll stops every server still running, one by one, by PID.
+func (f *fleet) stopAll() {
+	f.mu.Lock()
+	var all []*server
+	for _, s := range f.live {
+		all = append(all, s)
+	}
+	f.mu.Unlock()
+	for _, s := range all {
+		f.stop(s)
+	}
+}
+
+// logTail returns the end of a server's log, for error messages.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return "(no output)"
+	}
+	if len(b) > 600 {
+		b = b[len(b)-600:]
+	}
+	return string(b)
+}
+
+// buildWsbridge builds cmd/wsbridge into dir the way a release is built.
+// It needs the module's source: run wsbench inside the repository or give
+// -wsbridge.
+func buildWsbridge(ctx context.Context, dir string) (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out := filepath.Join(dir, "wsbridge")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, "github.com/wsbridge/wsbridge/cmd/wsbridge")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/wsbridge (run inside the repository, or pass -wsbridge PATH): %w", err)
+	}
+	return out, nil
+}
+
+// findWebsocketd returns the websocketd to compare with: path if it
+// exists, else one on $PATH. "" means it is not installed.
+func findWebsocketd(path string) string {
+	if path != "" {
+		if st, err := os.Stat(path); err == nil && !st.IsDir() {
+			return path
+		}
+	}
+	if p, err := exec.LookPath("websocketd"); err == nil {
+		return p
+	}
+	return ""
+}
+
+var errNoWebsocketd = errors.New("websocketd is not installed (apt-get install -y websocketd)")
