@@ -40,6 +40,12 @@ type Spec struct {
 	// Terminate returns.
 	// When nil the child's stderr is the daemon's.
 	Stderr func(line []byte)
+
+	// Parker, when set, lets the stderr reader park while the child is
+	// silent instead of keeping a goroutine blocked in a read; Stderr is
+	// then called from whichever goroutine resumes it, still one at a
+	// time and in order.
+	Parker Parker
 }
 
 // Process is a started child, leader of its own process group (its PGID is
@@ -56,8 +62,9 @@ type Process struct {
 	done   chan struct{} // closed by the reaper once the leader is reaped
 	status Status        // written by the reaper before done is closed
 
-	stderr     *os.File      // read and closed by the stderr goroutine; nil without Spec.Stderr
-	stderrDone chan struct{} // closed when the stderr goroutine has returned
+	stderr       *os.File      // read and closed by the stderr goroutine; nil without Spec.Stderr
+	stderrDone   chan struct{} // closed when the stderr reader has finished
+	stderrReader *stderrReader
 
 	sys    *system
 	termMu sync.Mutex  // serializes Terminate
@@ -142,7 +149,15 @@ func start(spec Spec, sys *system) (*Process, error) {
 	if spec.Stderr != nil {
 		p.stderr = os.NewFile(uintptr(errR), "child stderr")
 		p.stderrDone = make(chan struct{})
-		go p.readStderr(spec.Stderr)
+		r := &stderrReader{p: p, split: lineSplitter{emit: spec.Stderr}, parker: spec.Parker}
+		p.stderrReader = r
+		var err error
+		if r.rc, err = p.stderr.SyscallConn(); err != nil {
+			p.stderr.Close()
+			close(p.stderrDone)
+		} else {
+			go r.run()
+		}
 	}
 	return p, nil
 }

@@ -3,6 +3,7 @@ package procs
 import (
 	"bytes"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -96,40 +97,67 @@ func (s *lineSplitter) write(p []byte) {
 	}
 }
 
-// readStderr is the stderr goroutine: it delivers p.stderr's lines to
-// emit until EOF, an error, or the read deadline Terminate sets, then
-// closes p.stderr and p.stderrDone. It reads through RawConn so that the
-// pooled buffer is taken only when data is there and given back on EAGAIN.
-func (p *Process) readStderr(emit func(line []byte)) {
-	defer close(p.stderrDone)
-	defer p.stderr.Close()
-	s := lineSplitter{emit: emit}
-	defer s.finish()
-	rc, err := p.stderr.SyscallConn()
-	if err != nil {
-		return
-	}
+// Parker lets the stderr reader give up its goroutine while the child is
+// silent, so an idle child costs no goroutine. The bridge's poller is one.
+type Parker interface {
+	// Park arranges for resume to run on a new goroutine once rc is
+	// readable or hung up, or returns an error if rc cannot be watched.
+	Park(rc syscall.RawConn, resume func()) error
+	// Unpark cancels a Park whose resume has not run, reporting whether
+	// there was one.
+	Unpark(rc syscall.RawConn) bool
+	// Forget drops rc for good, before it is closed.
+	Forget(rc syscall.RawConn)
+}
+
+// stderrReader is the reader of a child's stderr. It runs on a goroutine
+// while there is something to read, and with a Parker parks in between.
+type stderrReader struct {
+	p      *Process
+	rc     syscall.RawConn
+	split  lineSplitter
+	parker Parker // nil: keep a goroutine blocked in the read
+}
+
+// run delivers stderr's lines until EOF, an error, or the read deadline
+// Terminate sets, then closes the pipe and p.stderrDone; or, with a
+// Parker, until nothing is left to read, and parks. It reads through
+// RawConn so that the pooled buffer is taken only when data is there and
+// given back on EAGAIN.
+func (r *stderrReader) run() {
 	for {
 		var nr int
 		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			nr, rerr = unix.Read(int(fd), s.space())
+		err := r.rc.Read(func(fd uintptr) bool {
+			nr, rerr = unix.Read(int(fd), r.split.space())
 			if rerr == unix.EAGAIN {
-				s.idle()
-				return false // park until readable
+				r.split.idle()
+				return r.parker != nil // park below, or wait here
 			}
 			return true
 		})
 		switch {
 		case err != nil: // deadline or closed
-			return
+		case rerr == unix.EAGAIN:
+			if r.parker.Park(r.rc, r.run) == nil {
+				return
+			}
+			r.parker = nil // cannot park: wait in the read instead
+			continue
 		case rerr == unix.EINTR:
 			continue
-		case rerr != nil || nr == 0: // error or EOF
-			return
+		case rerr == nil && nr > 0:
+			r.split.advance(nr)
+			continue
 		}
-		s.advance(nr)
+		break // error or EOF
 	}
+	r.split.finish()
+	if r.parker != nil {
+		r.parker.Forget(r.rc)
+	}
+	r.p.stderr.Close()
+	close(r.p.stderrDone)
 }
 
 // stopStderr waits up to grace+stderrDrain for the stderr goroutine to see
@@ -147,5 +175,8 @@ func (p *Process) stopStderr(grace time.Duration) {
 	}
 	// Something outside the group holds the write end; stop listening.
 	p.stderr.SetReadDeadline(time.Now())
+	if r := p.stderrReader; r.parker != nil && r.parker.Unpark(r.rc) {
+		go r.run() // it sees the deadline at once
+	}
 	<-p.stderrDone
 }

@@ -5,7 +5,11 @@ import (
 	"encoding/hex"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestStderrLines(t *testing.T) {
@@ -23,29 +27,65 @@ func TestStderrLines(t *testing.T) {
 		{"nothing", errBytes(""), nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var got []string
-			spec := child(tt.args...)
-			spec.Stderr = func(line []byte) {
+		for _, parked := range []bool{false, true} {
+			name := tt.name
+			if parked {
+				name += " parked"
+			}
+			t.Run(name, func(t *testing.T) {
+				var mu sync.Mutex
+				var got []string
+				spec := child(tt.args...)
+				pp := &pollParker{}
+				if parked {
+					spec.Parker = pp
+				}
+				spec.Stderr = func(line []byte) {
+					mu.Lock()
+					got = append(got, string(line))
+					mu.Unlock()
+				}
+				p := mustStart(t, spec)
+				p.Stdin.Close()
+				waitDone(t, p) // the child ends on its own, however slow it is
+				if err := p.Terminate(0); err != nil {
+					t.Fatal(err)
+				}
 				mu.Lock()
-				got = append(got, string(line))
-				mu.Unlock()
-			}
-			p := mustStart(t, spec)
-			p.Stdin.Close()
-			waitDone(t, p) // the child ends on its own, however slow it is
-			if err := p.Terminate(0); err != nil {
-				t.Fatal(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if strings.Join(got, "|") != strings.Join(tt.want, "|") || len(got) != len(tt.want) {
-				t.Errorf("got %d lines %.200q\nwant %d lines %.200q", len(got), got, len(tt.want), tt.want)
-			}
-		})
+				defer mu.Unlock()
+				if strings.Join(got, "|") != strings.Join(tt.want, "|") || len(got) != len(tt.want) {
+					t.Errorf("got %d lines %.200q\nwant %d lines %.200q", len(got), got, len(tt.want), tt.want)
+				}
+				if parked && pp.parks.Load() == 0 {
+					t.Errorf("the reader never parked")
+				}
+			})
+		}
 	}
 }
+
+// pollParker parks with a goroutine blocked in poll(2): enough to drive
+// the stderr reader's parking path in tests.
+type pollParker struct{ parks atomic.Int32 }
+
+func (pp *pollParker) Park(rc syscall.RawConn, resume func()) error {
+	pp.parks.Add(1)
+	go func() {
+		_ = rc.Control(func(fd uintptr) {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			for {
+				if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+					return
+				}
+			}
+		})
+		resume()
+	}()
+	return nil
+}
+
+func (pp *pollParker) Unpark(syscall.RawConn) bool { return false }
+func (pp *pollParker) Forget(syscall.RawConn)      {}
 
 func errBytes(s string) []string { return []string{"errbytes", hex.EncodeToString([]byte(s))} }
 
