@@ -3,8 +3,10 @@ package bridge
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gobwas/pool/pbytes"
 
@@ -29,11 +31,23 @@ func putBuffer(b []byte) {
 // pipe) it falls back to a plain Read into a buffer it keeps.
 type pollReader struct {
 	rc   syscall.RawConn // nil: use r
-	r    io.Reader
+	r    deadlineReader
 	size int // buffer size
 }
 
-func newPollReader(r io.Reader, size int) pollReader {
+type deadlineReader interface {
+	io.Reader
+	SetReadDeadline(time.Time) error
+}
+
+// parkGrace is how long a reader with nothing to read waits in the Go
+// runtime's poller before it parks. A busy connection (an echo takes a
+// few hundred microseconds here) then never pays for parking, while an
+// idle one parks almost at once, so stacks are reused across connections
+// rather than held by idle ones.
+const parkGrace = 5 * time.Millisecond
+
+func newPollReader(r deadlineReader, size int) pollReader {
 	pr := pollReader{r: r, size: size}
 	if sc, ok := r.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
@@ -43,11 +57,38 @@ func newPollReader(r io.Reader, size int) pollReader {
 	return pr
 }
 
+// errWouldBlock is readAt's answer, with wouldPark set, when nothing can
+// be read now.
+var errWouldBlock = errors.New("would block")
+
 // readAt reads into (*buf)[off:]. When *buf is nil, a buffer is taken from
 // the pool only once data is there; when off is 0 (nothing in the buffer
 // worth keeping) the buffer goes back to the pool while the reader waits.
-// It returns io.EOF at end of stream, as io.Reader does.
-func (p pollReader) readAt(buf *[]byte, off int) (int, error) {
+// With park set (and a pollable source) it does not wait at all: it
+// returns errWouldBlock, holding no buffer, for the caller to park. It
+// returns io.EOF at end of stream, as io.Reader does.
+func (p pollReader) readAt(buf *[]byte, off int, park bool) (int, error) {
+	if park && p.rc != nil {
+		n, err := p.read(buf, off, false)
+		if !errors.Is(err, errWouldBlock) {
+			return n, err
+		}
+		// Nothing yet: wait a moment before parking. The deadline is
+		// cleared after; callers that rely on one set it before each read.
+		_ = p.r.SetReadDeadline(time.Now().Add(parkGrace))
+		n, err = p.read(buf, off, true)
+		_ = p.r.SetReadDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, errWouldBlock
+		}
+		return n, err
+	}
+	return p.read(buf, off, !park)
+}
+
+// read reads once into (*buf)[off:]; with wait it waits for data, else it
+// returns errWouldBlock when there is none.
+func (p pollReader) read(buf *[]byte, off int, wait bool) (int, error) {
 	if p.rc == nil {
 		if *buf == nil {
 			*buf = getBuffer(p.size)
@@ -71,13 +112,15 @@ func (p pollReader) readAt(buf *[]byte, off int) (int, error) {
 				putBuffer(*buf)
 				*buf = nil
 			}
-			return false // wait for readiness, holding no buffer
+			return !wait // wait for readiness unless told not to, holding no buffer
 		}
 		return true
 	})
 	switch {
 	case err != nil:
 		return 0, err
+	case rerr == syscall.EAGAIN:
+		return 0, errWouldBlock
 	case rerr != nil:
 		return 0, rerr
 	case n <= 0:

@@ -56,15 +56,18 @@ func (s *Server) upgradeHijacked(w http.ResponseWriter, r *http.Request) {
 	extra, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	extra = bytes.Clone(extra)
 	conn := nc
+	release := func() {}
 	if pc, ok := nc.(*prefixConn); ok {
 		// Back to the raw connection, so writev and polling work.
 		conn = pc.Conn
 		extra = append(pc.takePrefix(), extra...)
-		defer pc.onClose()
+		release = pc.onClose
 	}
-	s.sessions.Add(1)
-	defer s.sessions.Done()
-	s.serveWS(conn, head.Bytes(), extra)
+	s.sessions.Add(1) // Serve waits for this session as for any other
+	s.serveWS(conn, head.Bytes(), extra, func() {
+		release()
+		s.sessions.Done()
+	})
 }
 
 // connQueue is a net.Listener fed by the server's own accept loop with

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/wsbridge/wsbridge/framing"
 	"github.com/wsbridge/wsbridge/procs"
 )
 
@@ -36,10 +37,13 @@ type Server struct {
 
 	httpSrv *http.Server
 	httpQ   *connQueue
+	poller  *poller // parks idle readers; nil where epoll is unavailable
 
-	ctx      context.Context // Serve's; sessions close when it ends
-	conns    atomic.Int64    // open connections, for MaxConns
-	forks    atomic.Int64    // running children, for MaxForks
+	liveMu   sync.Mutex
+	live     map[*session]struct{} // running sessions, closed at shutdown
+	stopping bool                  // Serve's context has ended
+	conns    atomic.Int64          // open connections, for MaxConns
+	forks    atomic.Int64          // running children, for MaxForks
 	nextID   atomic.Uint64
 	uidBase  string
 	sessions sync.WaitGroup
@@ -82,7 +86,12 @@ func New(opts Options) (*Server, error) {
 		hdrWS:   handshakeHeader(opts.HeaderWS),
 		hdrHTTP: handshakeHeader(opts.HeaderHTTP),
 		uidBase: hex.EncodeToString(rnd[:]),
-		ctx:     context.Background(),
+		live:    map[*session]struct{}{},
+	}
+	if p, err := newPoller(); err == nil {
+		s.poller = p
+	} else {
+		s.log.Warn("idle connections will each keep a goroutine", "err", err)
 	}
 	s.httpQ = newConnQueue()
 	s.httpSrv = &http.Server{
@@ -112,7 +121,6 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.ctx = ctx
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
@@ -143,12 +151,16 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 		_ = l.Close()
 	}
 	accepting.Wait()
+	s.closeAll()
 	s.sessions.Wait()
 	shutdown, stop := context.WithTimeout(context.Background(), s.opts.CloseTimeout)
 	_ = s.httpSrv.Shutdown(shutdown)
 	stop()
 	_ = s.httpQ.Close()
 	<-httpDone
+	if s.poller != nil {
+		s.poller.close()
+	}
 	return firstErr
 }
 
@@ -177,10 +189,7 @@ func (s *Server) accept(ctx context.Context, l net.Listener) error {
 		}
 		delay = 0
 		s.sessions.Add(1)
-		go func() {
-			defer s.sessions.Done()
-			s.handle(conn)
-		}()
+		go s.handle(conn) // calls s.sessions.Done when conn is finished
 	}
 }
 
@@ -191,9 +200,11 @@ func (s *Server) handle(conn net.Conn) {
 		s.conns.Add(-1)
 		s.log.Info("refused: --max-conns reached", "remote", conn.RemoteAddr(), "max", s.opts.MaxConns)
 		s.reject(conn, http.StatusServiceUnavailable, "too many connections; try again later", true)
+		s.sessions.Done()
 		return
 	}
-	release := sync.OnceFunc(func() { s.conns.Add(-1) })
+	release := s.releaseConn // the HTTP path calls it once, from prefixConn.Close
+	done := s.connDone
 	_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	buf := getBuffer(s.opts.MaxHeaderBytes)
 	hl, n, err := readHead(conn, buf)
@@ -215,6 +226,7 @@ func (s *Server) handle(conn net.Conn) {
 		pc := &prefixConn{Conn: conn, prefix: bytes.Clone(buf[:n]), onClose: release}
 		putBuffer(buf)
 		_ = conn.SetDeadline(time.Time{})
+		s.sessions.Done() // net/http owns it now; Shutdown waits for it
 		s.httpQ.push(pc)
 		return
 	default:
@@ -222,10 +234,54 @@ func (s *Server) handle(conn net.Conn) {
 		if n > hl {
 			extra = bytes.Clone(buf[hl:n])
 		}
-		s.serveWS(conn, buf[:hl], extra)
+		// The session outlives this call; the head buffer does not.
+		s.serveWS(conn, buf[:hl], extra, done)
+		putBuffer(buf)
+		return
 	}
 	putBuffer(buf)
-	release()
+	done()
+}
+
+// releaseConn gives back a connection's place under MaxConns.
+func (s *Server) releaseConn() { s.conns.Add(-1) }
+
+// connDone is called once a connection the server kept is finished.
+func (s *Server) connDone() {
+	s.conns.Add(-1)
+	s.sessions.Done()
+}
+
+// track registers a running session, so shutdown can close it.
+func (s *Server) track(sess *session) {
+	s.liveMu.Lock()
+	s.live[sess] = struct{}{}
+	stopping := s.stopping
+	s.liveMu.Unlock()
+	if stopping {
+		sess.closeClient(CloseGoingAway, "server shutting down")
+	}
+}
+
+func (s *Server) untrack(sess *session) {
+	s.liveMu.Lock()
+	delete(s.live, sess)
+	s.liveMu.Unlock()
+}
+
+// closeAll closes every session with 1001, once Serve's context ends; a
+// session that starts later is closed as it registers.
+func (s *Server) closeAll() {
+	s.liveMu.Lock()
+	s.stopping = true
+	all := make([]*session, 0, len(s.live))
+	for sess := range s.live {
+		all = append(all, sess)
+	}
+	s.liveMu.Unlock()
+	for _, sess := range all {
+		sess.closeClient(CloseGoingAway, "server shutting down")
+	}
 }
 
 // reject answers a request the server will not serve with a short text
@@ -261,10 +317,11 @@ func lingerClose(conn net.Conn) {
 }
 
 // serveWS upgrades conn with the request head already read into head, and
-// runs the session. extra holds bytes that arrived after the head.
-func (s *Server) serveWS(conn net.Conn, head, extra []byte) {
+// starts the session. extra holds bytes that arrived after the head. done
+// runs once the connection is finished, after the session if there is one.
+// head is not used after serveWS returns.
+func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 	id := s.nextID.Add(1)
-	log := s.log.With("id", id)
 	cgi := procs.CGI{
 		Method:         "GET",
 		ServerSoftware: s.opts.ServerSoftware,
@@ -289,13 +346,13 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte) {
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			if err := s.origin.check(origin, host, false); err != nil {
-				log.Info("refused: origin", "remote", conn.RemoteAddr(), "why", err)
+				s.log.Info("refused: origin", "id", id, "remote", conn.RemoteAddr(), "why", err)
 				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
 					ws.RejectionReason("403 Forbidden: "+err.Error()+"\n"), ws.RejectionHeader(s.hdrHTTP))
 			}
 			if n := s.forks.Add(1); s.opts.MaxForks > 0 && n > int64(s.opts.MaxForks) {
 				s.forks.Add(-1)
-				log.Info("refused: --maxforks reached", "remote", conn.RemoteAddr(), "max", s.opts.MaxForks)
+				s.log.Info("refused: --maxforks reached", "id", id, "remote", conn.RemoteAddr(), "max", s.opts.MaxForks)
 				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusTooManyRequests),
 					ws.RejectionReason("429 Too Many Requests: too many programs running; try again later\n"),
 					ws.RejectionHeader(retryAfter{s.hdrHTTP}))
@@ -312,11 +369,11 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte) {
 		if forked {
 			s.forks.Add(-1)
 		}
-		log.Debug("handshake failed", "remote", conn.RemoteAddr(), "err", err)
+		s.log.Debug("handshake failed", "id", id, "remote", conn.RemoteAddr(), "err", err)
 		lingerClose(conn)
+		done()
 		return
 	}
-	defer s.forks.Add(-1)
 	_ = conn.SetDeadline(time.Time{})
 	began := time.Now()
 
@@ -331,10 +388,18 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte) {
 	cgi.ScriptName, cgi.Query = path, query
 
 	wc := newWSConn(conn, &s.wscfg, extra)
-	sess := &session{id: id, srv: s, client: wc, log: log}
-	res := sess.run(s.ctx, &s.ep, cgi.Environ(s.ep.pass))
-	wc.finish()
-	sess.accessLine(conn.RemoteAddr().String(), began, res, wc.bytesIn.Load(), wc.bytesOut.Load(), wc.closeInfo())
+	end := func(sess *session) {
+		wc.finish()
+		sess.accessLine(conn.RemoteAddr().String(), wc.bytesIn.Load(), wc.bytesOut.Load(), wc.closeInfo())
+		s.forks.Add(-1)
+		done()
+	}
+	sess := &session{id: id, srv: s, client: wc, ep: &s.ep, began: began, onEnd: end}
+	if !sess.start(cgi.Environ(s.ep.pass)) {
+		// The client has its close frame; wait briefly for the answer.
+		_ = wc.Receive(func([]framing.Piece) error { return nil })
+		end(sess)
+	}
 }
 
 // retryAfter adds Retry-After to a rejection's headers.

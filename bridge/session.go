@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wsbridge/wsbridge/framing"
@@ -41,82 +43,104 @@ type Client interface {
 	Gone() bool
 }
 
-// session pipes one client to one child process. Its input pump runs on
-// the goroutine that calls run; run starts the output pump and waits for it.
+// parkable is implemented by clients whose reads can park in the
+// server's poller: their Receive returns errParked when idle, and the
+// descriptor to watch is rawConn's.
+type parkable interface {
+	Client
+	rawConn() syscall.RawConn // nil: cannot park
+	setParking(park bool, wake func())
+}
+
+// session pipes one client to one child process. It has two pumps, one per
+// direction, and no goroutine of its own: a pump runs on a goroutine while
+// data moves and parks in the server's poller while its side is idle, so an
+// idle session holds no goroutine, stack or buffer. The session ends when
+// both pumps have ended, on whichever goroutine ends last.
 type session struct {
 	id     uint64
 	srv    *Server
 	client Client
+	ep     *endpoint
 	proc   *procs.Process
 	dec    framing.Decoder
-	log    *slog.Logger
+	stdin  *stdinWriter
+	began  time.Time
+	onEnd  func(*session) // runs once both pumps are done
+
+	// Input pump state, owned by whichever goroutine runs it.
+	inRC      syscall.RawConn // the client's descriptor, when it parks
+	stdinGone bool
+	closeBy   error // how the client side ended
+
+	// Output pump state, likewise.
+	outRC        syscall.RawConn
+	out          pollReader
+	obuf         []byte
+	ostart, oend int
+	sendErr      error // the client is gone: keep draining, send nothing
+	decErr       error
+	eof          bool
+	status       procs.Status
+
+	live atomic.Int32 // pumps still running
 }
 
-// sessionResult is what the access log says of a session.
-type sessionResult struct {
-	status  procs.Status
-	closeBy error // how the client side ended
-}
-
-// run executes the session to its end: it starts the child, pumps both
-// ways, and when either side ends, closes the other and cleans up the
-// child's whole process group.
-func (s *session) run(ctx context.Context, ep *endpoint, env []string) sessionResult {
-	var res sessionResult
-	dec, enc, err := framing.New(ep.framing)
+// start starts the child and both pumps, then returns: the session runs on
+// the pumps' goroutines and calls onEnd when it is over. It reports false
+// when the child could not be started (the client has been told).
+func (s *session) start(env []string) bool {
+	dec, enc, err := framing.New(s.ep.framing)
 	if err != nil {
 		s.client.Close(CloseInternalError, "bad framing")
-		res.closeBy = err
-		return res
+		return false
 	}
 	s.dec = dec
-	log := s.log
-	proc, err := procs.Start(procs.Spec{
-		Path: ep.command[0],
-		Args: ep.command,
+	spec := procs.Spec{
+		Path: s.ep.command[0],
+		Args: s.ep.command,
 		Env:  env,
-		Dir:  ep.dir,
+		Dir:  s.ep.dir,
 		Stderr: func(line []byte) {
-			log.Warn("child stderr", "line", string(line))
+			s.logf(slog.LevelWarn, "child stderr", "line", string(line))
 		},
-	})
+	}
+	if s.srv.poller != nil {
+		spec.Parker = s.srv.poller
+	}
+	proc, err := procs.Start(spec)
 	if err != nil {
-		s.log.Error("cannot start child", "err", err)
+		s.logf(slog.LevelError, "cannot start child", "err", err)
 		s.client.Close(CloseInternalError, "cannot start the program")
-		res.closeBy = s.client.Receive(func([]framing.Piece) error { return nil })
-		return res
+		return false
 	}
 	s.proc = proc
-	s.log = s.log.With("pid", proc.PID)
-	stdin, err := newStdinWriter(proc.Stdin, enc)
+	if s.stdin, err = newStdinWriter(proc.Stdin, enc); err == nil {
+		s.outRC, err = proc.Stdout.SyscallConn()
+	}
 	if err != nil {
-		s.log.Error("child stdin", "err", err)
-		_ = proc.Terminate(ep.grace)
-		return res
+		s.logf(slog.LevelError, "child pipes", "err", err)
+		s.client.Close(CloseInternalError, "cannot start the program")
+		_ = proc.Terminate(s.ep.grace)
+		_ = proc.Stdout.Close()
+		return false
 	}
-
-	outDone := make(chan sessionResult, 1)
-	go func() { outDone <- s.pumpOut() }()
-	stop := context.AfterFunc(ctx, func() {
-		s.closeClient(CloseGoingAway, "server shutting down")
-	})
-
-	res.closeBy = s.pumpIn(stdin)
-	stop()
-	// Make sure the client side is closing, which also unblocks an output
-	// pump stuck on a client that stopped reading. Usually a close frame
-	// has gone out already and this does nothing.
-	var ce *CloseError
-	if errors.As(res.closeBy, &ce) {
-		s.client.Close(CloseGoingAway, "client went away")
-	} else {
-		s.client.Close(CloseInternalError, "cannot write to the program")
+	s.stdin.gone = s.client.Gone
+	s.out = newPollReader(proc.Stdout, s.srv.opts.OutBuffer)
+	if s.srv.poller == nil {
+		s.outRC = nil
 	}
-	if err := proc.Terminate(ep.grace); err != nil {
-		s.log.Error("child did not end", "err", err)
+	if pc, ok := s.client.(parkable); ok {
+		if s.srv.poller != nil {
+			s.inRC = pc.rawConn()
+		}
+		pc.setParking(s.inRC != nil, s.wakeIn)
 	}
-	res.status = (<-outDone).status
-	return res
+	s.live.Store(2)
+	s.srv.track(s)
+	go s.pumpOut()
+	go s.pumpIn()
+	return true
 }
 
 // closeClient closes the client side and wakes an input pump waiting on a
@@ -127,143 +151,234 @@ func (s *session) closeClient(code CloseCode, reason string) {
 	_ = s.proc.Stdin.SetWriteDeadline(time.Now())
 }
 
-// pumpIn moves the client's messages to the child's stdin until the client
-// side ends. While the child does not read, the pump waits (backpressure:
-// it stops reading the client), waking now and then to see whether the
-// client is gone. When the child stops reading for good (closes stdin or
-// exits), or the client is gone or closing, the client's messages are
-// dropped with one log line; the child's exit ends the session through the
-// output pump.
-func (s *session) pumpIn(stdin *stdinWriter) error {
-	stdinGone := false
-	stdin.gone = s.client.Gone
-	return s.client.Receive(func(pieces []framing.Piece) error {
-		if stdinGone {
-			return nil
-		}
-		err := stdin.write(pieces)
-		switch {
-		case err == nil:
-		case isBrokenPipe(err):
-			stdinGone = true
-			s.log.Info("child stopped reading stdin; dropping client messages")
-		case errors.Is(err, errClientGone):
-			stdinGone = true
-			s.log.Info("dropping client messages: the client left or is closing while the child does not read stdin")
-			// Nothing will read the client's close frame while
-			// Receive waits for one: make its wait short.
-			s.client.Close(CloseGoingAway, "client went away")
-		default:
-			return err
-		}
-		return nil
-	})
+// wakeIn runs a parked input pump now, for a close or a late ping that it
+// must see even though the client sends nothing.
+func (s *session) wakeIn() {
+	if s.inRC != nil && s.srv.poller.Unpark(s.inRC) {
+		go s.pumpIn()
+	}
 }
 
-// pumpOut moves the child's stdout to the client until stdout closes, then
-// waits for the child to exit and closes the client side with a code that
-// says how it ended. A slow client makes Send block, which stops the pump
-// reading stdout: the pipe fills and the child blocks. Nothing queues.
-func (s *session) pumpOut() sessionResult {
-	var res sessionResult
-	proc := s.proc
-	defer proc.Stdout.Close()
-	pr := newPollReader(proc.Stdout, s.srv.opts.OutBuffer)
-	var (
-		buf        []byte
-		start, end int
-		sendErr    error // the client is gone: keep draining, send nothing
-		decErr     error
-		eof        bool
-	)
-	defer func() { putBuffer(buf) }()
-	for !eof {
-		n, err := pr.readAt(&buf, end)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				s.log.Error("reading child stdout", "err", err)
+// pumpIn moves the client's messages to the child's stdin until the client
+// side ends, parking while the client is idle. While the child does not
+// read, the pump waits (backpressure: it stops reading the client), waking
+// now and then to see whether the client is gone. When the child stops
+// reading for good (closes stdin or exits), or the client is gone or
+// closing, the client's messages are dropped with one log line; the
+// child's exit ends the session through the output pump.
+func (s *session) pumpIn() {
+	for {
+		err := s.client.Receive(s.deliverIn)
+		if errors.Is(err, errParked) {
+			if s.srv.poller.Park(s.inRC, s.pumpIn) != nil {
+				continue // cannot park: the read will report why
 			}
-			eof = true
-		}
-		end += n
-		// Decode all the buffer holds; Decode stops early when its
-		// batch is full, so go round until it makes no progress.
-		for decErr == nil {
-			full := start == 0 && end == len(buf)
-			pieces := getPieces()
-			pieces, used, err := s.dec.Decode(pieces, buf[start:end], full, eof)
-			if errors.Is(err, framing.ErrTruncated) && len(pieces) > 0 {
-				// The message was cut short: leave it unfinished, so
-				// the client drops it at the close rather than take
-				// it for a whole message.
-				pieces[len(pieces)-1].Final = false
-			}
-			if len(pieces) > 0 && sendErr == nil {
-				sendErr = s.client.Send(pieces)
-			}
-			putPieces(pieces)
-			start += used
-			if err != nil {
-				decErr = err
-			}
-			if eof {
-				// At the end, Decode is called until it has nothing
-				// left: it closes an open message with a last piece.
-				if len(pieces) == 0 {
-					break
-				}
+			// A close or late ping that came while parking found
+			// nothing to wake: look again now.
+			if s.closing() && s.srv.poller.Unpark(s.inRC) {
 				continue
 			}
-			if used == 0 || start == end {
-				break
-			}
+			return
 		}
-		if decErr != nil && !errors.Is(decErr, framing.ErrTruncated) {
-			s.log.Error("child output is malformed", "err", decErr)
+		s.closeBy = err
+		break
+	}
+	s.endIn()
+}
+
+// closing reports whether the client side must not park: it is closing or
+// a ping is late.
+func (s *session) closing() bool {
+	wc, ok := s.client.(*wsConn)
+	return ok && (wc.closeSent.Load() || wc.pingLate.Load())
+}
+
+func (s *session) deliverIn(pieces []framing.Piece) error {
+	if s.stdinGone {
+		return nil
+	}
+	err := s.stdin.write(pieces)
+	switch {
+	case err == nil:
+	case isBrokenPipe(err):
+		s.stdinGone = true
+		s.logf(slog.LevelInfo, "child stopped reading stdin; dropping client messages")
+	case errors.Is(err, errClientGone):
+		s.stdinGone = true
+		s.logf(slog.LevelInfo, "dropping client messages: the client left or is closing while the child does not read stdin")
+		// Nothing will read the client's close frame while Receive
+		// waits for one: make its wait short.
+		s.client.Close(CloseGoingAway, "client went away")
+	default:
+		return err
+	}
+	return nil
+}
+
+// endIn runs once the client side has ended: it closes the client side
+// (usually a close went out already and this does nothing; it also
+// unblocks an output pump stuck on a client that stopped reading) and
+// ends the child's whole process group.
+func (s *session) endIn() {
+	var ce *CloseError
+	if errors.As(s.closeBy, &ce) {
+		s.client.Close(CloseGoingAway, "client went away")
+	} else {
+		s.client.Close(CloseInternalError, "cannot write to the program")
+	}
+	if s.inRC != nil {
+		s.srv.poller.Forget(s.inRC)
+	}
+	if err := s.proc.Terminate(s.ep.grace); err != nil {
+		s.logf(slog.LevelError, "child did not end", "err", err)
+	}
+	s.pumpDone()
+}
+
+// pumpOut moves the child's stdout to the client until stdout closes,
+// parking while the child is silent; then it waits for the child to exit
+// and closes the client side with a code that says how it ended. A slow
+// client makes Send block, which stops the pump reading stdout: the pipe
+// fills and the child blocks. Nothing queues.
+func (s *session) pumpOut() {
+	for !s.eof {
+		park := s.outRC != nil && s.oend == 0
+		n, err := s.out.readAt(&s.obuf, s.oend, park)
+		if errors.Is(err, errWouldBlock) {
+			if s.srv.poller.Park(s.outRC, s.pumpOut) == nil {
+				return
+			}
+			s.outRC = nil // cannot park: block instead
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				s.logf(slog.LevelError, "reading child stdout", "err", err)
+			}
+			s.eof = true
+		}
+		s.oend += n
+		if !s.decodeOut() {
 			break
 		}
-		switch {
-		case start == end:
-			start, end = 0, 0
-		case start > 0:
-			end = copy(buf, buf[start:end])
-			start = 0
+	}
+	putBuffer(s.obuf)
+	s.obuf = nil
+	s.endOut()
+}
+
+// decodeOut sends all the output buffer holds and makes room for more. It
+// reports false when the output is malformed and must not be read further.
+func (s *session) decodeOut() bool {
+	buf := s.obuf
+	// Decode stops early when its batch is full, so go round until it
+	// makes no progress.
+	for s.decErr == nil {
+		full := s.ostart == 0 && s.oend == len(buf)
+		pieces := getPieces()
+		pieces, used, err := s.dec.Decode(pieces, buf[s.ostart:s.oend], full, s.eof)
+		if errors.Is(err, framing.ErrTruncated) && len(pieces) > 0 {
+			// The message was cut short: leave it unfinished, so the
+			// client drops it at the close rather than take it for a
+			// whole message.
+			pieces[len(pieces)-1].Final = false
+		}
+		n := len(pieces)
+		if n > 0 && s.sendErr == nil {
+			s.sendErr = s.client.Send(pieces)
+		}
+		putPieces(pieces)
+		s.ostart += used
+		if err != nil {
+			s.decErr = err
+		}
+		if s.eof {
+			// At the end, Decode is called until it has nothing left:
+			// it closes an open message with a last piece.
+			if n == 0 {
+				break
+			}
+			continue
+		}
+		if used == 0 || s.ostart == s.oend {
+			break
 		}
 	}
+	if s.decErr != nil && !errors.Is(s.decErr, framing.ErrTruncated) {
+		s.logf(slog.LevelError, "child output is malformed", "err", s.decErr)
+		return false
+	}
+	switch {
+	case s.ostart == s.oend:
+		s.ostart, s.oend = 0, 0
+	case s.ostart > 0:
+		s.oend = copy(buf, buf[s.ostart:s.oend])
+		s.ostart = 0
+	}
+	return true
+}
+
+// endOut runs once stdout is done: it waits for the child to exit and
+// closes the client side with a code that says how the child ended.
+func (s *session) endOut() {
+	proc := s.proc
 	if lr, ok := s.dec.(interface{ Replaced() int }); ok && lr.Replaced() > 0 {
-		s.log.Warn("invalid UTF-8 in a long line replaced by U+FFFD", "count", lr.Replaced())
+		s.logf(slog.LevelWarn, "invalid UTF-8 in a long line replaced by U+FFFD", "count", lr.Replaced())
 	}
-	if decErr != nil && !eof {
+	if s.decErr != nil && !s.eof {
 		// Malformed output: the stream cannot be trusted any further.
-		s.closeClient(CloseInternalError, "program output is malformed: "+decErr.Error())
-		_ = proc.Terminate(s.srv.opts.CloseGrace)
+		s.closeClient(CloseInternalError, "program output is malformed: "+s.decErr.Error())
+		_ = proc.Terminate(s.ep.grace)
 	}
+	if s.outRC != nil {
+		s.srv.poller.Forget(s.outRC)
+	}
+	_ = proc.Stdout.Close()
 	<-proc.Done()
-	res.status = proc.Status()
+	s.status = proc.Status()
 	code, reason := CloseNormal, ""
 	switch {
-	case decErr != nil:
-		code, reason = CloseInternalError, fmt.Sprintf("program %s mid-message", res.status)
-		if !errors.Is(decErr, framing.ErrTruncated) {
+	case s.decErr != nil:
+		code, reason = CloseInternalError, fmt.Sprintf("program %s mid-message", s.status)
+		if !errors.Is(s.decErr, framing.ErrTruncated) {
 			reason = "program output is malformed"
 		}
-	case !res.status.Success():
-		code, reason = CloseInternalError, "program "+res.status.String()
+	case !s.status.Success():
+		code, reason = CloseInternalError, "program "+s.status.String()
 	}
 	s.closeClient(code, reason)
-	return res
+	s.pumpDone()
+}
+
+// logf logs for this session: every line says which connection and child.
+// (A logger made With these attributes would be kept by every idle
+// session; this allocates only when it logs.)
+func (s *session) logf(level slog.Level, msg string, args ...any) {
+	pid := 0
+	if s.proc != nil {
+		pid = s.proc.PID
+	}
+	s.srv.log.Log(context.Background(), level, msg, append([]any{"id", s.id, "pid", pid}, args...)...)
+}
+
+// pumpDone ends the session once both pumps are done.
+func (s *session) pumpDone() {
+	if s.live.Add(-1) == 0 {
+		s.srv.untrack(s)
+		s.onEnd(s)
+	}
 }
 
 // accessLine logs one line for a finished session: who closed it, with
 // which code and why.
-func (s *session) accessLine(remote string, began time.Time, res sessionResult, in, out int64, closed CloseError) {
+func (s *session) accessLine(remote string, in, out int64, closed CloseError) {
 	by := "server"
 	if closed.Remote {
 		by = "client"
 	}
 	attrs := []any{
 		"id", s.id, "remote", remote,
-		"duration", time.Since(began).Round(time.Millisecond),
+		"duration", time.Since(s.began).Round(time.Millisecond),
 		"in", in, "out", out,
 		"close", closed.Code, "close_by", by,
 	}
@@ -271,7 +386,7 @@ func (s *session) accessLine(remote string, began time.Time, res sessionResult, 
 		attrs = append(attrs, "reason", closed.Reason)
 	}
 	if s.proc != nil {
-		attrs = append(attrs, "pid", s.proc.PID, "exit", res.status.String())
+		attrs = append(attrs, "pid", s.proc.PID, "exit", s.status.String())
 	}
 	s.srv.log.Log(context.Background(), LevelAccess, "session", attrs...)
 }

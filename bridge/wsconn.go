@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +48,14 @@ type wsConn struct {
 	bytesIn, bytesOut atomic.Int64 // message payload bytes, for the access log
 
 	first atomic.Pointer[CloseError] // the close that ended the connection, for the access log
+
+	rs       recvState    // the reader's state, kept across parks
+	parkable bool         // Receive returns errParked rather than wait
+	alive    atomic.Bool  // something arrived since the last ping tick
+	pingLate atomic.Bool  // a ping went unanswered for PingTimeout
+	pinger   *time.Timer  // nil without PingInterval
+	wake     func()       // runs a parked reader now; nil: never parked
+	closeBy  atomic.Int64 // when the client's close must have come (UnixNano), once closeSent
 }
 
 // noteClose records the close that ends the connection, if none is yet.
@@ -68,7 +76,9 @@ func newWSConn(conn net.Conn, cfg *wsConfig, pending []byte) *wsConn {
 	return &wsConn{conn: conn, cfg: cfg, pr: newPollReader(conn, cfg.ReadBuffer), pending: pending}
 }
 
-// recvState is the input side's frame and message state.
+// recvState is the input side's frame and message state. It lives in the
+// wsConn, not on a stack, so a reader can park between frames and a new
+// goroutine pick up where it left off.
 type recvState struct {
 	hdr       ws.Header
 	inFrame   bool  // inside a data frame's payload
@@ -81,22 +91,29 @@ type recvState struct {
 	utf       framing.UTF8
 }
 
+// errParked is Receive's answer when it has read everything there was and
+// the connection may park (see wsConn.parkable): it holds no buffer, and a
+// later Receive call continues the stream.
+var errParked = errors.New("nothing to read: parked")
+
 // Receive reads frames until the client closes, the connection fails or a
 // protocol rule is broken, and hands the data to deliver in batches of
 // pieces. Pieces alias a pooled buffer: they are valid until deliver
 // returns. Control frames are answered here. Frames are unmasked in place;
 // no message is ever assembled.
 //
-// It returns a *CloseError saying how the connection ended; when the client
-// sent the close, its code is echoed back before Receive returns.
+// When parkable is set and nothing is left to read between frames,
+// Receive returns errParked instead of waiting; call it again once the
+// connection is readable. Otherwise it returns a *CloseError saying how
+// the connection ended; when the client sent the close, its code is echoed
+// back before Receive returns. One goroutine at a time may call it.
 func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 	var (
-		buf     []byte
-		r, w    int
-		st      recvState
-		pingOut bool // a ping of ours awaits its pong
+		buf    []byte // pooled while data is there, nil while waiting
+		r, w   int
+		pieces []framing.Piece // pooled while frames are parsed
+		st     = &c.rs
 	)
-	var pieces []framing.Piece // pooled while frames are parsed, nil while reading
 	defer func() {
 		putBuffer(buf)
 		putPieces(pieces)
@@ -212,35 +229,65 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 			// buffer always holds one of those whole.
 			return c.fail(CloseInternalError, errors.New("read buffer too small"))
 		}
-		if c.cfg.PingInterval > 0 && !c.closeSent.Load() {
-			d := c.cfg.PingInterval
-			if pingOut {
-				d = c.cfg.PingTimeout
-			}
-			_ = c.conn.SetReadDeadline(time.Now().Add(d))
+		closing := c.closeSent.Load()
+		if c.pingLate.Load() && !closing {
+			return c.fail(CloseGoingAway, errPingTimeout)
 		}
-		n, err := c.pr.readAt(&buf, w)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && !c.closeSent.Load() && c.cfg.PingInterval > 0 {
-				if !pingOut {
-					pingOut = true
-					if c.writeControl(ws.OpPing, nil) == nil {
-						continue
-					}
-				}
-				return c.fail(CloseGoingAway, errPingTimeout)
-			}
-			if c.closeSent.Load() {
-				// We closed and the client did not answer in time, or
-				// dropped the connection instead of answering.
-				return &CloseError{Code: CloseAbnormal, Err: err}
-			}
-			c.noteClose(CloseAbnormal, "", true)
-			return &CloseError{Code: CloseAbnormal, Remote: true, Err: err}
+		if closing {
+			// Wait for the client's close no longer than CloseTimeout,
+			// whoever cleared or moved the deadline meanwhile.
+			_ = c.conn.SetReadDeadline(time.Unix(0, c.closeBy.Load()))
 		}
-		pingOut = false
-		w += n
+		park := c.parkable && w == 0 && !closing
+		n, err := c.pr.readAt(&buf, w, park)
+		switch {
+		case errors.Is(err, errWouldBlock):
+			return errParked
+		case err == nil:
+			c.alive.Store(true)
+			w += n
+			continue
+		case c.pingLate.Load() && !c.closeSent.Load():
+			return c.fail(CloseGoingAway, errPingTimeout)
+		case c.closeSent.Load():
+			// We closed and the client did not answer in time, or
+			// dropped the connection instead of answering.
+			return &CloseError{Code: CloseAbnormal, Err: err}
+		}
+		c.noteClose(CloseAbnormal, "", true)
+		return &CloseError{Code: CloseAbnormal, Remote: true, Err: err}
 	}
+}
+
+// startPings pings the client after every PingInterval in which nothing
+// arrived, and marks it late when a ping goes unanswered for PingTimeout;
+// wake then gets the reader to notice, wherever it is waiting. A timer,
+// not a read deadline, so a parked reader is watched too.
+func (c *wsConn) startPings(wake func()) {
+	if c.cfg.PingInterval <= 0 {
+		return
+	}
+	var tick func()
+	pinged := false
+	tick = func() {
+		if c.closeSent.Load() {
+			return
+		}
+		switch {
+		case c.alive.Swap(false):
+			pinged = false
+			c.pinger.Reset(c.cfg.PingInterval)
+		case !pinged:
+			pinged = true
+			_ = c.writeControl(ws.OpPing, nil)
+			c.pinger.Reset(c.cfg.PingTimeout)
+		default:
+			c.pingLate.Store(true)
+			_ = c.conn.SetReadDeadline(time.Now()) // a blocked reader
+			wake()                                 // a parked one
+		}
+	}
+	c.pinger = time.AfterFunc(c.cfg.PingInterval, tick)
 }
 
 var (
@@ -422,9 +469,25 @@ func (c *wsConn) sendClose(code CloseCode, reason string) error {
 	}
 	hdr := appendHeader(make([]byte, 0, 2), ws.OpClose, true, len(body))
 	err := c.writeLocked([][]byte{hdr, body})
+	c.closeBy.Store(deadline.UnixNano())
 	c.closeSent.Store(true)
 	_ = c.conn.SetReadDeadline(deadline)
+	if c.wake != nil {
+		c.wake() // a parked reader must wait for the answer, with the deadline
+	}
 	return err
+}
+
+// rawConn returns the descriptor a parked reader waits on, or nil.
+func (c *wsConn) rawConn() syscall.RawConn { return c.pr.rc }
+
+// setParking lets Receive return errParked when idle (if park), and gives
+// the connection the way to wake its parked reader for a close or a late
+// ping. It starts the pings.
+func (c *wsConn) setParking(park bool, wake func()) {
+	c.parkable = park
+	c.wake = wake
+	c.startPings(wake)
 }
 
 // Gone reports whether the client hung up (its FIN or a reset arrived,
@@ -452,6 +515,9 @@ func (c *wsConn) Gone() bool {
 // moment so the kernel sends FIN, not a reset that could destroy the close
 // frame on its way.
 func (c *wsConn) finish() {
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
 	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.CloseTimeout))

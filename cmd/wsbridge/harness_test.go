@@ -147,6 +147,11 @@ func (b *bridgeProc) Signal(sig syscall.Signal) {
 func (b *bridgeProc) Wait(timeout time.Duration) error {
 	b.t.Helper()
 	select {
+	case <-b.done: // checked first: with timeout 0 both cases would be ready
+		return b.err
+	default:
+	}
+	select {
 	case <-b.done:
 		return b.err
 	case <-time.After(timeout):
