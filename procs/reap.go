@@ -250,3 +250,15 @@ func ReapOrphans() error {
 	}
 	return nil
 }
+
+// KillAll sends SIGKILL to the process group of every child not yet
+// reaped, for a daemon that must exit at once (a second SIGTERM): without
+// it, children in their own groups would outlive the daemon. It does not
+// wait; the caller is about to exit.
+func KillAll() {
+	theReaper.mu.Lock()
+	defer theReaper.mu.Unlock()
+	for _, p := range theReaper.procs {
+		p.Signal(syscall.SIGKILL)
+	}
+}

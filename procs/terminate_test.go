@@ -197,3 +197,20 @@ func TestTerminateLadder(t *testing.T) {
 		})
 	}
 }
+
+func TestKillAll(t *testing.T) {
+	var ps []*Process
+	for range 3 {
+		ps = append(ps, mustStart(t, child("ignore-term")))
+	}
+	KillAll()
+	for _, p := range ps {
+		waitDone(t, p)
+		if st := p.Status(); st.Signal != syscall.SIGKILL {
+			t.Errorf("child %d ended with %v, want killed by SIGKILL", p.PID, st)
+		}
+		if err := p.Terminate(0); err != nil {
+			t.Error(err)
+		}
+	}
+}

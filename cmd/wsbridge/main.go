@@ -45,7 +45,8 @@ func main() {
 		slog.Info("shutting down: closing connections and ending programs (signal again to exit at once)", "signal", sig.String())
 		cancel()
 		sig = <-sigs
-		slog.Error("second signal: exiting at once", "signal", sig.String())
+		slog.Error("second signal: killing every program and exiting at once", "signal", sig.String())
+		procs.KillAll() // their own process groups would outlive us
 		os.Exit(1)
 	}()
 
