@@ -34,8 +34,8 @@ type Options struct {
 	CloseTimeout     time.Duration // wait for the client's close frame; 0: 2s
 	MaxHeaderBytes   int           // largest request head; 0: 8 KiB
 
-	ReadBuffer int // pooled buffer for frames from a client; 0: 32 KiB
-	OutBuffer  int // pooled buffer for the child's stdout; 0: 64 KiB
+	ReadBuffer int // pooled buffer for frames from a client; 0: 64 KiB
+	OutBuffer  int // pooled buffer for the child's stdout; 0: 128 KiB
 
 	Header     http.Header // every response
 	HeaderWS   http.Header // successful upgrades only
@@ -86,10 +86,10 @@ func (opts Options) withDefaults() (Options, error) {
 		return opts, fmt.Errorf("MaxHeaderBytes %d is too small", opts.MaxHeaderBytes)
 	}
 	if opts.ReadBuffer == 0 {
-		opts.ReadBuffer = 32 << 10
+		opts.ReadBuffer = 64 << 10
 	}
 	if opts.OutBuffer == 0 {
-		opts.OutBuffer = 64 << 10
+		opts.OutBuffer = 128 << 10
 	}
 	if opts.ReadBuffer < 512 || opts.OutBuffer < 512 {
 		return opts, errors.New("buffers must be at least 512 bytes")

@@ -340,6 +340,15 @@ func (c *wsConn) closeReceived(p []byte) error {
 		reply = 0
 	}
 	_ = c.sendClose(reply, "")
+	// The closing handshake is complete: send our FIN now, as RFC 6455
+	// 7.1.1 has the server close first, rather than after the child is
+	// gone. The client can close its side at once.
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		c.wmu.Lock()
+		c.wbroken = true // nothing more may be written
+		_ = cw.CloseWrite()
+		c.wmu.Unlock()
+	}
 	return &CloseError{Code: code, Reason: reason, Remote: true}
 }
 
