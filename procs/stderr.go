@@ -3,6 +3,7 @@ package procs
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -113,10 +114,12 @@ type Parker interface {
 // stderrReader is the reader of a child's stderr. It runs on a goroutine
 // while there is something to read, and with a Parker parks in between.
 type stderrReader struct {
-	p      *Process
-	rc     syscall.RawConn
-	split  lineSplitter
-	parker Parker // nil: keep a goroutine blocked in the read
+	p        *Process
+	rc       syscall.RawConn
+	split    lineSplitter
+	parker   Parker      // nil: keep a goroutine blocked in the read
+	blocking bool        // Park failed: wait in the read instead; owned by the reader
+	stop     atomic.Bool // stopStderr gave up waiting for EOF: do not park again
 }
 
 // run delivers stderr's lines until EOF, an error, or the read deadline
@@ -132,7 +135,7 @@ func (r *stderrReader) run() {
 			nr, rerr = unix.Read(int(fd), r.split.space())
 			if rerr == unix.EAGAIN {
 				r.split.idle()
-				return r.parker != nil // park below, or wait here
+				return r.parker != nil && !r.blocking // park below, or wait here
 			}
 			return true
 		})
@@ -140,9 +143,14 @@ func (r *stderrReader) run() {
 		case err != nil: // deadline or closed
 		case rerr == unix.EAGAIN:
 			if r.parker.Park(r.rc, r.run) == nil {
+				// A stop that came while parking found nothing to
+				// wake: look again now.
+				if r.stop.Load() && r.parker.Unpark(r.rc) {
+					continue // the read sees the deadline
+				}
 				return
 			}
-			r.parker = nil // cannot park: wait in the read instead
+			r.blocking = true // cannot park: wait in the read instead
 			continue
 		case rerr == unix.EINTR:
 			continue
@@ -175,7 +183,9 @@ func (p *Process) stopStderr(grace time.Duration) {
 	}
 	// Something outside the group holds the write end; stop listening.
 	p.stderr.SetReadDeadline(time.Now())
-	if r := p.stderrReader; r.parker != nil && r.parker.Unpark(r.rc) {
+	r := p.stderrReader
+	r.stop.Store(true) // before Unpark: a reader parking now checks it after
+	if r.parker != nil && r.parker.Unpark(r.rc) {
 		go r.run() // it sees the deadline at once
 	}
 	<-p.stderrDone

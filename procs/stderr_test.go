@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -174,4 +175,70 @@ func FuzzLineSplitter(f *testing.F) {
 			t.Fatalf("joined lines differ from the input")
 		}
 	})
+}
+
+// TestStopStderrWhileParking: Terminate gives up on a stderr that is not at
+// EOF once the group is gone (something outside it holds the pipe open).
+// Its stop may come while the reader is between EAGAIN and Park, when
+// there is nothing parked to wake: the reader must still see it, or
+// Terminate waits for ever.
+func TestStopStderrWhileParking(t *testing.T) {
+	lp := &lateParker{unparked: make(chan struct{})}
+	spec := child("sleep")
+	spec.Stderr = func([]byte) {}
+	spec.Parker = lp
+	p := mustStart(t, spec)
+	done := make(chan error, 1)
+	go func() { done <- p.Terminate(0) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Terminate still waiting for the stderr reader after 5s")
+		lp.resumeParked() // let it end, so the test can
+		<-done
+	}
+}
+
+// lateParker parks the stderr reader only once Unpark has been called (as
+// if the reader were slow to park just when it is stopped), and resumes
+// it only through Unpark: the pipe never turns readable.
+type lateParker struct {
+	unparked chan struct{} // closed by the first Unpark
+	once     sync.Once
+	mu       sync.Mutex
+	resume   func() // the parked reader
+}
+
+func (lp *lateParker) Park(rc syscall.RawConn, resume func()) error {
+	<-lp.unparked
+	lp.mu.Lock()
+	lp.resume = resume
+	lp.mu.Unlock()
+	return nil
+}
+
+func (lp *lateParker) Unpark(syscall.RawConn) bool {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.resume != nil {
+		lp.resume = nil
+		return true
+	}
+	lp.once.Do(func() { close(lp.unparked) })
+	return false
+}
+
+func (lp *lateParker) Forget(syscall.RawConn) {}
+
+func (lp *lateParker) resumeParked() {
+	lp.mu.Lock()
+	resume := lp.resume
+	lp.resume = nil
+	lp.mu.Unlock()
+	if resume != nil {
+		go resume()
+	}
 }
