@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -83,7 +84,8 @@ type session struct {
 	eof          bool
 	status       procs.Status
 
-	live atomic.Int32 // pumps still running
+	outStop atomic.Bool  // stopOut: read what stdout holds, then end
+	live    atomic.Int32 // pumps still running
 }
 
 // start starts the child and both pumps, then returns: the session runs on
@@ -232,7 +234,24 @@ func (s *session) endIn() {
 	if err := s.proc.Terminate(s.ep.grace); err != nil {
 		s.logf(slog.LevelError, "child did not end", "err", err)
 	}
+	s.stopOut()
 	s.pumpDone()
+}
+
+// stopOut ends the output pump once the client side has ended and the
+// child's group is gone: a process outside the group (a daemon the child
+// started) may hold stdout open for ever, and nothing more can reach the
+// client anyway. The pump still reads what the pipe holds, then ends as at
+// EOF.
+func (s *session) stopOut() {
+	s.outStop.Store(true)
+	_ = s.proc.Stdout.SetReadDeadline(time.Now()) // a pump blocked in a read
+	if s.srv.poller == nil {
+		return
+	}
+	if rc, err := s.proc.Stdout.SyscallConn(); err == nil && s.srv.poller.Unpark(rc) {
+		go s.pumpOut() // a parked one
+	}
 }
 
 // pumpOut moves the child's stdout to the client until stdout closes,
@@ -242,10 +261,19 @@ func (s *session) endIn() {
 // fills and the child blocks. Nothing queues.
 func (s *session) pumpOut() {
 	for !s.eof {
-		park := s.outRC != nil && s.oend == 0
+		stopping := s.outStop.Load()
+		park := s.outRC != nil && s.oend == 0 || stopping // stopping: never wait
 		n, err := s.out.readAt(&s.obuf, s.oend, park)
-		if errors.Is(err, errWouldBlock) {
+		switch {
+		case s.outStop.Load() && (errors.Is(err, errWouldBlock) || errors.Is(err, os.ErrDeadlineExceeded)):
+			err = io.EOF // the pipe is empty and nobody will read more
+		case errors.Is(err, errWouldBlock):
 			if s.srv.poller.Park(s.outRC, s.pumpOut) == nil {
+				// A stop that came while parking found nothing to
+				// wake: look again now.
+				if s.outStop.Load() && s.srv.poller.Unpark(s.outRC) {
+					continue
+				}
 				return
 			}
 			s.outRC = nil // cannot park: block instead

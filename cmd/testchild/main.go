@@ -17,6 +17,11 @@
 //	grandchild           start a grandchild (testchild sleep, same process
 //	                     group, stdin, stdout and stderr on /dev/null, never
 //	                     waited for), print "grandchild PID", then echo.
+//	detach               start a grandchild (testchild sleep) in a session
+//	                     and process group of its own, stdin on /dev/null,
+//	                     stdout and stderr inherited, never waited for, as
+//	                     a daemon started by the child would; print
+//	                     "grandchild PID", then echo.
 //	env                  print the environment sorted, one KEY=VALUE per
 //	                     line, then echo.
 //	stderr N             write "err 1" .. "err N" as lines on stderr, then
@@ -85,7 +90,10 @@ func main() {
 		fmt.Println("ready")
 		block()
 	case "grandchild":
-		fmt.Printf("grandchild %d\n", startGrandchild())
+		fmt.Printf("grandchild %d\n", startGrandchild(false))
+		echo()
+	case "detach":
+		fmt.Printf("grandchild %d\n", startGrandchild(true))
 		echo()
 	case "env":
 		env := os.Environ()
@@ -184,10 +192,11 @@ func flood(count, size int) {
 	}
 }
 
-// startGrandchild starts this program in sleep mode in our process group
-// and returns its PID. It is never waited for: when we exit it is
-// reparented.
-func startGrandchild() int {
+// startGrandchild starts this program in sleep mode and returns its PID.
+// It is never waited for: when we exit it is reparented. Not detached, it
+// stays in our process group with its stdio on /dev/null; detached, it
+// gets a session of its own and keeps our stdout and stderr.
+func startGrandchild(detach bool) int {
 	self, err := os.Executable()
 	if err != nil {
 		fail(err.Error())
@@ -196,9 +205,12 @@ func startGrandchild() int {
 	if err != nil {
 		fail(err.Error())
 	}
-	pid, err := syscall.ForkExec(self, []string{self, "sleep"}, &syscall.ProcAttr{
-		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null)},
-	})
+	attr := &syscall.ProcAttr{Files: []uintptr{uintptr(null), uintptr(null), uintptr(null)}}
+	if detach {
+		attr.Files[1], attr.Files[2] = 1, 2
+		attr.Sys = &syscall.SysProcAttr{Setsid: true}
+	}
+	pid, err := syscall.ForkExec(self, []string{self, "sleep"}, attr)
 	if err != nil {
 		fail(err.Error())
 	}

@@ -625,6 +625,35 @@ func TestClientGoesAway(t *testing.T) {
 		waitGone(t, 10*time.Second, child, gc)
 	})
 
+	// A daemon the child started in a session of its own keeps stdout and
+	// stderr open once the child's group is gone: nothing more can reach
+	// the client, so the session must end anyway and free its slot.
+	t.Run("detached grandchild holds stdout", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, "--maxforks=1", childBin, "detach")
+		ctx := testCtx(t, 30*time.Second)
+		c := dialWS(t, ctx, b.URL("/"), nil)
+		var gcPID int
+		if _, err := fmt.Sscanf(readText(t, ctx, c), "grandchild %d", &gcPID); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Kill(gcPID, syscall.SIGKILL) })
+		child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
+		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, 10*time.Second, child)
+		if rec := b.Access(1)[0]; rec["close"] != "1000" || rec["pid"] != strconv.Itoa(child.PID) {
+			t.Errorf("access line %v: want close=1000 pid=%d", rec, child.PID)
+		}
+		// The --maxforks slot is free again.
+		c2 := dialWS(t, ctx, b.URL("/"), nil)
+		if _, err := fmt.Sscanf(readText(t, ctx, c2), "grandchild %d", &gcPID); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Kill(gcPID, syscall.SIGKILL) })
+	})
+
 	t.Run("own process group", func(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, childBin, "pid")
