@@ -40,13 +40,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // HTTP connection (a proxy may reuse one): it takes the connection back
 // from net/http and runs the same upgrade as a fresh connection.
 func (s *Server) upgradeHijacked(w http.ResponseWriter, r *http.Request) {
+	if !s.admit() {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "503 Service Unavailable: the server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
+		s.sessions.Done()
 		http.Error(w, "cannot upgrade this connection", http.StatusInternalServerError)
 		return
 	}
 	nc, brw, err := hj.Hijack()
 	if err != nil {
+		s.sessions.Done()
 		return
 	}
 	var head bytes.Buffer
@@ -63,7 +70,6 @@ func (s *Server) upgradeHijacked(w http.ResponseWriter, r *http.Request) {
 		extra = append(pc.takePrefix(), extra...)
 		release = pc.onClose
 	}
-	s.sessions.Add(1) // Serve waits for this session as for any other
 	s.serveWS(conn, head.Bytes(), extra, func() {
 		release()
 		s.sessions.Done()

@@ -252,6 +252,20 @@ func (s *Server) connDone() {
 	s.sessions.Done()
 }
 
+// admit counts a connection that net/http hands back for a session in
+// Serve's wait, unless Serve is shutting down: net/http runs handlers on
+// goroutines of its own, which may get here after that wait has ended.
+// Counting under liveMu orders every admitted connection before closeAll.
+func (s *Server) admit() bool {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.sessions.Add(1)
+	return true
+}
+
 // track registers a running session, so shutdown can close it.
 func (s *Server) track(sess *session) {
 	s.liveMu.Lock()

@@ -263,3 +263,29 @@ func TestExtraHeaders(t *testing.T) {
 	}
 	check(t, "503", resp.Header, false)
 }
+
+// A proxy may send the upgrade on a connection kept alive after a plain
+// request: the bridge takes it back from net/http and runs the same
+// session.
+func TestUpgradeOnKeptAliveConnection(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, childBin, "echo")
+	c := rawDial(t, b.Addr)
+	resp, err := c.Request("GET / HTTP/1.1\r\nHost: "+b.Addr+"\r\n\r\n", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusUpgradeRequired || resp.Close {
+		t.Fatalf("plain GET: %s (close %v), want 426 on a kept-alive connection", resp.Status, resp.Close)
+	}
+	resp, err = c.Handshake("/")
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v, want 101", resp, err)
+	}
+	if err := c.WriteFrame(true, opText, []byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || string(data) != "hi" {
+		t.Fatalf("echo: %q %v, want \"hi\"", data, err)
+	}
+}
