@@ -154,7 +154,9 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 	s.closeAll()
 	s.sessions.Wait()
 	shutdown, stop := context.WithTimeout(context.Background(), s.opts.CloseTimeout)
-	_ = s.httpSrv.Shutdown(shutdown)
+	if s.httpSrv.Shutdown(shutdown) != nil {
+		_ = s.httpSrv.Close() // requests still running had their time
+	}
 	stop()
 	_ = s.httpQ.Close()
 	<-httpDone
