@@ -65,9 +65,10 @@ func (s *Server) upgradeHijacked(w http.ResponseWriter, r *http.Request) {
 	conn := nc
 	release := func() {}
 	if pc, ok := nc.(*prefixConn); ok {
-		// Back to the raw connection, so writev and polling work.
+		// Back to the raw connection, so writev and polling work. What
+		// net/http has not read of the prefix follows what it has.
 		conn = pc.Conn
-		extra = append(pc.takePrefix(), extra...)
+		extra = append(extra, pc.takePrefix()...)
 		release = pc.onClose
 	}
 	s.serveWS(conn, head.Bytes(), extra, func() {
