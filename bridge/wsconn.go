@@ -274,7 +274,10 @@ func (c *wsConn) startPings(wake func()) {
 			return
 		}
 		switch {
-		case c.alive.Swap(false):
+		case c.alive.Swap(false) || c.pollNow(unix.POLLIN)&unix.POLLIN != 0:
+			// Something arrived. Bytes still unread count too: the
+			// reader is held back by a child that does not read its
+			// stdin, and the client's answer may be among them.
 			pinged = false
 			c.pinger.Reset(c.cfg.PingInterval)
 		case !pinged:
@@ -506,17 +509,24 @@ func (c *wsConn) Gone() bool {
 	if c.closeSent.Load() {
 		return true
 	}
+	return c.pollNow(unix.POLLRDHUP)&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
+}
+
+// pollNow returns the socket's poll(2) events of interest (errors and
+// hang-ups always), without waiting and without reading: 0 when the
+// connection has no descriptor.
+func (c *wsConn) pollNow(events int16) int16 {
 	if c.pr.rc == nil {
-		return false
+		return 0
 	}
-	gone := false
+	var revents int16
 	_ = c.pr.rc.Control(func(fd uintptr) {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
 		if n, err := unix.Poll(fds, 0); err == nil && n > 0 {
-			gone = fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
+			revents = fds[0].Revents
 		}
 	})
-	return gone
+	return revents
 }
 
 // finish ends the TCP connection after the closing handshake, the server

@@ -32,6 +32,7 @@
 //	                     'a'..'z' cycling, cut to SIZE; buffered, as fast as
 //	                     possible; never reads stdin; exit 0.
 //	noread               print "ready" and block, never reading stdin.
+//	slow-start MS        read nothing for MS milliseconds, then echo.
 //	len32-truncated      write a len32 record header announcing 100 bytes
 //	                     (00 00 00 64) and 10 bytes ("0123456789"), exit 3.
 //	bytes HEX            write exactly the hex-decoded bytes, exit 0.
@@ -115,6 +116,9 @@ func main() {
 	case "noread":
 		fmt.Println("ready")
 		block()
+	case "slow-start":
+		time.Sleep(time.Duration(intArg(args, 0)) * time.Millisecond)
+		echo()
 	case "len32-truncated":
 		os.Stdout.Write([]byte("\x00\x00\x00\x640123456789"))
 		os.Exit(3)

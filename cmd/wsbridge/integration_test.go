@@ -809,6 +809,34 @@ func TestProtocol(t *testing.T) {
 			t.Fatalf("got %d %q %v, want the echo", op, data, err)
 		}
 	})
+
+	// While the child does not read, the bridge reads nothing from the
+	// client either (backpressure), so the client's pong waits unread:
+	// that is no reason to drop a client that answers.
+	t.Run("answering client kept while the child is slow", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, "--ping-interval=200ms", "--ping-timeout=200ms", childBin, "slow-start", "1500")
+		ctx := testCtx(t, 20*time.Second)
+		c := dialWS(t, ctx, b.URL("/"), nil)
+		const size, n = 32 << 10, 32 // far more than the pipe holds
+		got := make(chan error, 1)
+		go func() { // reading also answers the pings
+			for i := 0; i < n; i++ {
+				if _, data, err := c.Read(ctx); err != nil || len(data) != size {
+					got <- fmt.Errorf("message %d: %d bytes, %v", i+1, len(data), err)
+					return
+				}
+			}
+			got <- nil
+		}()
+		s := startSender(ctx, c, size, size*n)
+		if err := <-got; err != nil {
+			t.Fatalf("echo: %v", err)
+		}
+		if err := <-s.done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // 9. The child's CGI environment.
