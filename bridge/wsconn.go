@@ -44,6 +44,7 @@ type wsConn struct {
 	pongWant atomic.Bool
 	pongLen  int
 	pongBuf  [125]byte
+	pingWant atomic.Bool // the ping timer's ping, sent like a pong
 
 	bytesIn, bytesOut atomic.Int64 // message payload bytes, for the access log
 
@@ -281,8 +282,12 @@ func (c *wsConn) startPings(wake func()) {
 			pinged = false
 			c.pinger.Reset(c.cfg.PingInterval)
 		case !pinged:
+			// Never wait for the write lock: a writer stuck on a
+			// client that reads nothing holds it, and that client
+			// must be found late too.
 			pinged = true
-			_ = c.writeControl(ws.OpPing, nil)
+			c.pingWant.Store(true)
+			c.controlAfterUnlock()
 			c.pinger.Reset(c.cfg.PingTimeout)
 		default:
 			c.pingLate.Store(true)
@@ -394,13 +399,13 @@ func (c *wsConn) Send(pieces []framing.Piece) error {
 }
 
 // write puts whole frames on the wire under the write lock, then sends a
-// pong that waited for the lock.
+// pong or ping that waited for the lock.
 func (c *wsConn) write(iov [][]byte) error {
 	c.wmu.Lock()
 	err := c.writeLocked(iov)
-	c.flushPongLocked()
+	c.flushControlLocked()
 	c.wmu.Unlock()
-	c.pongAfterUnlock()
+	c.controlAfterUnlock()
 	return err
 }
 
@@ -424,35 +429,31 @@ func (c *wsConn) pong(p []byte) {
 	c.pongLen = copy(c.pongBuf[:], p)
 	c.pongMu.Unlock()
 	c.pongWant.Store(true)
-	c.pongAfterUnlock()
+	c.controlAfterUnlock()
 }
 
-// pongAfterUnlock sends a wanted pong if the write lock is free. Whoever
-// holds the lock when a pong is wanted sends it before or right after
-// unlocking, so no pong is forgotten.
-func (c *wsConn) pongAfterUnlock() {
-	if c.pongWant.Load() && c.wmu.TryLock() {
-		c.flushPongLocked()
+// controlAfterUnlock sends a wanted pong or ping if the write lock is
+// free. Whoever holds the lock when one is wanted sends it before or
+// right after unlocking, so none is forgotten.
+func (c *wsConn) controlAfterUnlock() {
+	if (c.pongWant.Load() || c.pingWant.Load()) && c.wmu.TryLock() {
+		c.flushControlLocked()
 		c.wmu.Unlock()
 	}
 }
 
-func (c *wsConn) flushPongLocked() {
-	if !c.pongWant.Swap(false) {
-		return
+func (c *wsConn) flushControlLocked() {
+	if c.pongWant.Swap(false) {
+		var p [125]byte
+		c.pongMu.Lock()
+		n := copy(p[:], c.pongBuf[:c.pongLen])
+		c.pongMu.Unlock()
+		hdr := appendHeader(make([]byte, 0, 2), ws.OpPong, true, n)
+		_ = c.writeLocked([][]byte{hdr, p[:n]})
 	}
-	var p [125]byte
-	c.pongMu.Lock()
-	n := copy(p[:], c.pongBuf[:c.pongLen])
-	c.pongMu.Unlock()
-	hdr := appendHeader(make([]byte, 0, 2), ws.OpPong, true, n)
-	_ = c.writeLocked([][]byte{hdr, p[:n]})
-}
-
-// writeControl sends a control frame, waiting for the write lock.
-func (c *wsConn) writeControl(op ws.OpCode, p []byte) error {
-	hdr := appendHeader(make([]byte, 0, 2), op, true, len(p))
-	return c.write([][]byte{hdr, p})
+	if c.pingWant.Swap(false) {
+		_ = c.writeLocked([][]byte{appendHeader(make([]byte, 0, 2), ws.OpPing, true, 0)})
+	}
 }
 
 // Close starts the closing handshake: it sends a close frame with code and

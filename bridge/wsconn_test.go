@@ -138,7 +138,7 @@ func TestPongWhileWriterBlocked(t *testing.T) {
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		c.wmu.Unlock()
-		c.pongAfterUnlock()
+		c.controlAfterUnlock()
 	}()
 	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	hdr := make([]byte, 2)

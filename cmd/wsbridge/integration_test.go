@@ -810,6 +810,23 @@ func TestProtocol(t *testing.T) {
 		}
 	})
 
+	// A client that stopped reading and sending (a frozen tab, a
+	// suspended laptop: its kernel keeps the connection open) has the
+	// output pump blocked writing to it; the ping must not wait behind
+	// that write, or the session and its child wait for ever.
+	t.Run("client that reads nothing dropped", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, "--ping-interval=200ms", "--ping-timeout=200ms", childBin, "flood", "100000000", "100")
+		c := mustUpgrade(t, b.Addr, "/")
+		defer c.Conn.Close()
+		child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
+		t.Cleanup(func() { syscall.Kill(child.PID, syscall.SIGKILL) })
+		waitGone(t, 10*time.Second, child)
+		if rec := b.Access(1)[0]; rec["close"] != "1001" {
+			t.Errorf("access line %v: want close=1001", rec)
+		}
+	})
+
 	// While the child does not read, the bridge reads nothing from the
 	// client either (backpressure), so the client's pong waits unread:
 	// that is no reason to drop a client that answers.
