@@ -241,8 +241,7 @@ func (s *session) endIn() {
 // stopOut ends the output pump once the client side has ended and the
 // child's group is gone: a process outside the group (a daemon the child
 // started) may hold stdout open for ever, and nothing more can reach the
-// client anyway. The pump still reads what the pipe holds, then ends as at
-// EOF.
+// client anyway. The pump ends as at EOF, without reading further.
 func (s *session) stopOut() {
 	s.outStop.Store(true)
 	_ = s.proc.Stdout.SetReadDeadline(time.Now()) // a pump blocked in a read
@@ -261,12 +260,17 @@ func (s *session) stopOut() {
 // fills and the child blocks. Nothing queues.
 func (s *session) pumpOut() {
 	for !s.eof {
-		stopping := s.outStop.Load()
-		park := s.outRC != nil && s.oend == 0 || stopping // stopping: never wait
-		n, err := s.out.readAt(&s.obuf, s.oend, park)
+		var n int
+		var err error
+		if s.outStop.Load() {
+			err = io.EOF // read nothing more: a daemon may keep stdout busy, too
+		} else {
+			park := s.outRC != nil && s.oend == 0
+			n, err = s.out.readAt(&s.obuf, s.oend, park)
+		}
 		switch {
-		case s.outStop.Load() && (errors.Is(err, errWouldBlock) || errors.Is(err, os.ErrDeadlineExceeded)):
-			err = io.EOF // the pipe is empty and nobody will read more
+		case s.outStop.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+			err = io.EOF // a read stopOut cut short
 		case errors.Is(err, errWouldBlock):
 			if s.srv.poller.Park(s.outRC, s.pumpOut) == nil {
 				// A stop that came while parking found nothing to
