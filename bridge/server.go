@@ -41,6 +41,7 @@ type Server struct {
 
 	liveMu   sync.Mutex
 	live     map[*session]struct{} // running sessions, closed at shutdown
+	heads    map[net.Conn]struct{} // connections whose request head is being read
 	stopping bool                  // Serve's context has ended
 	conns    atomic.Int64          // open connections, for MaxConns
 	forks    atomic.Int64          // running children, for MaxForks
@@ -87,6 +88,7 @@ func New(opts Options) (*Server, error) {
 		hdrHTTP: handshakeHeader(opts.HeaderHTTP),
 		uidBase: hex.EncodeToString(rnd[:]),
 		live:    map[*session]struct{}{},
+		heads:   map[net.Conn]struct{}{},
 	}
 	if p, err := newPoller(); err == nil {
 		s.poller = p
@@ -209,7 +211,15 @@ func (s *Server) handle(conn net.Conn) {
 	done := s.connDone
 	_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	buf := getBuffer(s.opts.MaxHeaderBytes)
+	if !s.handshaking(conn, true) {
+		// Shutdown has begun: no new request is read.
+		putBuffer(buf)
+		_ = conn.Close()
+		done()
+		return
+	}
 	hl, n, err := readHead(conn, buf)
+	s.handshaking(conn, false)
 	var head requestHead
 	if err == nil {
 		head, err = parseHead(buf[:hl])
@@ -285,6 +295,23 @@ func (s *Server) untrack(sess *session) {
 	s.liveMu.Unlock()
 }
 
+// handshaking registers conn (in) or forgets it (!in) as waiting for its
+// request head, so shutdown can cut the wait short. Registering fails
+// once shutdown has begun.
+func (s *Server) handshaking(conn net.Conn, in bool) bool {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	if !in {
+		delete(s.heads, conn)
+		return true
+	}
+	if s.stopping {
+		return false
+	}
+	s.heads[conn] = struct{}{}
+	return true
+}
+
 // closeAll closes every session with 1001, once Serve's context ends; a
 // session that starts later is closed as it registers.
 func (s *Server) closeAll() {
@@ -293,6 +320,11 @@ func (s *Server) closeAll() {
 	all := make([]*session, 0, len(s.live))
 	for sess := range s.live {
 		all = append(all, sess)
+	}
+	// A connection that has not sent its request yet (a browser's
+	// preconnect, say) would hold shutdown for the handshake timeout.
+	for conn := range s.heads {
+		_ = conn.SetReadDeadline(time.Now())
 	}
 	s.liveMu.Unlock()
 	for _, sess := range all {

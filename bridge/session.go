@@ -173,7 +173,12 @@ func (s *session) pumpIn() {
 		err := s.client.Receive(s.deliverIn)
 		if errors.Is(err, errParked) {
 			if s.srv.poller.Park(s.inRC, s.pumpIn) != nil {
-				continue // cannot park: the read will report why
+				// Cannot park (out of epoll watches, say): wait in
+				// the read from now on, as the output pump does.
+				if wc, ok := s.client.(*wsConn); ok {
+					wc.parkable = false
+				}
+				continue
 			}
 			// A close or late ping that came while parking found
 			// nothing to wake: look again now.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -358,7 +359,12 @@ func (s *sender) waitStalled(t testing.TB, quiet, timeout time.Duration) (stalle
 // ends, so a bridge stuck on it can still be stopped.
 func fillStdin(t *testing.T, b *bridgeProc, ctx context.Context) (*websocket.Conn, procStat, context.CancelFunc) {
 	t.Helper()
-	c := dialWS(t, ctx, b.URL("/"), nil)
+	return fillStdinWith(t, b, ctx, &websocket.DialOptions{})
+}
+
+func fillStdinWith(t *testing.T, b *bridgeProc, ctx context.Context, opts *websocket.DialOptions) (*websocket.Conn, procStat, context.CancelFunc) {
+	t.Helper()
+	c := dialWSWith(t, ctx, b.URL("/"), opts)
 	child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
 	t.Cleanup(func() {
 		if !child.gone() {
@@ -396,9 +402,9 @@ func TestStdinFull(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, childBin, "noread")
 		ctx := testCtx(t, 30*time.Second)
-		c, child, stopWriting := fillStdin(t, b, ctx)
+		c, child, stopWriting := fillStdinWith(t, b, ctx, &websocket.DialOptions{HTTPClient: resetOnClose})
 		stopWriting() // coder/websocket drops the connection
-		c.CloseNow()
+		c.CloseNow()  // with a reset: the client vanished
 		deadline := time.Now().Add(5 * time.Second)
 		for !child.gone() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
@@ -1206,4 +1212,26 @@ func TestManyConnections(t *testing.T) {
 	if recs := b.Access(n); len(recs) != n {
 		t.Errorf("%d access lines, want %d", len(recs), n)
 	}
+}
+
+// A connection that has not sent its request (a browser's preconnect) does
+// not hold shutdown for the 10s handshake timeout.
+func TestShutdownWithSilentConnection(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, childBin, "echo")
+	c, err := net.Dial("tcp", b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(100 * time.Millisecond) // let the bridge start reading its head
+	began := time.Now()
+	b.Signal(syscall.SIGTERM)
+	if err := b.Wait(8 * time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Fatalf("shutdown took %v with one silent connection: it waited for the handshake timeout", d.Round(time.Millisecond))
+	}
+	t.Logf("shutdown with a silent connection took %v", time.Since(began).Round(time.Millisecond))
 }
