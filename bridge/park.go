@@ -24,9 +24,11 @@ type poller struct {
 	epfd int
 	wake int // eventfd that stops the loop
 
+	// Indexed by descriptor: descriptors are small and dense, and a
+	// slot costs an idle session less than a map entry.
 	mu     sync.Mutex
-	parked map[int32]func() // descriptor → what resumes its reader
-	known  map[int32]bool   // descriptors in the epoll set
+	parked []func() // what resumes the reader parked on a descriptor, or nil
+	known  []bool   // the descriptor is in the epoll set
 	done   chan struct{}
 }
 
@@ -46,7 +48,7 @@ func newPoller() (*poller, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("bridge: epoll: %w", err)
 	}
-	p := &poller{epfd: epfd, wake: wake, parked: map[int32]func(){}, known: map[int32]bool{}, done: make(chan struct{})}
+	p := &poller{epfd: epfd, wake: wake, done: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -60,13 +62,14 @@ func (p *poller) Park(rc syscall.RawConn, resume func()) error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
+		p.grow(int(fd))
 		op := unix.EPOLL_CTL_MOD
-		if !p.known[int32(fd)] {
+		if !p.known[fd] {
 			op = unix.EPOLL_CTL_ADD
 		}
 		if err = unix.EpollCtl(p.epfd, op, int(fd), &ev); err == nil {
-			p.known[int32(fd)] = true
-			p.parked[int32(fd)] = resume
+			p.known[fd] = true
+			p.parked[fd] = resume
 		}
 	})
 	return errors.Join(cerr, err)
@@ -79,8 +82,10 @@ func (p *poller) Unpark(rc syscall.RawConn) bool {
 	was := false
 	_ = rc.Control(func(fd uintptr) {
 		p.mu.Lock()
-		_, was = p.parked[int32(fd)]
-		delete(p.parked, int32(fd))
+		if int(fd) < len(p.parked) {
+			was = p.parked[fd] != nil
+			p.parked[fd] = nil
+		}
 		p.mu.Unlock()
 	})
 	return was
@@ -91,13 +96,25 @@ func (p *poller) Unpark(rc syscall.RawConn) bool {
 func (p *poller) Forget(rc syscall.RawConn) {
 	_ = rc.Control(func(fd uintptr) {
 		p.mu.Lock()
-		if p.known[int32(fd)] {
-			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		if int(fd) < len(p.known) {
+			if p.known[fd] {
+				_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+			}
+			p.known[fd] = false
+			p.parked[fd] = nil
 		}
-		delete(p.known, int32(fd))
-		delete(p.parked, int32(fd))
 		p.mu.Unlock()
 	})
+}
+
+// grow makes room for descriptor fd in the tables; p.mu is held.
+func (p *poller) grow(fd int) {
+	if fd < len(p.parked) {
+		return
+	}
+	n := max(2*len(p.parked), fd+1, 64)
+	p.parked = append(p.parked, make([]func(), n-len(p.parked))...)
+	p.known = append(p.known, make([]bool, n-len(p.known))...)
 }
 
 func (p *poller) loop() {
@@ -116,8 +133,11 @@ func (p *poller) loop() {
 				return
 			}
 			p.mu.Lock()
-			resume := p.parked[ev.Fd]
-			delete(p.parked, ev.Fd)
+			var resume func()
+			if int(ev.Fd) < len(p.parked) {
+				resume = p.parked[ev.Fd]
+				p.parked[ev.Fd] = nil
+			}
 			p.mu.Unlock()
 			if resume != nil {
 				go resume()

@@ -43,7 +43,7 @@ type wsConn struct {
 	pongMu   sync.Mutex
 	pongWant atomic.Bool
 	pongLen  int
-	pongBuf  [125]byte
+	pongBuf  *[125]byte  // the latest ping's payload; allocated at the first ping
 	pingWant atomic.Bool // the ping timer's ping, sent like a pong
 
 	bytesIn, bytesOut atomic.Int64 // message payload bytes, for the access log
@@ -426,6 +426,9 @@ func (c *wsConn) writeLocked(iov [][]byte) error {
 // slow client. RFC 6455 5.5.3 allows answering only the latest ping.
 func (c *wsConn) pong(p []byte) {
 	c.pongMu.Lock()
+	if c.pongBuf == nil {
+		c.pongBuf = new([125]byte) // most connections are never pinged
+	}
 	c.pongLen = copy(c.pongBuf[:], p)
 	c.pongMu.Unlock()
 	c.pongWant.Store(true)
