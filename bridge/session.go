@@ -82,6 +82,7 @@ type session struct {
 	sendErr      error // the client is gone: keep draining, send nothing
 	decErr       error
 	eof          bool
+	outGrown     bool // stdout's pipe has been grown (see growPipe)
 	status       procs.Status
 
 	outStop atomic.Bool  // stopOut: read what stdout holds, then end
@@ -258,6 +259,9 @@ func (s *session) stopOut() {
 	}
 }
 
+// pipeDefault is Linux's default pipe capacity.
+const pipeDefault = 64 << 10
+
 // pumpOut moves the child's stdout to the client until stdout closes,
 // parking while the child is silent; then it waits for the child to exit
 // and closes the client side with a code that says how it ended. A slow
@@ -272,6 +276,11 @@ func (s *session) pumpOut() {
 		} else {
 			park := s.outRC != nil && s.oend == 0
 			n, err = s.out.readAt(&s.obuf, s.oend, park)
+			if n >= pipeDefault && !s.outGrown && s.outRC != nil {
+				// A full pipe's worth in one read: a stream.
+				s.outGrown = true
+				_ = s.outRC.Control(growPipe)
+			}
 		}
 		switch {
 		case s.outStop.Load() && errors.Is(err, os.ErrDeadlineExceeded):

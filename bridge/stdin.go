@@ -22,6 +22,21 @@ type stdinWriter struct {
 	// gone, when set, is asked every stdinPatience while a write waits
 	// for a child that does not read: a true answer abandons the write.
 	gone func() bool
+
+	grown bool // the pipe has been grown (see growPipe)
+}
+
+// bigPipe is the capacity a pipe that fills up is grown to.
+const bigPipe = 1 << 20
+
+// growPipe raises the capacity of a pipe that turned out to carry a stream
+// (a write found it full, a read found it full) from Linux's 64 KiB to
+// bigPipe, so a stream moves in fewer, larger system calls and wake-ups.
+// Only such pipes grow: the kernel caps pipe memory per user (64 MiB by
+// default, /proc/sys/fs/pipe-user-pages-soft) and past it gives new pipes a
+// single page, so idle sessions must not spend it. Failure is harmless.
+func growPipe(fd uintptr) {
+	_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, bigPipe)
 }
 
 // stdinPatience is how often a write blocked on a full stdin looks up to
@@ -82,6 +97,10 @@ func (s *stdinWriter) writev(iov [][]byte) error {
 				if werr != unix.EINTR {
 					break
 				}
+			}
+			if werr == unix.EAGAIN && !s.grown {
+				s.grown = true
+				growPipe(fd)
 			}
 			return werr != unix.EAGAIN
 		})

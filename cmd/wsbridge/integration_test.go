@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/sys/unix"
 )
 
 // testCtx is a context bounded by timeout and the test's end.
@@ -1234,4 +1235,60 @@ func TestShutdownWithSilentConnection(t *testing.T) {
 		t.Fatalf("shutdown took %v with one silent connection: it waited for the handshake timeout", d.Round(time.Millisecond))
 	}
 	t.Logf("shutdown with a silent connection took %v", time.Since(began).Round(time.Millisecond))
+}
+
+// pipeSize returns the capacity of the pipe a child has as descriptor fd.
+func pipeSize(t *testing.T, pid, fd int) int {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := unix.FcntlInt(f.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Pipes that carry a stream grow to 1 MiB so it moves in fewer system
+// calls; pipes of interactive sessions keep Linux's 64 KiB, since the
+// kernel caps pipe memory per user and would shrink new pipes past it.
+func TestPipeGrowsOnlyForStreams(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 30*time.Second)
+
+	chatty := startBridge(t, childBin, "echo")
+	c := dialWS(t, ctx, chatty.URL("/"), nil)
+	for i := range 20 {
+		if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, "line %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		readText(t, ctx, c)
+	}
+	child := waitChildren(t, chatty.PID(), 1, 5*time.Second)[0]
+	if in, out := pipeSize(t, child.PID, 0), pipeSize(t, child.PID, 1); in != 64<<10 || out != 64<<10 {
+		t.Errorf("interactive session: stdin pipe %d, stdout pipe %d bytes; want both 65536", in, out)
+	}
+
+	streaming := startBridge(t, childBin, "cat")
+	s := dialWS(t, ctx, streaming.URL("/"), nil)
+	big := bytes.Repeat([]byte("x"), 256<<10)
+	go func() {
+		for range 8 {
+			if s.Write(ctx, websocket.MessageText, big) != nil {
+				return
+			}
+		}
+	}()
+	got := 0
+	for got < 8*len(big) {
+		_, data := readWS(t, ctx, s)
+		got += len(data)
+	}
+	child = waitChildren(t, streaming.PID(), 1, 5*time.Second)[0]
+	if in, out := pipeSize(t, child.PID, 0), pipeSize(t, child.PID, 1); in != 1<<20 || out != 1<<20 {
+		t.Errorf("streaming session: stdin pipe %d, stdout pipe %d bytes; want both 1048576", in, out)
+	}
 }
