@@ -3,7 +3,6 @@ package bridge
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -553,5 +552,3 @@ func (c *wsConn) finish() {
 	}
 	_ = c.conn.Close()
 }
-
-var _ io.Closer = (*net.TCPConn)(nil)

@@ -33,9 +33,9 @@ type received struct {
 }
 
 // receiveAll runs Receive on a wsConn fed with wire (in one write) and
-// returns what it delivered, reassembled, with Receive's error and the
-// bytes the server wrote back.
-func receiveAll(t *testing.T, wire []byte, cfg wsConfig) (received, error, []byte) {
+// returns what it delivered, reassembled, the bytes the server wrote back
+// and Receive's error.
+func receiveAll(t *testing.T, wire []byte, cfg wsConfig) (received, []byte, error) {
 	t.Helper()
 	server, client := net.Pipe()
 	defer client.Close()
@@ -69,7 +69,7 @@ func receiveAll(t *testing.T, wire []byte, cfg wsConfig) (received, error, []byt
 	})
 	server.Close()
 	<-readDone
-	return got, err, out.Bytes()
+	return got, out.Bytes(), err
 }
 
 func TestReceive(t *testing.T) {
@@ -95,7 +95,7 @@ func TestReceive(t *testing.T) {
 		{"unmasked frame", cat(text("ok"), []byte{0x81, 0x01, 'x'}), wsConfig{}, []string{"ok"}, CloseProtocolError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err, _ := receiveAll(t, tc.wire, tc.cfg)
+			got, _, err := receiveAll(t, tc.wire, tc.cfg)
 			var ce *CloseError
 			if !errors.As(err, &ce) || ce.Code != tc.wantCode {
 				t.Fatalf("Receive = %v, want close %d", err, tc.wantCode)
