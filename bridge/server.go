@@ -90,11 +90,6 @@ func New(opts Options) (*Server, error) {
 		live:    map[*session]struct{}{},
 		heads:   map[net.Conn]struct{}{},
 	}
-	if p, err := newPoller(); err == nil {
-		s.poller = p
-	} else {
-		s.log.Warn("idle connections will each keep a goroutine", "err", err)
-	}
 	s.httpQ = newConnQueue()
 	s.httpSrv = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
@@ -123,6 +118,13 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The poller lives as long as Serve: a Server never served holds no
+	// goroutine or descriptor.
+	if p, err := newPoller(); err == nil {
+		s.poller = p
+	} else {
+		s.log.Warn("idle connections will each keep a goroutine", "err", err)
+	}
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)

@@ -1,0 +1,134 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// TestMain fails the run if goroutines outlive the tests: every pump,
+// parked reader, poller and reaper must have an owner that stops it.
+func TestMain(m *testing.M) {
+	before := goroutines()
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(5 * time.Second)
+		for len(goroutines()) > len(before) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if after := goroutines(); len(after) > len(before) {
+			fmt.Fprintf(os.Stderr, "goroutines leaked: %d before the tests, %d after:\n\n%s\n",
+				len(before), len(after), strings.Join(after, "\n\n"))
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// goroutines returns the stacks of the running goroutines but the
+// runtime's own signal loop, which signal.Notify (the reaper's SIGCHLD)
+// starts once for the life of the process.
+func goroutines() []string {
+	buf := make([]byte, 1<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if !strings.Contains(g, "os/signal.signal_recv") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// TestServeEndToEnd runs the server in-process with a real child: a
+// message echoes through cat, the client's close is echoed, idle sessions
+// park, and after shutdown nothing of the server is left running (see
+// TestMain).
+func TestServeEndToEnd(t *testing.T) {
+	cat := "/bin/cat"
+	if _, err := os.Stat(cat); err != nil {
+		t.Skipf("no %s here", cat)
+	}
+	srv, err := New(Options{Command: []string{cat}, Framing: "len32", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, l) }()
+
+	for i := range 3 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		br := bufio.NewReader(c)
+		status, _ := br.ReadString('\n')
+		if !strings.Contains(status, " 101 ") {
+			t.Fatalf("handshake answered %q", status)
+		}
+		for line, _ := br.ReadString('\n'); line != "\r\n"; line, _ = br.ReadString('\n') {
+		}
+		if i == 1 {
+			time.Sleep(50 * time.Millisecond) // idle long enough to park both pumps
+		}
+		msg := fmt.Sprintf("message %d", i)
+		if _, err := c.Write(clientFrame(t, true, 0, ws.OpText, []byte(msg))); err != nil {
+			t.Fatal(err)
+		}
+		h, err := ws.ReadHeader(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Fatal(err)
+		}
+		if h.OpCode != ws.OpText || string(p) != msg {
+			t.Fatalf("echo: %v %q, want text %q", h.OpCode, p, msg)
+		}
+		if i == 2 {
+			break // left open: shutdown closes it with 1001
+		}
+		if _, err := c.Write(clientFrame(t, true, 0, ws.OpClose, []byte{3, 232})); err != nil {
+			t.Fatal(err)
+		}
+		if h, err = ws.ReadHeader(br); err != nil || h.OpCode != ws.OpClose {
+			t.Fatalf("close answered with %v, %v", h.OpCode, err)
+		}
+		c.Close()
+	}
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	if srv.conns.Load() != 0 || srv.forks.Load() != 0 {
+		t.Errorf("counters after shutdown: %d connections, %d children; want 0", srv.conns.Load(), srv.forks.Load())
+	}
+	var ne net.Error
+	if _, err := net.Dial("tcp", l.Addr().String()); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("listener still accepting after Serve returned")
+	}
+}
