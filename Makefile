@@ -14,8 +14,9 @@ PORT       ?= 8080
 
 # What the tests need beyond Go, by Debian package name. gcc alone does not
 # pull in libc6-dev under --no-install-recommends, and nothing compiles
-# without it. busybox: count.sh is tested under BusyBox's sh too.
-TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox
+# without it. busybox: count.sh is tested under BusyBox's sh too. chromium:
+# the demo page and the origin policy are tested in a real browser.
+TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox chromium
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo
 

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dumpDOM loads url in headless Chromium, lets the page run for a few
+// seconds of virtual time and returns the resulting DOM.
+func dumpDOM(t *testing.T, chromium, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", url)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom %s: %v", url, err)
+	}
+	return string(out)
+}
+
+// TestBrowser drives the demo page in a real browser: served by the bridge
+// it connects and shows what the program says; the same page served from
+// another origin is refused, as the default origin policy promises.
+func TestBrowser(t *testing.T) {
+	chromium := needTool(t, "/usr/bin/chromium", "apt-get install -y chromium")
+	b := startBridge(t, "--demo", childBin, "exit", "0", "hello from the child")
+
+	dom := dumpDOM(t, chromium, "http://"+b.Addr+"/")
+	if !strings.Contains(dom, "hello from the child") {
+		t.Errorf("demo page did not show the child's line; DOM:\n%.2000s", dom)
+	}
+	if !strings.Contains(dom, "closed with code 1000") {
+		t.Errorf("demo page did not show the close 1000 after the child exited; DOM:\n%.2000s", dom)
+	}
+
+	// The same page from another origin: a second port on loopback.
+	page := dumpDOMFromOtherOrigin(t, chromium, b)
+	if strings.Contains(page, "hello from the child") || !strings.Contains(page, "closed with code 1006") {
+		t.Errorf("a page from another origin was not refused; DOM:\n%.2000s", page)
+	}
+	if !b.WaitLog("refused: origin", 5*time.Second) || !strings.Contains(b.Log.String(), "--origin=") {
+		t.Errorf("no log line naming --origin for the refused page")
+	}
+}
+
+// dumpDOMFromOtherOrigin serves the bridge's demo page from another port,
+// pointed at the bridge, and loads it.
+func dumpDOMFromOtherOrigin(t *testing.T, chromium string, b *bridgeProc) string {
+	t.Helper()
+	resp, err := http.Get("http://" + b.Addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := strings.Replace(string(body), `location.host + location.pathname`, `"`+b.Addr+`/"`, 1)
+	if html == string(body) {
+		t.Fatal("the demo page no longer builds its URL from location.host + location.pathname; update this test")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(html))
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	return dumpDOM(t, chromium, "http://"+l.Addr().String()+"/")
+}
