@@ -57,6 +57,15 @@ func newStdinWriter(f *os.File, enc framing.Encoder) (*stdinWriter, error) {
 // write frames and writes pieces, blocking while the pipe is full: that is
 // the backpressure that stops the bridge reading the socket.
 func (s *stdinWriter) write(pieces []framing.Piece) error {
+	return writeFramed(pieces, s.enc, s.writev)
+}
+
+// writeFramed frames pieces with enc and hands write the vectors, prefix,
+// data and suffix of up to maxBatch pieces at a time, so the data goes out
+// without a copy and in as few system calls as the batch allows. Both
+// directions of a session use it: to the child with its stdio framing, to
+// the client with wsFrames.
+func writeFramed(pieces []framing.Piece, enc framing.Encoder, write func(iov [][]byte) error) error {
 	b := batchPool.Get().(*batch)
 	defer batchPool.Put(b)
 	for len(pieces) > 0 {
@@ -64,18 +73,18 @@ func (s *stdinWriter) write(pieces []framing.Piece) error {
 		hdr, iov := b.hdr[:0], b.iov[:0]
 		for _, p := range pieces[:n] {
 			start := len(hdr)
-			hdr = s.enc.AppendPrefix(hdr, p)
+			hdr = enc.AppendPrefix(hdr, p)
 			if len(hdr) > start {
 				iov = append(iov, hdr[start:])
 			}
 			if len(p.Data) > 0 {
 				iov = append(iov, p.Data)
 			}
-			if suf := s.enc.Suffix(p); len(suf) > 0 {
+			if suf := enc.Suffix(p); len(suf) > 0 {
 				iov = append(iov, suf)
 			}
 		}
-		if err := s.writev(iov); err != nil {
+		if err := write(iov); err != nil {
 			return err
 		}
 		pieces = pieces[n:]

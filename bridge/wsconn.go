@@ -369,33 +369,34 @@ func (c *wsConn) fail(code CloseCode, err error) error {
 // Send writes pieces as frames, all of them in one writev where the
 // connection allows. Their data is only borrowed for the call.
 func (c *wsConn) Send(pieces []framing.Piece) error {
-	b := batchPool.Get().(*batch)
-	defer batchPool.Put(b)
-	for len(pieces) > 0 {
-		n := min(len(pieces), maxBatch)
-		hdr, iov := b.hdr[:0], b.iov[:0]
-		var total int64
-		for _, p := range pieces[:n] {
-			op := ws.OpContinuation
-			if p.First {
-				op = ws.OpBinary
-				if p.Kind == framing.Text {
-					op = ws.OpText
-				}
-			}
-			start := len(hdr)
-			hdr = appendHeader(hdr, op, p.Final, len(p.Data))
-			iov = append(iov, hdr[start:], p.Data)
-			total += int64(len(p.Data))
-		}
-		if err := c.write(iov); err != nil {
-			return err
-		}
-		c.bytesOut.Add(total)
-		pieces = pieces[n:]
+	var total int64
+	for _, p := range pieces {
+		total += int64(len(p.Data))
 	}
+	if err := writeFramed(pieces, wsFrames{}, c.write); err != nil {
+		return err
+	}
+	c.bytesOut.Add(total)
 	return nil
 }
+
+// wsFrames frames pieces as unmasked server frames: a piece that opens a
+// message gets the text or binary opcode, the others continue it, and the
+// final piece sets FIN.
+type wsFrames struct{}
+
+func (wsFrames) AppendPrefix(dst []byte, p framing.Piece) []byte {
+	op := ws.OpContinuation
+	if p.First {
+		op = ws.OpBinary
+		if p.Kind == framing.Text {
+			op = ws.OpText
+		}
+	}
+	return appendHeader(dst, op, p.Final, len(p.Data))
+}
+
+func (wsFrames) Suffix(framing.Piece) []byte { return nil }
 
 // write puts whole frames on the wire under the write lock, then sends a
 // pong or ping that waited for the lock.
