@@ -1272,18 +1272,23 @@ func TestPipeGrowsOnlyForStreams(t *testing.T) {
 		t.Errorf("interactive session: stdin pipe %d, stdout pipe %d bytes; want both 65536", in, out)
 	}
 
+	// A stream with a backlog: the client holds off reading while 8 MiB
+	// are in flight, so both pipes fill (a pipe the bridge keeps up with
+	// has no reason to grow, and does not).
 	streaming := startBridge(t, childBin, "cat")
 	s := dialWS(t, ctx, streaming.URL("/"), nil)
 	big := bytes.Repeat([]byte("x"), 256<<10)
+	const count = 32
 	go func() {
-		for range 8 {
+		for range count {
 			if s.Write(ctx, websocket.MessageText, big) != nil {
 				return
 			}
 		}
 	}()
+	time.Sleep(300 * time.Millisecond)
 	got := 0
-	for got < 8*len(big) {
+	for got < count*len(big) {
 		_, data := readWS(t, ctx, s)
 		got += len(data)
 	}
