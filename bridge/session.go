@@ -72,7 +72,6 @@ type session struct {
 	// Input pump state, owned by whichever goroutine runs it.
 	inRC      syscall.RawConn // the client's descriptor, when it parks
 	stdinGone bool
-	closeBy   error // how the client side ended
 
 	// Output pump state, likewise.
 	outRC        syscall.RawConn
@@ -188,10 +187,9 @@ func (s *session) pumpIn() {
 			}
 			return
 		}
-		s.closeBy = err
-		break
+		s.endIn(err)
+		return
 	}
-	s.endIn()
 }
 
 // closing reports whether the client side must not park: it is closing or
@@ -226,10 +224,10 @@ func (s *session) deliverIn(pieces []framing.Piece) error {
 // endIn runs once the client side has ended: it closes the client side
 // (usually a close went out already and this does nothing; it also
 // unblocks an output pump stuck on a client that stopped reading) and
-// ends the child's whole process group.
-func (s *session) endIn() {
+// ends the child's whole process group. err is how Receive ended.
+func (s *session) endIn(err error) {
 	var ce *CloseError
-	if errors.As(s.closeBy, &ce) {
+	if errors.As(err, &ce) {
 		s.client.Close(CloseGoingAway, "client went away")
 	} else {
 		s.client.Close(CloseInternalError, "cannot write to the program")
