@@ -17,9 +17,11 @@ func Example() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	srv, err := bridge.New(bridge.Options{
-		Command: []string{"cat"},
-		Framing: "len32",
-		PassEnv: []string{"PATH"},
+		Endpoints: []bridge.Endpoint{{
+			Command: []string{"cat"},
+			Framing: "len32",
+			PassEnv: []string{"PATH"},
+		}},
 		Origins: []string{"*"},
 	})
 	if err != nil {

@@ -59,7 +59,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if _, err := os.Stat(cat); err != nil {
 		t.Skipf("no %s here", cat)
 	}
-	srv, err := New(Options{Command: []string{cat}, Framing: "len32", Logger: slog.New(slog.DiscardHandler)})
+	srv, err := New(Options{Endpoints: []Endpoint{{Command: []string{cat}, Framing: "len32"}}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,20 +5,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
-
-	"github.com/wsbridge/wsbridge/framing"
 )
 
 // Options configures a Server. The zero value of every field is a sound
-// default, noted beside it; only Command is required.
+// default, noted beside it; only Endpoints is required.
 type Options struct {
-	Command []string // program and arguments run for each connection
-	Dir     string   // the program's working directory; "": the daemon's
-
-	Framing string   // how messages travel on stdio: "line" (default), "raw" or "len32"
-	PassEnv []string // daemon variables the child inherits; nil: none
+	// Endpoints are the programs served, each at its own path (see
+	// Endpoint.Path); at least one is required.
+	Endpoints []Endpoint
 
 	Origins    []string // --origin entries; "*" allows any page
 	SameOrigin bool     // --sameorigin; also the rule when Origins is empty
@@ -26,8 +23,6 @@ type Options struct {
 	MaxForks int // children running at once; 0: no limit
 	MaxConns int // connections open at once, HTTP included; 0: no limit
 
-	CloseGrace       time.Duration // --closems: stretches each wait of the termination ladder
-	MaxMessage       int64         // largest message from a client; 0: 1 MiB; <0: no limit
 	PingInterval     time.Duration // ping a client silent this long; 0: never
 	PingTimeout      time.Duration // drop a client that leaves a ping unanswered this long; 0: 10s
 	HandshakeTimeout time.Duration // whole request head must arrive within it; 0: 10s
@@ -50,14 +45,15 @@ type Options struct {
 // withDefaults returns opts with zero values replaced by defaults, or an
 // error naming the first bad field.
 func (opts Options) withDefaults() (Options, error) {
-	if len(opts.Command) == 0 || opts.Command[0] == "" {
+	if len(opts.Endpoints) == 0 {
 		return opts, errors.New("no program to run")
 	}
-	if opts.Framing == "" {
-		opts.Framing = "line"
-	}
-	if _, _, err := framing.New(opts.Framing); err != nil {
-		return opts, err
+	opts.Endpoints = slices.Clone(opts.Endpoints)
+	for i, ep := range opts.Endpoints {
+		var err error
+		if opts.Endpoints[i], err = ep.withDefaults(); err != nil {
+			return opts, err
+		}
 	}
 	if opts.MaxForks < 0 || opts.MaxConns < 0 {
 		return opts, errors.New("limits must not be negative")
@@ -70,14 +66,8 @@ func (opts Options) withDefaults() (Options, error) {
 	def(&opts.PingTimeout, 10*time.Second)
 	def(&opts.HandshakeTimeout, 10*time.Second)
 	def(&opts.CloseTimeout, 2*time.Second)
-	if opts.PingInterval < 0 || opts.PingTimeout < 0 || opts.HandshakeTimeout < 0 || opts.CloseTimeout < 0 || opts.CloseGrace < 0 {
+	if opts.PingInterval < 0 || opts.PingTimeout < 0 || opts.HandshakeTimeout < 0 || opts.CloseTimeout < 0 {
 		return opts, errors.New("durations must not be negative")
-	}
-	switch {
-	case opts.MaxMessage == 0:
-		opts.MaxMessage = 1 << 20
-	case opts.MaxMessage < 0:
-		opts.MaxMessage = 0
 	}
 	if opts.MaxHeaderBytes == 0 {
 		opts.MaxHeaderBytes = 8 << 10

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +30,8 @@ import (
 type Server struct {
 	opts   Options
 	log    *slog.Logger
-	ep     endpoint
-	wscfg  wsConfig
+	eps    []*endpoint
+	routes routes
 	origin originPolicy
 
 	hdrAll, hdrWS, hdrHTTP ws.HandshakeHeader // nil when empty
@@ -50,16 +51,6 @@ type Server struct {
 	sessions sync.WaitGroup
 }
 
-// endpoint is what a session runs. One per server for now; several, each
-// with its own program and mode, come with --dir and the config file.
-type endpoint struct {
-	command []string
-	dir     string
-	framing string
-	grace   time.Duration
-	pass    []string
-}
-
 // New checks opts and returns a Server ready to Serve.
 func New(opts Options) (*Server, error) {
 	opts, err := opts.withDefaults()
@@ -69,19 +60,8 @@ func New(opts Options) (*Server, error) {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	s := &Server{
-		opts: opts,
-		log:  opts.Logger,
-		ep: endpoint{
-			command: opts.Command, dir: opts.Dir, framing: opts.Framing,
-			grace: opts.CloseGrace, pass: opts.PassEnv,
-		},
-		wscfg: wsConfig{
-			MaxMessage:   opts.MaxMessage,
-			ReadBuffer:   opts.ReadBuffer,
-			PingInterval: opts.PingInterval,
-			PingTimeout:  opts.PingTimeout,
-			CloseTimeout: opts.CloseTimeout,
-		},
+		opts:    opts,
+		log:     opts.Logger,
 		origin:  newOriginPolicy(opts.Origins, opts.SameOrigin),
 		hdrAll:  handshakeHeader(opts.Header),
 		hdrWS:   handshakeHeader(opts.HeaderWS),
@@ -89,6 +69,19 @@ func New(opts Options) (*Server, error) {
 		uidBase: hex.EncodeToString(rnd[:]),
 		live:    map[*session]struct{}{},
 		heads:   map[net.Conn]struct{}{},
+	}
+	for _, e := range opts.Endpoints {
+		ep := &endpoint{Endpoint: e, wscfg: wsConfig{
+			MaxMessage:   e.MaxMessage,
+			ReadBuffer:   opts.ReadBuffer,
+			PingInterval: opts.PingInterval,
+			PingTimeout:  opts.PingTimeout,
+			CloseTimeout: opts.CloseTimeout,
+		}}
+		s.eps = append(s.eps, ep)
+	}
+	if s.routes, err = newRoutes(s.eps); err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
 	}
 	s.httpQ = newConnQueue()
 	s.httpSrv = &http.Server{
@@ -387,11 +380,27 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 			host = f[1]
 		}
 	}
-	forked := false
+	var (
+		ep          *endpoint
+		forked, bad bool
+	)
 	u := ws.Upgrader{
 		Header: s.hdrAll,
 		OnRequest: func(uri []byte) error {
 			cgi.URI = string(uri)
+			raw, query, _ := strings.Cut(cgi.URI, "?")
+			p, err := url.PathUnescape(raw)
+			if err != nil || !strings.HasPrefix(p, "/") {
+				bad = true
+				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+					ws.RejectionReason("400 Bad Request: malformed path\n"), ws.RejectionHeader(s.hdrHTTP))
+			}
+			cgi.Query = query
+			if ep, cgi.ScriptName, cgi.PathInfo = s.routes.find(p); ep == nil {
+				s.log.Info("refused: no endpoint", "id", id, "remote", conn.RemoteAddr(), "path", p)
+				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound),
+					ws.RejectionReason("404 Not Found: no WebSocket endpoint at "+p+"\n"), ws.RejectionHeader(s.hdrHTTP))
+			}
 			return nil
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
@@ -399,6 +408,9 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 				s.log.Info("refused: origin", "id", id, "remote", conn.RemoteAddr(), "why", err)
 				return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
 					ws.RejectionReason("403 Forbidden: "+err.Error()+"\n"), ws.RejectionHeader(s.hdrHTTP))
+			}
+			if ep.Mode != ModeProcess {
+				return s.hdrWS, nil // forks are counted as they happen
 			}
 			if n := s.forks.Add(1); s.opts.MaxForks > 0 && n > int64(s.opts.MaxForks) {
 				s.forks.Add(-1)
@@ -419,7 +431,7 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 		if forked {
 			s.forks.Add(-1)
 		}
-		s.log.Debug("handshake failed", "id", id, "remote", conn.RemoteAddr(), "err", err)
+		s.log.Debug("handshake failed", "id", id, "remote", conn.RemoteAddr(), "err", err, "bad", bad)
 		lingerClose(conn)
 		done()
 		return
@@ -434,22 +446,54 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 		cgi.ServerName, _ = splitHostPort(conn.LocalAddr().String(), "")
 	}
 	cgi.Protocol = "HTTP/1.1"
-	path, query, _ := strings.Cut(cgi.URI, "?")
-	cgi.ScriptName, cgi.Query = path, query
 
-	wc := newWSConn(conn, &s.wscfg, extra)
-	end := func(sess *session) {
+	wc := newWSConn(conn, &ep.wscfg, extra)
+	// finish ends the connection once its mode is done with it: pid and
+	// exit describe the child it had, if one of its own.
+	finish := func(pid int, exit string) {
 		wc.finish()
-		sess.accessLine(conn.RemoteAddr().String(), wc.bytesIn.Load(), wc.bytesOut.Load(), wc.closeInfo())
-		s.forks.Add(-1)
+		s.accessLine(id, conn.RemoteAddr().String(), began, wc, pid, exit)
+		if forked {
+			s.forks.Add(-1)
+		}
 		done()
 	}
-	sess := &session{id: id, srv: s, client: wc, ep: &s.ep, began: began, onEnd: end}
-	if !sess.start(cgi.Environ(s.ep.pass)) {
+	end := func(sess *session) {
+		pid, exit := 0, ""
+		if sess.proc != nil {
+			pid, exit = sess.proc.PID, sess.status.String()
+		}
+		finish(pid, exit)
+	}
+	sess := &session{id: id, srv: s, client: wc, ep: ep, began: began, onEnd: end}
+	if !sess.start(cgi.Environ(ep.PassEnv)) {
 		// The client has its close frame; wait briefly for the answer.
 		_ = wc.Receive(func([]framing.Piece) error { return nil })
 		end(sess)
 	}
+}
+
+// accessLine logs one line for a finished connection: who closed it, with
+// which code and why, and the child it had of its own, if any.
+func (s *Server) accessLine(id uint64, remote string, began time.Time, wc *wsConn, pid int, exit string) {
+	closed := wc.closeInfo()
+	by := "server"
+	if closed.Remote {
+		by = "client"
+	}
+	attrs := []any{
+		"id", id, "remote", remote,
+		"duration", time.Since(began).Round(time.Millisecond),
+		"in", wc.bytesIn.Load(), "out", wc.bytesOut.Load(),
+		"close", closed.Code, "close_by", by,
+	}
+	if closed.Reason != "" {
+		attrs = append(attrs, "reason", closed.Reason)
+	}
+	if pid != 0 {
+		attrs = append(attrs, "pid", pid, "exit", exit)
+	}
+	s.log.Log(context.Background(), LevelAccess, "session", attrs...)
 }
 
 // retryAfter adds Retry-After to a rejection's headers.

@@ -18,7 +18,7 @@ import (
 // what happens around sessions.
 func newTestServer(t *testing.T, opts Options) *Server {
 	t.Helper()
-	opts.Command = []string{"/nonexistent/child"}
+	opts.Endpoints = []Endpoint{{Command: []string{"/nonexistent/child"}}}
 	opts.Logger = slog.New(slog.DiscardHandler)
 	srv, err := New(opts)
 	if err != nil {

@@ -92,17 +92,17 @@ type session struct {
 // the pumps' goroutines and calls onEnd when it is over. It reports false
 // when the child could not be started (the client has been told).
 func (s *session) start(env []string) bool {
-	dec, enc, err := framing.New(s.ep.framing)
+	dec, enc, err := framing.New(s.ep.Framing)
 	if err != nil {
 		s.client.Close(CloseInternalError, "bad framing")
 		return false
 	}
 	s.dec = dec
 	spec := procs.Spec{
-		Path: s.ep.command[0],
-		Args: s.ep.command,
+		Path: s.ep.Command[0],
+		Args: s.ep.Command,
 		Env:  env,
-		Dir:  s.ep.dir,
+		Dir:  s.ep.Dir,
 		Stderr: func(line []byte) {
 			s.logf(slog.LevelWarn, "child stderr", "line", string(line))
 		},
@@ -123,7 +123,7 @@ func (s *session) start(env []string) bool {
 	if err != nil {
 		s.logf(slog.LevelError, "child pipes", "err", err)
 		s.client.Close(CloseInternalError, "cannot start the program")
-		_ = proc.Terminate(s.ep.grace)
+		_ = proc.Terminate(s.ep.CloseGrace)
 		_ = proc.Stdout.Close()
 		return false
 	}
@@ -235,7 +235,7 @@ func (s *session) endIn(err error) {
 	if s.inRC != nil {
 		s.srv.poller.Forget(s.inRC)
 	}
-	if err := s.proc.Terminate(s.ep.grace); err != nil {
+	if err := s.proc.Terminate(s.ep.CloseGrace); err != nil {
 		s.logf(slog.LevelError, "child did not end", "err", err)
 	}
 	s.stopOut()
@@ -372,7 +372,7 @@ func (s *session) endOut() {
 	if s.decErr != nil && !s.eof {
 		// Malformed output: the stream cannot be trusted any further.
 		s.closeClient(CloseInternalError, "program output is malformed: "+s.decErr.Error())
-		_ = proc.Terminate(s.ep.grace)
+		_ = proc.Terminate(s.ep.CloseGrace)
 	}
 	if s.outRC != nil {
 		s.srv.poller.Forget(s.outRC)
@@ -411,26 +411,4 @@ func (s *session) pumpDone() {
 		s.srv.untrack(s)
 		s.onEnd(s)
 	}
-}
-
-// accessLine logs one line for a finished session: who closed it, with
-// which code and why.
-func (s *session) accessLine(remote string, in, out int64, closed CloseError) {
-	by := "server"
-	if closed.Remote {
-		by = "client"
-	}
-	attrs := []any{
-		"id", s.id, "remote", remote,
-		"duration", time.Since(s.began).Round(time.Millisecond),
-		"in", in, "out", out,
-		"close", closed.Code, "close_by", by,
-	}
-	if closed.Reason != "" {
-		attrs = append(attrs, "reason", closed.Reason)
-	}
-	if s.proc != nil {
-		attrs = append(attrs, "pid", s.proc.PID, "exit", s.status.String())
-	}
-	s.srv.log.Log(context.Background(), LevelAccess, "session", attrs...)
 }

@@ -57,6 +57,26 @@ func parseSize(v string) (int64, error) {
 	return n * mult, nil
 }
 
+// sharedFlag is --shared (start the child with the daemon) or
+// --shared=lazy (at the first connection).
+type sharedFlag string
+
+func (s *sharedFlag) String() string   { return string(*s) }
+func (s *sharedFlag) IsBoolFlag() bool { return true }
+func (s *sharedFlag) Set(v string) error {
+	switch v {
+	case "true", "eager":
+		*s = "eager"
+	case "lazy":
+		*s = "lazy"
+	case "false":
+		*s = ""
+	default:
+		return fmt.Errorf("want --shared or --shared=lazy")
+	}
+	return nil
+}
+
 // notYet marks websocketd flags this version does not implement: they are
 // accepted by the parser so the error can say so plainly.
 var notYet = []string{"ssl", "sslcert", "sslkey", "dir", "staticdir", "cgidir", "devconsole", "redirport", "reverselookup"}
@@ -74,6 +94,12 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		maxMessage                = sizeFlag(1 << 20)
 		framingName               string
 		sameOrigin                bool
+		ep                        bridge.Endpoint
+		shared                    sharedFlag
+		restart                   string
+		queue                     = sizeFlag(256 << 10)
+		cgiOut                    = sizeFlag(1 << 20)
+		cgiMode                   bool
 	)
 	fs := flag.NewFlagSet("wsbridge", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -97,6 +123,15 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.bridge.HandshakeTimeout, "handshake-timeout", 10*time.Second, "")
 	fs.IntVar(&c.bridge.MaxConns, "max-conns", 0, "")
 	fs.BoolVar(&c.bridge.Demo, "demo", false, "")
+	fs.Var(&shared, "shared", "")
+	fs.StringVar(&restart, "on-restart", "close", "")
+	fs.Var(&queue, "queue", "")
+	fs.BoolVar(&ep.Shared.DropSlow, "drop-slow", false, "")
+	fs.BoolVar(&cgiMode, "cgi-per-message", false, "")
+	fs.IntVar(&ep.CGI.PerConn, "cgi-per-conn", 4, "")
+	fs.IntVar(&ep.CGI.Total, "cgi-total", 64, "")
+	fs.DurationVar(&ep.CGI.Timeout, "cgi-timeout", 30*time.Second, "")
+	fs.Var(&cgiOut, "cgi-max-output", "")
 	unsupported := map[string]*string{}
 	for _, name := range notYet {
 		unsupported[name] = fs.String(name, "", "")
@@ -125,8 +160,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if c.port < 0 || c.port > 65535 {
 		return c, fmt.Errorf("--port=%d: want 0 to 65535", c.port)
 	}
-	c.bridge.Command = fs.Args()
-	if len(c.bridge.Command) == 0 {
+	ep.Command = fs.Args()
+	if len(ep.Command) == 0 {
 		return c, errors.New("no program given: usage: wsbridge [flags] COMMAND [ARGS...] (see wsbridge --help)")
 	}
 	switch {
@@ -135,19 +170,44 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	case binary:
 		framingName = "raw"
 	}
-	c.bridge.Framing = framingName
+	ep.Framing = framingName
 	for _, v := range strings.Split(passenv, ",") {
 		if v = strings.TrimSpace(v); v != "" {
-			c.bridge.PassEnv = append(c.bridge.PassEnv, v)
+			ep.PassEnv = append(ep.PassEnv, v)
 		}
 	}
 	c.bridge.Origins = origins
 	c.bridge.SameOrigin = sameOrigin
-	c.bridge.CloseGrace = time.Duration(closems) * time.Millisecond
-	c.bridge.MaxMessage = int64(maxMessage)
+	ep.CloseGrace = time.Duration(closems) * time.Millisecond
+	ep.MaxMessage = int64(maxMessage)
 	if maxMessage == 0 {
-		c.bridge.MaxMessage = -1 // no limit
+		ep.MaxMessage = -1 // no limit
 	}
+	switch {
+	case shared != "" && cgiMode:
+		return c, errors.New("--shared and --cgi-per-message are two different modes: choose one")
+	case shared != "":
+		ep.Mode = bridge.ModeShared
+		ep.Shared.Lazy = shared == "lazy"
+	case cgiMode:
+		ep.Mode = bridge.ModeCGI
+	}
+	switch restart {
+	case "close":
+	case "keep":
+		ep.Shared.KeepClients = true
+	default:
+		return c, fmt.Errorf("--on-restart=%s: want close or keep", restart)
+	}
+	if queue < 512 {
+		return c, fmt.Errorf("--queue=%d: want at least 512 bytes", queue)
+	}
+	ep.Shared.Queue = int(min(queue, 1<<30))
+	ep.CGI.MaxOut = int64(cgiOut)
+	if ep.CGI.PerConn < 1 || ep.CGI.Total < 1 || ep.CGI.Timeout <= 0 || cgiOut < 1 {
+		return c, errors.New("--cgi-per-conn, --cgi-total, --cgi-timeout and --cgi-max-output must be > 0")
+	}
+	c.bridge.Endpoints = []bridge.Endpoint{ep}
 	if c.bridge.PingInterval < 0 || c.bridge.PingTimeout <= 0 || c.bridge.HandshakeTimeout <= 0 {
 		return c, errors.New("--ping-interval must be ≥ 0, --ping-timeout and --handshake-timeout > 0")
 	}
@@ -186,10 +246,11 @@ Flags marked * mean what they mean in websocketd.
 
   --port=PORT               * TCP port to listen on (default 8080)
   --address=ADDR            * address to bind, repeatable (default: all)
-  --framing=line|raw|len32    how messages travel on stdio (default line):
+  --framing=NAME              how messages travel on stdio (default line):
                               line: one message per line
                               raw: each stdout read is one binary message
                               len32: 4-byte length-prefixed records
+                              mux: len32 with a connection id (--shared only)
   --binary                  * same as --framing=raw
   --max-message=SIZE          largest message a client may send (default 1MiB; 0: no limit)
   --passenv=VAR,...         * daemon variables the program inherits
@@ -208,6 +269,30 @@ Flags marked * mean what they mean in websocketd.
   --header-http='N: V'      * ... to every response but upgrades
   --loglevel=LEVEL          * debug, trace, access (default), info, error, fatal
   --demo                      serve a demo page at / that talks to COMMAND
+
+Shared process: one COMMAND for every client
+  --shared[=lazy]             start COMMAND with the daemon (lazy: at the first
+                              connection) and keep it running; it is restarted
+                              with backoff when it exits. Everything it writes
+                              goes to every client; each client message goes to
+                              its stdin whole. With --framing=mux, records carry
+                              a connection id: see "mux" in the README.
+  --on-restart=close|keep     while COMMAND restarts, close clients with 1012
+                              (close, default) or keep them connected (keep)
+  --queue=SIZE                bytes waiting for one client before it counts as
+                              slow (default 256KiB)
+  --drop-slow                 a slow client loses whole messages instead of
+                              being disconnected with 1013
+
+Per-message CGI: COMMAND runs once per message, CGI/1.1 style
+  --cgi-per-message           message on stdin (REQUEST_METHOD=POST,
+                              CONTENT_LENGTH); stdout, after an optional CGI
+                              header block, is the reply
+  --cgi-per-conn=N            scripts running at once per connection (default 4)
+  --cgi-total=N               ... for all connections (default 64)
+  --cgi-timeout=DUR           kill a script running longer (default 30s)
+  --cgi-max-output=SIZE       largest reply (default 1MiB)
+
   --version                 * print the version
   --help                    * print this help
 

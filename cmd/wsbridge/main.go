@@ -96,7 +96,7 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 			return err
 		}
 		listeners = append(listeners, l)
-		log.Info("listening", "url", "http://"+l.Addr().String()+"/", "command", strings.Join(c.bridge.Command, " "))
+		log.Info("listening", "url", "http://"+l.Addr().String()+"/", "command", strings.Join(c.bridge.Endpoints[0].Command, " "))
 	}
 	return srv.Serve(ctx, listeners...)
 }
