@@ -64,7 +64,6 @@ type session struct {
 	client Client
 	ep     *endpoint
 	proc   *procs.Process
-	dec    framing.Decoder
 	stdin  *stdinWriter
 	began  time.Time
 	onEnd  func(*session) // runs once both pumps are done
@@ -74,15 +73,12 @@ type session struct {
 	stdinGone bool
 
 	// Output pump state, likewise.
-	outRC        syscall.RawConn
-	out          pollReader
-	obuf         []byte
-	ostart, oend int
-	sendErr      error // the client is gone: keep draining, send nothing
-	decErr       error
-	eof          bool
-	outGrown     bool // stdout's pipe has been grown (see growPipe)
-	status       procs.Status
+	outRC    syscall.RawConn
+	outR     pollReader
+	out      stdoutStream
+	sendErr  error // the client is gone: keep draining, send nothing
+	outGrown bool  // stdout's pipe has been grown (see growPipe)
+	status   procs.Status
 
 	outStop atomic.Bool  // stopOut: read what stdout holds, then end
 	live    atomic.Int32 // pumps still running
@@ -97,7 +93,7 @@ func (s *session) start(env []string) bool {
 		s.client.Close(CloseInternalError, "bad framing")
 		return false
 	}
-	s.dec = dec
+	s.out.dec = dec
 	spec := procs.Spec{
 		Path: s.ep.Command[0],
 		Args: s.ep.Command,
@@ -128,7 +124,7 @@ func (s *session) start(env []string) bool {
 		return false
 	}
 	s.stdin.gone = s.client.Gone
-	s.out = newPollReader(proc.Stdout, s.srv.opts.OutBuffer)
+	s.outR = newPollReader(proc.Stdout, s.srv.opts.OutBuffer)
 	if s.srv.poller == nil {
 		s.outRC = nil
 	}
@@ -169,33 +165,42 @@ func (s *session) wakeIn() {
 // closing, the client's messages are dropped with one log line; the
 // child's exit ends the session through the output pump.
 func (s *session) pumpIn() {
-	for {
-		err := s.client.Receive(s.deliverIn)
-		if errors.Is(err, errParked) {
-			if s.srv.poller.Park(s.inRC, s.pumpIn) != nil {
-				// Cannot park (out of epoll watches, say): wait in
-				// the read from now on, as the output pump does.
-				if wc, ok := s.client.(*wsConn); ok {
-					wc.parkable = false
-				}
-				continue
-			}
-			// A close or late ping that came while parking found
-			// nothing to wake: look again now.
-			if s.closing() && s.srv.poller.Unpark(s.inRC) {
-				continue
-			}
-			return
-		}
+	if err := s.srv.receive(s.client, s.inRC, s.deliverIn, s.pumpIn); !errors.Is(err, errParked) {
 		s.endIn(err)
-		return
+	}
+}
+
+// receive runs one input pump's turn: it reads c until the client side
+// ends and returns how it ended, or, once the client is idle, parks its
+// descriptor rc (nil: never park) and returns errParked; resume then runs
+// on a new goroutine when the client is readable again.
+func (s *Server) receive(c Client, rc syscall.RawConn, deliver func([]framing.Piece) error, resume func()) error {
+	for {
+		err := c.Receive(deliver)
+		if !errors.Is(err, errParked) {
+			return err
+		}
+		if s.poller.Park(rc, resume) != nil {
+			// Cannot park (out of epoll watches, say): wait in the
+			// read from now on, as the output pump does.
+			if wc, ok := c.(*wsConn); ok {
+				wc.parkable = false
+			}
+			continue
+		}
+		// A close or late ping that came while parking found nothing
+		// to wake: look again now.
+		if closing(c) && s.poller.Unpark(rc) {
+			continue
+		}
+		return errParked
 	}
 }
 
 // closing reports whether the client side must not park: it is closing or
 // a ping is late.
-func (s *session) closing() bool {
-	wc, ok := s.client.(*wsConn)
+func closing(c Client) bool {
+	wc, ok := c.(*wsConn)
 	return ok && (wc.closeSent.Load() || wc.pingLate.Load())
 }
 
@@ -266,14 +271,14 @@ const pipeDefault = 64 << 10
 // client makes Send block, which stops the pump reading stdout: the pipe
 // fills and the child blocks. Nothing queues.
 func (s *session) pumpOut() {
-	for !s.eof {
+	for !s.out.eof {
 		var n int
 		var err error
 		if s.outStop.Load() {
 			err = io.EOF // read nothing more: a daemon may keep stdout busy, too
 		} else {
-			park := s.outRC != nil && s.oend == 0
-			n, err = s.out.readAt(&s.obuf, s.oend, park)
+			park := s.outRC != nil && s.out.end == 0
+			n, err = s.outR.readAt(&s.out.buf, s.out.end, park)
 			if n >= pipeDefault && !s.outGrown && s.outRC != nil {
 				// A full pipe's worth in one read: a stream.
 				s.outGrown = true
@@ -299,79 +304,42 @@ func (s *session) pumpOut() {
 			if !errors.Is(err, io.EOF) {
 				s.logf(slog.LevelError, "reading child stdout", "err", err)
 			}
-			s.eof = true
+			s.out.eof = true
 		}
-		s.oend += n
+		s.out.end += n
 		if !s.decodeOut() {
 			break
 		}
 	}
-	putBuffer(s.obuf)
-	s.obuf = nil
+	putBuffer(s.out.buf)
+	s.out.buf = nil
 	s.endOut()
 }
 
 // decodeOut sends all the output buffer holds and makes room for more. It
 // reports false when the output is malformed and must not be read further.
 func (s *session) decodeOut() bool {
-	buf := s.obuf
-	// Decode stops early when its batch is full, so go round until it
-	// makes no progress.
-	for s.decErr == nil {
-		full := s.ostart == 0 && s.oend == len(buf)
-		pieces := getPieces()
-		pieces, used, err := s.dec.Decode(pieces, buf[s.ostart:s.oend], full, s.eof)
-		if errors.Is(err, framing.ErrTruncated) && len(pieces) > 0 {
-			// The message was cut short: leave it unfinished, so the
-			// client drops it at the close rather than take it for a
-			// whole message.
-			pieces[len(pieces)-1].Final = false
-		}
-		n := len(pieces)
-		if n > 0 && s.sendErr == nil {
+	ok := s.out.cut(func(pieces []framing.Piece) {
+		if s.sendErr == nil {
 			s.sendErr = s.client.Send(pieces)
 		}
-		putPieces(pieces)
-		s.ostart += used
-		if err != nil {
-			s.decErr = err
-		}
-		if s.eof {
-			// At the end, Decode is called until it has nothing left:
-			// it closes an open message with a last piece.
-			if n == 0 {
-				break
-			}
-			continue
-		}
-		if used == 0 || s.ostart == s.oend {
-			break
-		}
+	})
+	if !ok {
+		s.logf(slog.LevelError, "child output is malformed", "err", s.out.err)
 	}
-	if s.decErr != nil && !errors.Is(s.decErr, framing.ErrTruncated) {
-		s.logf(slog.LevelError, "child output is malformed", "err", s.decErr)
-		return false
-	}
-	switch {
-	case s.ostart == s.oend:
-		s.ostart, s.oend = 0, 0
-	case s.ostart > 0:
-		s.oend = copy(buf, buf[s.ostart:s.oend])
-		s.ostart = 0
-	}
-	return true
+	return ok
 }
 
 // endOut runs once stdout is done: it waits for the child to exit and
 // closes the client side with a code that says how the child ended.
 func (s *session) endOut() {
 	proc := s.proc
-	if lr, ok := s.dec.(interface{ Replaced() int }); ok && lr.Replaced() > 0 {
+	if lr, ok := s.out.dec.(interface{ Replaced() int }); ok && lr.Replaced() > 0 {
 		s.logf(slog.LevelWarn, "invalid UTF-8 in a long line replaced by U+FFFD", "count", lr.Replaced())
 	}
-	if s.decErr != nil && !s.eof {
+	if s.out.err != nil && !s.out.eof {
 		// Malformed output: the stream cannot be trusted any further.
-		s.closeClient(CloseInternalError, "program output is malformed: "+s.decErr.Error())
+		s.closeClient(CloseInternalError, "program output is malformed: "+s.out.err.Error())
 		_ = proc.Terminate(s.ep.CloseGrace)
 	}
 	if s.outRC != nil {
@@ -382,9 +350,9 @@ func (s *session) endOut() {
 	s.status = proc.Status()
 	code, reason := CloseNormal, ""
 	switch {
-	case s.decErr != nil:
+	case s.out.err != nil:
 		code, reason = CloseInternalError, fmt.Sprintf("program %s mid-message", s.status)
-		if !errors.Is(s.decErr, framing.ErrTruncated) {
+		if !errors.Is(s.out.err, framing.ErrTruncated) {
 			reason = "program output is malformed"
 		}
 	case !s.status.Success():
