@@ -4,19 +4,32 @@ import "fmt"
 
 // Kind says how a message's bytes are to be read: as UTF-8 text or as
 // opaque binary. It maps onto the WebSocket text and binary opcodes.
+//
+// Open and Close are not messages but events of a connection; only the mux
+// framing carries them (see MuxDecoder), and the other framings never
+// produce them.
 type Kind uint8
 
 const (
 	Binary Kind = iota // opaque bytes; WebSocket opcode 0x2
 	Text               // UTF-8 text; WebSocket opcode 0x1
+	Open               // mux only: a client connected; Data is its environment
+	Close              // mux only: a connection ends; Data is a close payload
 )
 
-// String returns "text" or "binary".
+// String returns "binary", "text", "open" or "close".
 func (k Kind) String() string {
-	if k == Text {
+	switch k {
+	case Binary:
+		return "binary"
+	case Text:
 		return "text"
+	case Open:
+		return "open"
+	case Close:
+		return "close"
 	}
-	return "binary"
+	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
 // Piece is a contiguous part of one message: a whole message when First and
@@ -24,13 +37,16 @@ func (k Kind) String() string {
 // carries the message's Kind.
 //
 // Data is borrowed: it aliases the buffer it was decoded from (or a static,
-// capacity-clipped slice of the package, such as the U+FFFD replacement)
-// and is valid only until that buffer is reused. Nobody writes through it.
+// capacity-clipped slice of the package, such as the U+FFFD replacement,
+// or, for a mux close record cut up by a tiny buffer, the MuxDecoder's own
+// storage) and is valid only until that buffer is reused or the Decoder is
+// called again. Nobody writes through it.
 type Piece struct {
 	Data  []byte
 	Kind  Kind
-	First bool // the piece opens its message
-	Final bool // the piece ends its message
+	First bool   // the piece opens its message
+	Final bool   // the piece ends its message
+	Conn  uint32 // mux only: the connection the record is for; 0 from the child means every client
 }
 
 // Decoder splits the byte stream a child writes on stdout into message
@@ -80,12 +96,12 @@ type Encoder interface {
 const MaxPrefix = 16
 
 // Names lists the framings New accepts, in the order the help text shows.
-var Names = []string{"line", "raw", "len32"}
+var Names = []string{"line", "raw", "len32", "mux"}
 
 // New returns a fresh Decoder and an Encoder for the named framing
-// ("line", "raw" or "len32"). The Decoders are a *LineDecoder (whose
-// Replaced method counts U+FFFD substitutions), a RawDecoder and a
-// *Len32Decoder.
+// ("line", "raw", "len32" or "mux"). The Decoders are a *LineDecoder
+// (whose Replaced method counts U+FFFD substitutions), a RawDecoder, a
+// *Len32Decoder and a *MuxDecoder.
 func New(name string) (Decoder, Encoder, error) {
 	switch name {
 	case "line":
@@ -94,6 +110,8 @@ func New(name string) (Decoder, Encoder, error) {
 		return NewRawDecoder(), RawEncoder{}, nil
 	case "len32":
 		return NewLen32Decoder(), Len32Encoder{}, nil
+	case "mux":
+		return NewMuxDecoder(), MuxEncoder{}, nil
 	}
-	return nil, nil, fmt.Errorf("framing: unknown framing %q (want one of line, raw, len32)", name)
+	return nil, nil, fmt.Errorf("framing: unknown framing %q (want one of line, raw, len32, mux)", name)
 }

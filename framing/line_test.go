@@ -25,6 +25,9 @@ func show(ps []Piece) string {
 		if p.Final {
 			b.WriteString(" final")
 		}
+		if p.Conn != 0 {
+			fmt.Fprintf(&b, " #%d", p.Conn)
+		}
 		fmt.Fprintf(&b, " %+q", p.Data)
 	}
 	return b.String()

@@ -6,16 +6,23 @@ import (
 	"unsafe"
 )
 
-// msg is a whole message, reassembled from its pieces.
+// msg is a whole message, reassembled from its pieces, with the mux
+// connection it is for (0 for the other framings).
 type msg struct {
 	Kind Kind
 	Data string
+	Conn uint32
 }
 
-func (m msg) String() string { return fmt.Sprintf("%s %q", m.Kind, m.Data) }
+func (m msg) String() string {
+	if m.Conn != 0 {
+		return fmt.Sprintf("%s #%d %q", m.Kind, m.Conn, m.Data)
+	}
+	return fmt.Sprintf("%s %q", m.Kind, m.Data)
+}
 
-func txt(s string) msg { return msg{Text, s} }
-func bin(s string) msg { return msg{Binary, s} }
+func txt(s string) msg { return msg{Kind: Text, Data: s} }
+func bin(s string) msg { return msg{Kind: Binary, Data: s} }
 
 // setup is how pump feeds a Decoder, the way the bridge does: a buffer of
 // buf bytes, refilled by reads of at most read bytes, and a dst of
@@ -43,9 +50,10 @@ func setups(stream []byte) []setup {
 // pump runs d over stream as set up by s and returns the whole messages it
 // produced and the error that stopped it, if any. It fails t when d breaks
 // the Decoder contract: consuming more than it was given, reallocating
-// dst, pieces that alias neither buf nor the package's static slices,
-// First and Final out of order, a message changing kind, empty pieces in
-// the middle of a message, or no progress with a full buffer or at eof.
+// dst, pieces that alias neither buf nor the package's static slices (nor
+// a MuxDecoder's own), First and Final out of order, a message changing
+// kind or connection, empty pieces in the middle of a message, or no
+// progress with a full buffer or at eof.
 // The message left open at an error is not returned.
 func pump(t testing.TB, d Decoder, stream []byte, s setup) ([]msg, error) {
 	t.Helper()
@@ -56,8 +64,13 @@ func pump(t testing.TB, d Decoder, stream []byte, s setup) ([]msg, error) {
 		msgs []msg
 		cur  []byte
 		kind Kind
+		conn uint32
 		open bool
+		own  []byte // storage of d's own that pieces may alias
 	)
+	if md, ok := d.(*MuxDecoder); ok {
+		own = md.small[:]
+	}
 	limit := 50 * (len(stream) + 10)
 	for iter := 0; ; iter++ {
 		if iter > limit {
@@ -80,22 +93,24 @@ func pump(t testing.TB, d Decoder, stream []byte, s setup) ([]msg, error) {
 			t.Fatalf("%v: at eof, left %d of %d bytes with room in dst", s, have-n, have)
 		}
 		for _, p := range pieces {
-			checkAlias(t, s, p.Data, buf[:have])
+			checkAlias(t, s, p.Data, buf[:have], own)
 			switch {
 			case p.First == open:
 				t.Fatalf("%v: piece %+v: First is %t with a message open=%t", s, p, p.First, open)
 			case open && p.Kind != kind:
 				t.Fatalf("%v: piece %+v continues a %s message", s, p, kind)
+			case open && p.Conn != conn:
+				t.Fatalf("%v: piece %+v continues a message for connection %d", s, p, conn)
 			case !p.First && !p.Final && len(p.Data) == 0:
 				t.Fatalf("%v: empty piece in the middle of a message", s)
 			}
 			if p.First {
-				kind, cur = p.Kind, cur[:0]
+				kind, conn, cur = p.Kind, p.Conn, cur[:0]
 			}
 			cur = append(cur, p.Data...)
 			open = !p.Final
 			if p.Final {
-				msgs = append(msgs, msg{kind, string(cur)})
+				msgs = append(msgs, msg{kind, string(cur), conn})
 			}
 		}
 		if err != nil {
@@ -115,14 +130,14 @@ func pump(t testing.TB, d Decoder, stream []byte, s setup) ([]msg, error) {
 	}
 }
 
-// checkAlias fails t unless data lies within buf or within one of the
-// package's static slices.
-func checkAlias(t testing.TB, s setup, data, buf []byte) {
+// checkAlias fails t unless data lies within buf, within one of the
+// package's static slices, or within own, the decoder's storage.
+func checkAlias(t testing.TB, s setup, data, buf, own []byte) {
 	t.Helper()
 	if len(data) == 0 {
 		return
 	}
-	if !within(data, buf) && !within(data, replacement) && !within(data, byteTable[:]) {
+	if !within(data, buf) && !within(data, replacement) && !within(data, byteTable[:]) && !within(data, own) {
 		t.Fatalf("%v: piece data %q aliases neither buf nor a static slice", s, data)
 	}
 }

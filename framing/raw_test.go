@@ -92,6 +92,7 @@ func TestNew(t *testing.T) {
 		{"line", new(LineDecoder), LineEncoder{}},
 		{"raw", RawDecoder{}, RawEncoder{}},
 		{"len32", new(Len32Decoder), Len32Encoder{}},
+		{"mux", new(MuxDecoder), MuxEncoder{}},
 	}
 	if len(Names) != len(tests) {
 		t.Fatalf("Names = %v", Names)
