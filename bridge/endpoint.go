@@ -112,8 +112,8 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 		return fail("%v", err)
 	}
 	switch ep.Mode {
-	case ModeProcess:
-	case ModeShared, ModeCGI:
+	case ModeProcess, ModeShared:
+	case ModeCGI:
 		return fail("mode %s is not available yet", ep.Mode)
 	default:
 		return fail("unknown mode %d", ep.Mode)
@@ -127,6 +127,8 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 	switch {
 	case ep.MaxMessage == 0:
 		ep.MaxMessage = 1 << 20
+	case ep.MaxMessage < 0 && ep.Mode != ModeProcess:
+		return fail("--max-message must be set in the %s mode: messages are held whole there", ep.Mode)
 	case ep.MaxMessage < 0:
 		ep.MaxMessage = 0
 	}
@@ -161,6 +163,7 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 type endpoint struct {
 	Endpoint
 	wscfg wsConfig
+	hub   *hub // ModeShared: the shared child and its clients
 }
 
 // routes finds the endpoint for a request path: the longest Path that is

@@ -78,6 +78,9 @@ func New(opts Options) (*Server, error) {
 			PingTimeout:  opts.PingTimeout,
 			CloseTimeout: opts.CloseTimeout,
 		}}
+		if e.Mode == ModeShared {
+			ep.hub = newHub(s, ep)
+		}
 		s.eps = append(s.eps, ep)
 	}
 	if s.routes, err = newRoutes(s.eps); err != nil {
@@ -117,6 +120,11 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 		s.poller = p
 	} else {
 		s.log.Warn("idle connections will each keep a goroutine", "err", err)
+	}
+	for _, ep := range s.eps {
+		if ep.hub != nil && !ep.Shared.Lazy {
+			ep.hub.ensureRunning()
+		}
 	}
 	httpDone := make(chan struct{})
 	go func() {
@@ -325,6 +333,11 @@ func (s *Server) closeAll() {
 	for _, sess := range all {
 		sess.closeClient(CloseGoingAway, "server shutting down")
 	}
+	for _, ep := range s.eps {
+		if ep.hub != nil {
+			ep.hub.shutdown()
+		}
+	}
 }
 
 // reject answers a request the server will not serve with a short text
@@ -457,6 +470,14 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 			s.forks.Add(-1)
 		}
 		done()
+	}
+	if ep.Mode == ModeShared {
+		m := &member{h: ep.hub, wc: wc, sid: id, finish: finish}
+		if ep.hub.mux {
+			m.env = cgi.Environ(nil) // the child has the daemon's variables already
+		}
+		ep.hub.join(m)
+		return
 	}
 	end := func(sess *session) {
 		pid, exit := 0, ""

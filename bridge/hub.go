@@ -1,0 +1,409 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wsbridge/wsbridge/framing"
+	"github.com/wsbridge/wsbridge/procs"
+)
+
+// hub runs the one child of a shared endpoint (ModeShared) for all the
+// endpoint's clients, its members. A supervisor goroutine starts the
+// child, reads its stdout and restarts it with backoff when it exits.
+//
+// Output: each batch of pieces cut from stdout is framed once into a blob
+// that every member it is for shares; each member queues blobs (bounded by
+// SharedOptions.Queue) and writes what it has queued with as few system
+// calls as the socket takes, first without blocking from the fan-out
+// itself, then, if the socket is full, from a goroutine of its own that
+// lives until the queue is empty. A slow member never holds up the
+// fan-out: it is disconnected, or loses whole messages (DropSlow).
+//
+// Input: each member's messages go to stdin whole, one message at a time
+// under inMu, so messages of different members never interleave. With the
+// mux framing each record carries the member's id, and open and close
+// records tell the child who comes and goes.
+type hub struct {
+	srv *Server
+	ep  *endpoint
+	mux bool
+
+	// inMu orders everything written to stdin, and is held around
+	// changes of stdin (with mu) so a new child sees every member's open
+	// record before any of its messages. Lock inMu before mu.
+	inMu sync.Mutex
+
+	mu      sync.Mutex
+	members map[uint32]*member
+	nextID  uint32
+	running bool           // the supervisor runs
+	stopped bool           // Serve is ending: nobody joins, nothing restarts
+	proc    *procs.Process // the running child; nil between runs
+	stdin   *stdinWriter   // its stdin; nil between runs
+	stop    chan struct{}  // closed by shutdown
+
+	snap []*member // the fan-out's reusable snapshot of members
+}
+
+func newHub(srv *Server, ep *endpoint) *hub {
+	return &hub{
+		srv: srv, ep: ep, mux: ep.Framing == "mux",
+		members: map[uint32]*member{}, stop: make(chan struct{}),
+	}
+}
+
+// ensureRunning starts the supervisor unless it runs or Serve is ending.
+func (h *hub) ensureRunning() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running || h.stopped {
+		return
+	}
+	h.running = true
+	h.srv.sessions.Add(1) // Serve waits for the supervisor
+	go h.supervise()
+}
+
+// supervise runs the child until Serve ends, restarting it with backoff:
+// the wait doubles after each run shorter than stableRun.
+func (h *hub) supervise() {
+	defer h.srv.sessions.Done()
+	base := h.ep.Shared.RestartDelay
+	delay := base
+	for {
+		began := time.Now()
+		status, err := h.runChild()
+		select {
+		case <-h.stop:
+			return
+		default:
+		}
+		if time.Since(began) >= stableRun {
+			delay = base
+		}
+		msg := "shared program exited; restarting"
+		if err != nil {
+			msg = "shared program failed; restarting"
+		}
+		h.srv.log.Error(msg, "path", h.ep.Path, "exit", status, "err", err, "after", delay)
+		if !h.ep.Shared.KeepClients {
+			for _, m := range h.snapshot() {
+				m.closeAfterQueued(CloseServiceRestart, "the program restarts; reconnect")
+			}
+		}
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*base)
+	}
+}
+
+// stableRun is how long a child must have run for its exit not to count
+// as a crash loop, resetting the restart backoff.
+const stableRun = 10 * time.Second
+
+// runChild starts the child, fans its output out until stdout ends, and
+// waits for it to exit.
+func (h *hub) runChild() (string, error) {
+	dec, enc, err := framing.New(h.ep.Framing)
+	if err != nil {
+		return "", err
+	}
+	cgi := procs.CGI{
+		ServerSoftware: h.srv.opts.ServerSoftware,
+		ScriptName:     h.ep.Path,
+		Protocol:       "HTTP/1.1",
+	}
+	spec := procs.Spec{
+		Path: h.ep.Command[0],
+		Args: h.ep.Command,
+		Env:  cgi.Environ(h.ep.PassEnv),
+		Dir:  h.ep.Dir,
+		Stderr: func(line []byte) {
+			h.srv.log.Warn("shared program stderr", "path", h.ep.Path, "line", string(line))
+		},
+	}
+	if h.srv.poller != nil {
+		spec.Parker = h.srv.poller
+	}
+	proc, err := procs.Start(spec)
+	if err != nil {
+		return "", err
+	}
+	h.srv.forks.Add(1)
+	defer h.srv.forks.Add(-1)
+	stdin, err := newStdinWriter(proc.Stdin, enc)
+	if err != nil {
+		_ = proc.Terminate(h.ep.CloseGrace)
+		_ = proc.Stdout.Close()
+		<-proc.Done()
+		return proc.Status().String(), err
+	}
+	h.srv.log.Info("shared program started", "path", h.ep.Path, "pid", proc.PID)
+
+	h.inMu.Lock()
+	h.mu.Lock()
+	h.proc, h.stdin = proc, stdin
+	members := h.snapshotLocked()
+	h.mu.Unlock()
+	if h.mux {
+		// A restarted child learns who is connected.
+		for _, m := range members {
+			h.writeOpen(m)
+		}
+	}
+	h.inMu.Unlock()
+
+	// Serve's end ends the child, whatever it is doing.
+	fanned := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-h.stop:
+			_ = proc.Terminate(h.ep.CloseGrace)
+		case <-fanned:
+		}
+	}()
+	h.fanOut(proc, dec)
+	close(fanned)
+	<-watched
+
+	h.inMu.Lock()
+	h.mu.Lock()
+	h.proc, h.stdin = nil, nil
+	h.mu.Unlock()
+	h.inMu.Unlock()
+	// stdout is done: the child is ending or has closed it; end the
+	// whole group as a session does.
+	if err := proc.Terminate(h.ep.CloseGrace); err != nil {
+		h.srv.log.Error("shared program did not end", "path", h.ep.Path, "pid", proc.PID, "err", err)
+	}
+	_ = proc.Stdout.Close()
+	<-proc.Done()
+	return proc.Status().String(), nil
+}
+
+// fanOut reads the child's stdout until it ends and sends each batch of
+// pieces to the members it is for.
+func (h *hub) fanOut(proc *procs.Process, dec framing.Decoder) {
+	out := stdoutStream{dec: dec, buf: make([]byte, h.srv.opts.OutBuffer)}
+	grown := false
+	for !out.eof {
+		n, err := proc.Stdout.Read(out.buf[out.end:])
+		if n >= pipeDefault && !grown {
+			grown = true
+			if rc, err := proc.Stdout.SyscallConn(); err == nil {
+				_ = rc.Control(growPipe)
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				h.srv.log.Error("reading shared program stdout", "path", h.ep.Path, "err", err)
+			}
+			out.eof = true
+		}
+		out.end += n
+		if !out.cut(h.route) {
+			h.srv.log.Error("shared program output is malformed; restarting it", "path", h.ep.Path, "err", out.err)
+			return
+		}
+	}
+}
+
+// route sends one batch of pieces where it belongs: to every member, or
+// with mux, to the members the records name.
+func (h *hub) route(pieces []framing.Piece) {
+	if !h.mux {
+		h.broadcast(pieces)
+		return
+	}
+	for len(pieces) > 0 {
+		// A run of pieces for the same connection becomes one blob.
+		p := pieces[0]
+		if p.Kind == framing.Close {
+			code, reason, err := framing.ParseMuxClose(p.Data)
+			if err != nil || code == 0 {
+				code = uint16(CloseNormal)
+			}
+			h.closeByChild(p.Conn, CloseCode(code), reason)
+			pieces = pieces[1:]
+			continue
+		}
+		n := 1
+		for n < len(pieces) && pieces[n].Conn == p.Conn && pieces[n].Kind != framing.Close {
+			n++
+		}
+		if p.Conn == 0 {
+			h.broadcast(pieces[:n])
+		} else {
+			h.mu.Lock()
+			m := h.members[p.Conn]
+			h.mu.Unlock()
+			if m != nil {
+				b := newBlob(pieces[:n])
+				m.push(b)
+				b.release()
+			}
+		}
+		pieces = pieces[n:]
+	}
+}
+
+// closeByChild closes the member the child names, or every member for id
+// 0, after what was sent to it before.
+func (h *hub) closeByChild(id uint32, code CloseCode, reason string) {
+	if id == 0 {
+		for _, m := range h.snapshot() {
+			m.closeAfterQueued(code, reason)
+		}
+		return
+	}
+	h.mu.Lock()
+	m := h.members[id]
+	h.mu.Unlock()
+	if m != nil {
+		m.closeAfterQueued(code, reason)
+	}
+}
+
+// broadcast sends pieces to every member.
+func (h *hub) broadcast(pieces []framing.Piece) {
+	members := h.snapshot()
+	if len(members) == 0 {
+		return
+	}
+	b := newBlob(pieces)
+	for _, m := range members {
+		m.push(b)
+	}
+	b.release()
+	clear(members) // hold no member past its life
+}
+
+// snapshot returns the members now, in a slice the fan-out reuses: only
+// the supervisor goroutine may call it.
+func (h *hub) snapshot() []*member {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.snapshotLocked()
+}
+
+func (h *hub) snapshotLocked() []*member {
+	h.snap = h.snap[:0]
+	for _, m := range h.members {
+		h.snap = append(h.snap, m)
+	}
+	return h.snap
+}
+
+// join adds a client to the hub and starts its input pump. The client is
+// closed at once if Serve is ending.
+func (h *hub) join(m *member) {
+	h.ensureRunning()
+	h.inMu.Lock()
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		h.inMu.Unlock()
+		m.wc.Close(CloseGoingAway, "server shutting down")
+		m.start()
+		return
+	}
+	h.nextID++
+	if h.nextID == 0 {
+		h.nextID = 1 // 0 means everyone
+	}
+	m.id = h.nextID
+	h.members[m.id] = m
+	running := h.stdin != nil
+	h.mu.Unlock()
+	if h.mux && running {
+		h.writeOpen(m)
+		if !h.ep.Shared.KeepClients {
+			m.env = nil // sent; a restarted child never sees this member
+		}
+	}
+	h.inMu.Unlock()
+	m.start()
+}
+
+// leave removes a member and tells a mux child it is gone. code is how
+// the client side ended.
+func (h *hub) leave(m *member, code CloseCode, reason string) {
+	h.inMu.Lock()
+	h.mu.Lock()
+	_, was := h.members[m.id]
+	delete(h.members, m.id)
+	running := h.stdin != nil
+	h.mu.Unlock()
+	if h.mux && was && running {
+		rec := framing.AppendMuxClose(nil, uint16(code), reason)
+		h.writeLocked([]framing.Piece{{Data: rec, Kind: framing.Close, Conn: m.id, First: true, Final: true}})
+	}
+	h.inMu.Unlock()
+}
+
+// writeOpen tells a mux child about member m; inMu is held.
+func (h *hub) writeOpen(m *member) {
+	env := framing.AppendMuxEnv(nil, m.environ())
+	h.writeLocked([]framing.Piece{{Data: env, Kind: framing.Open, Conn: m.id, First: true, Final: true}})
+}
+
+// write sends whole messages to the child's stdin; without a running
+// child they are dropped.
+func (h *hub) write(pieces []framing.Piece) {
+	h.inMu.Lock()
+	h.writeLocked(pieces)
+	h.inMu.Unlock()
+}
+
+// writeLocked is write with inMu held. A write blocks while the child does
+// not read: that holds every member's input back, which is the
+// backpressure a shared child gets. It is never abandoned half-way, which
+// would break the framing for everyone.
+func (h *hub) writeLocked(pieces []framing.Piece) {
+	if h.stdin == nil {
+		h.srv.log.Debug("no shared program running; message dropped", "path", h.ep.Path)
+		return
+	}
+	if err := h.stdin.write(pieces); err != nil {
+		h.srv.log.Debug("shared program not reading stdin; message dropped", "path", h.ep.Path, "err", err)
+	}
+}
+
+// shutdown stops the hub as Serve ends: every member is closed with 1001,
+// and the child is ended; the supervisor then returns.
+func (h *hub) shutdown() {
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	h.stopped = true
+	close(h.stop) // the supervisor ends the child
+	members := make([]*member, 0, len(h.members))
+	for _, m := range h.members {
+		members = append(members, m)
+	}
+	h.mu.Unlock()
+	for _, m := range members {
+		m.wc.Close(CloseGoingAway, "server shutting down")
+	}
+}
+
+// logf logs for a member.
+func (h *hub) logf(level slog.Level, msg string, args ...any) {
+	h.srv.log.Log(context.Background(), level, msg, append([]any{"path", h.ep.Path}, args...)...)
+}
+
+// String names the hub in logs.
+func (h *hub) String() string { return fmt.Sprintf("shared %s", h.ep.Path) }
