@@ -18,20 +18,23 @@ import (
 // options is what the command line asks for; parseFlags fills every
 // field, so zero values are not used as defaults here.
 type options struct {
-	duration   time.Duration // per measurement
-	warmup     time.Duration // load before each measurement starts
-	stallAfter time.Duration // no progress this long: the run stalled
-	settleMin  time.Duration // idle: wait at least this for RSS to settle
-	settleMax  time.Duration // idle: and at most this
-	repeat     int           // measurements per scenario and server; the median is reported
-	idleConns  int           // connections held open by the idle scenario
-	only       []string      // scenario names; nil: all
-	servers    []string      // columns to run; nil: all
-	markdown   string        // also write the results here; "": don't
-	wsbridge   string        // prebuilt wsbridge; "": build one
-	websocketd string        // websocketd to compare with
-	quick      bool
-	args       []string // the command line, for the report
+	duration         time.Duration // per measurement
+	warmup           time.Duration // load before each measurement starts
+	stallAfter       time.Duration // no progress this long: the run stalled
+	settleMin        time.Duration // idle: wait at least this for RSS to settle
+	settleMax        time.Duration // idle: and at most this
+	repeat           int           // measurements per scenario and server; the median is reported
+	idleConns        int           // connections held open by the idle scenario
+	sharedConns      int           // ... by the idle-shared scenario
+	broadcastClients int           // clients of the broadcast scenario
+	broadcastRound   int           // messages per broadcast burst
+	only             []string      // scenario names; nil: all
+	servers          []string      // columns to run; nil: all
+	markdown         string        // also write the results here; "": don't
+	wsbridge         string        // prebuilt wsbridge; "": build one
+	websocketd       string        // websocketd to compare with
+	quick            bool
+	args             []string // the command line, for the report
 }
 
 // scenario is one kind of measurement and the servers it runs against.
@@ -55,6 +58,10 @@ var scenarios = []*scenario{
 		variants: []*variant{vWsbridge, vWebsocketd, vFloor}, run: runConnRate},
 	{name: "idle", about: "RSS and threads with idle connections open",
 		variants: []*variant{vWsbridge, vWebsocketd, vFloor}, run: runIdle},
+	{name: "idle-shared", about: "RSS and threads with idle connections to one --shared child (wsbridge only: websocketd has no shared mode)",
+		variants: []*variant{vWsbridgeShared}, run: runIdleShared},
+	{name: "broadcast", about: "bursts of 64 B messages from one --shared child to many clients (wsbridge only)",
+		variants: []*variant{vWsbridgeBroadcast}, run: runBroadcast},
 }
 
 func scenarioNames() []string {
@@ -86,8 +93,8 @@ type bench struct {
 func run(ctx context.Context, o options, out, progress io.Writer) (*report, error) {
 	if lim, err := raiseFileLimit(); err != nil {
 		fmt.Fprintf(progress, "wsbench: cannot raise the open-file limit: %v\n", err)
-	} else if lim < uint64(o.idleConns)*5 {
-		fmt.Fprintf(progress, "wsbench: open-file limit %d may be too low for %d idle connections\n", lim, o.idleConns)
+	} else if need := uint64(max(o.idleConns*5, o.sharedConns+64)); lim < need {
+		fmt.Fprintf(progress, "wsbench: open-file limit %d may be too low for %d idle connections\n", lim, max(o.idleConns, o.sharedConns))
 	}
 	dir, err := os.MkdirTemp("", "wsbench-")
 	if err != nil {
@@ -241,8 +248,10 @@ func (r result) summary(scenario string) string {
 			s += fmt.Sprintf("  %d failed", r.errs)
 		}
 		return s
-	case "idle":
+	case "idle", "idle-shared":
 		return fmt.Sprintf("%s KiB/conn  %s threads", num(r.kibPer), num(r.threads))
+	case "broadcast":
+		return fmt.Sprintf("%s deliveries/s  server %s µs/delivery  %s write syscalls/delivery", num(r.rate), num(r.cpuPerMsg), num(r.writesPer))
 	}
 	return ""
 }

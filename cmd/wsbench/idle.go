@@ -48,7 +48,13 @@ func runIdle(ctx context.Context, b *bench, s *server) result {
 // those it opened, and the first error.
 func openIdle(ctx context.Context, addr string, n int) ([]*wsClient, error) {
 	payload := printable(echoPayload)
-	frame := appendFrame(nil, opText, payload)
+	return openConns(ctx, addr, n, appendFrame(nil, opText, payload), payload)
+}
+
+// openConns opens n connections, idleOpeners at a time; each echoes frame
+// (whose payload is payload) once when frame is given. It returns those
+// it opened, and the first error.
+func openConns(ctx context.Context, addr string, n int, frame, payload []byte) ([]*wsClient, error) {
 	var (
 		mu       sync.Mutex
 		conns    = make([]*wsClient, 0, n)
@@ -67,7 +73,7 @@ func openIdle(ctx context.Context, addr string, n int) ([]*wsClient, error) {
 					return
 				}
 				c, err := dial(addr, 10*time.Second, 4<<10)
-				if err == nil {
+				if err == nil && frame != nil {
 					_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
 					if err = c.echo(frame, payload); err != nil {
 						c.conn.Close()

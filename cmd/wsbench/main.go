@@ -36,6 +36,12 @@ func main() {
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "wsbench:", err)
 		os.Exit(2)
+	case floorPort == -2:
+		if err := broadcastChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "wsbench -broadcast-child:", err)
+			os.Exit(1)
+		}
+		return
 	case floorPort >= 0:
 		if err := serveFloor(floorPort); err != nil {
 			fmt.Fprintln(os.Stderr, "wsbench -serve-floor:", err)
@@ -56,7 +62,7 @@ func main() {
 }
 
 // parseFlags reads the command line. floorPort is the port of the hidden
-// -serve-floor mode, or -1.
+// -serve-floor mode, -2 for the hidden -broadcast-child mode, or -1.
 func parseFlags(args []string, out io.Writer) (o options, floorPort int, err error) {
 	fs := flag.NewFlagSet("wsbench", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -67,12 +73,16 @@ func parseFlags(args []string, out io.Writer) (o options, floorPort int, err err
 	fs.StringVar(&only, "only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames(), ","))
 	fs.StringVar(&servers, "servers", "", "comma-separated servers to run: "+strings.Join(columns, ","))
 	fs.IntVar(&o.idleConns, "idle-conns", 1000, "connections the idle scenario holds open")
+	fs.IntVar(&o.sharedConns, "shared-conns", 10000, "connections the idle-shared scenario holds open to one shared child")
+	fs.IntVar(&o.broadcastClients, "broadcast-clients", 1000, "clients of the broadcast scenario")
+	fs.IntVar(&o.broadcastRound, "broadcast-burst", 2000, "messages per burst in the broadcast scenario")
 	fs.StringVar(&o.markdown, "markdown", "", "also write the results as Markdown to `FILE`")
 	fs.StringVar(&o.wsbridge, "wsbridge", "", "wsbridge binary to measure (`PATH`; default: build ./cmd/wsbridge)")
 	fs.StringVar(&o.websocketd, "websocketd", "/usr/bin/websocketd", "websocketd binary to compare with (`PATH`)")
 	serve := fs.Bool("serve-floor", false, "")
 	port := fs.Int("port", 0, "")
-	hidden := map[string]bool{"serve-floor": true, "port": true}
+	child := fs.Bool("broadcast-child", false, "")
+	hidden := map[string]bool{"serve-floor": true, "port": true, "broadcast-child": true}
 	fs.Usage = func() {
 		fmt.Fprint(out, "Usage: wsbench [flags]\n\nMeasures wsbridge against websocketd and an echo server with no child.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -96,6 +106,9 @@ func parseFlags(args []string, out io.Writer) (o options, floorPort int, err err
 	if *serve {
 		return o, *port, nil
 	}
+	if *child {
+		return o, -2, nil
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.quick {
@@ -108,9 +121,16 @@ func parseFlags(args []string, out io.Writer) (o options, floorPort int, err err
 		if !set["idle-conns"] {
 			o.idleConns = 200
 		}
+		if !set["shared-conns"] {
+			o.sharedConns = 500
+		}
+		if !set["broadcast-clients"] {
+			o.broadcastClients = 100
+		}
 	}
-	if o.duration <= 0 || o.duration > 10*time.Minute || o.repeat < 1 || o.repeat > 100 || o.idleConns < 1 || o.idleConns > 50000 {
-		return o, -1, errors.New("want 0 < -duration ≤ 10m, 1 ≤ -repeat ≤ 100, 1 ≤ -idle-conns ≤ 50000")
+	if o.duration <= 0 || o.duration > 10*time.Minute || o.repeat < 1 || o.repeat > 100 || o.idleConns < 1 || o.idleConns > 50000 ||
+		o.sharedConns < 1 || o.sharedConns > 50000 || o.broadcastClients < 1 || o.broadcastClients > 10000 || o.broadcastRound < 1 || o.broadcastRound > 1000000 {
+		return o, -1, errors.New("want 0 < -duration ≤ 10m, 1 ≤ -repeat ≤ 100, 1 ≤ -idle-conns, -shared-conns ≤ 50000, 1 ≤ -broadcast-clients ≤ 10000, 1 ≤ -broadcast-burst ≤ 1000000")
 	}
 	if o.only, err = list(only, scenarioNames(), "-only"); err != nil {
 		return o, -1, err

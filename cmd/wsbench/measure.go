@@ -24,6 +24,7 @@ type result struct {
 	genPerMsg float64 // the load generator's CPU per message, µs
 	kibPer    float64 // the server's RSS per idle connection, KiB
 	threads   float64 // the server's threads at the idle connections
+	writesPer float64 // the server's write system calls per message delivered
 
 	msgs    int64 // messages that made it, over the whole run
 	stalled bool  // progress stopped: the run was cut short

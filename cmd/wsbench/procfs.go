@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -140,4 +141,19 @@ func raiseFileLimit() (uint64, error) {
 		return 0, err
 	}
 	return lim.Cur, nil
+}
+
+// procWrites returns how many write system calls (write, writev and
+// their kin: /proc/PID/io's syscw, all threads) a process has made.
+func procWrites(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no syscw in /proc/%d/io", pid)
 }

@@ -64,6 +64,13 @@ func TestQuickFloor(t *testing.T) {
 	}
 	for _, r := range rep.rows {
 		c := r.cells[colFloor]
+		if r.spec.only != nil {
+			// A wsbridge-only row: the floor has no shared mode.
+			if c.ok || c.text != "n/a" {
+				t.Errorf("%s: floor cell %+v, want n/a", r.spec.label, c)
+			}
+			continue
+		}
 		if !c.ok || !(c.v > 0) {
 			t.Errorf("%s: floor cell %+v, want a positive number", r.spec.label, c)
 		}
@@ -105,7 +112,7 @@ func TestNum(t *testing.T) {
 		v    float64
 		want string
 	}{
-		{0.123, "0.12"}, {12.34, "12.3"}, {123.4, "123"}, {9999, "9999"}, {12345.6, "12,346"}, {1234567, "1,234,567"},
+		{0.123, "0.12"}, {0.00051, "0.00051"}, {0, "0.00"}, {12.34, "12.3"}, {123.4, "123"}, {9999, "9999"}, {12345.6, "12,346"}, {1234567, "1,234,567"},
 	} {
 		if got := num(tc.v); got != tc.want {
 			t.Errorf("num(%v) = %q, want %q", tc.v, got, tc.want)
@@ -128,16 +135,18 @@ func TestHistogramPercentile(t *testing.T) {
 
 func TestTargets(t *testing.T) {
 	good := map[key][]result{
-		{"stream64", vWsbridge}:    {{rate: 600_000, cpuPerMsg: 1}},
-		{"stream64", vWebsocketd}:  {{rate: 60_000, cpuPerMsg: 10}},
-		{"echo", vWsbridge}:        {{p50: 110}},
-		{"echo", vFloor}:           {{p50: 100}},
-		{"stream64k", vWsbridge}:   {{mbps: 400}},
-		{"stream64k", vFloor}:      {{mbps: 600}},
-		{"idle", vWsbridge}:        {{kibPer: 7}},
-		{"connrate", vWsbridge}:    {{rate: 800}},
-		{"connrate", vWebsocketd}:  {{rate: 500}},
-		{"stream64k", vWebsocketd}: {{stalled: true, msgs: 4}},
+		{"stream64", vWsbridge}:           {{rate: 600_000, cpuPerMsg: 1}},
+		{"stream64", vWebsocketd}:         {{rate: 60_000, cpuPerMsg: 10}},
+		{"echo", vWsbridge}:               {{p50: 110}},
+		{"echo", vFloor}:                  {{p50: 100}},
+		{"stream64k", vWsbridge}:          {{mbps: 400}},
+		{"stream64k", vFloor}:             {{mbps: 600}},
+		{"idle", vWsbridge}:               {{kibPer: 7}},
+		{"connrate", vWsbridge}:           {{rate: 800}},
+		{"connrate", vWebsocketd}:         {{rate: 500}},
+		{"stream64k", vWebsocketd}:        {{stalled: true, msgs: 4}},
+		{"idle-shared", vWsbridgeShared}:  {{kibPer: 2.5}},
+		{"broadcast", vWsbridgeBroadcast}: {{writesPer: 0.004}},
 	}
 	with := func(k key, rs ...result) map[key][]result {
 		m := maps.Clone(good)
@@ -149,18 +158,24 @@ func TestTargets(t *testing.T) {
 		results map[key][]result
 		want    []string // status of each target, in order
 	}{
-		{"all met", good, []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS"}},
+		{"all met", good, []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS"}},
 		{"websocketd stalls streaming", with(key{"stream64", vWebsocketd}, result{stalled: true, msgs: 9}),
-			[]string{"PASS", "SKIP", "PASS", "PASS", "PASS", "PASS"}},
+			[]string{"PASS", "SKIP", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS"}},
 		{"wsbridge fails one of three echo runs", with(key{"echo", vWsbridge}, result{p50: 100}, result{err: errStalled}, result{p50: 100}),
-			[]string{"PASS", "PASS", "FAIL", "PASS", "PASS", "PASS"}},
+			[]string{"PASS", "PASS", "FAIL", "PASS", "PASS", "PASS", "PASS", "PASS"}},
 		{"median decides", with(key{"idle", vWsbridge}, result{kibPer: 30}, result{kibPer: 7}, result{kibPer: 9}),
-			[]string{"PASS", "PASS", "PASS", "PASS", "FAIL", "PASS"}},
+			[]string{"PASS", "PASS", "PASS", "PASS", "FAIL", "PASS", "PASS", "PASS"}},
+		{"shared idle over 3 KiB", with(key{"idle-shared", vWsbridgeShared}, result{kibPer: 3.2}),
+			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "PASS", "PASS"}},
+		{"a write per client per message", with(key{"broadcast", vWsbridgeBroadcast}, result{writesPer: 1}),
+			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "PASS"}},
+		{"broadcast not run", with(key{"broadcast", vWsbridgeBroadcast}),
+			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "SKIP", "PASS"}},
 		{"websocketd not run", with(key{"connrate", vWebsocketd}),
-			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "SKIP"}},
+			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "SKIP"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &bench{opts: options{idleConns: 1000}, results: tc.results}
+			b := &bench{opts: options{idleConns: 1000, sharedConns: 10000, broadcastClients: 1000}, results: tc.results}
 			rep := b.report()
 			if len(rep.targets) != len(tc.want) {
 				t.Fatalf("%d targets, want %d:\n%s", len(rep.targets), len(tc.want), strings.Join(rep.targets, "\n"))
