@@ -1,6 +1,7 @@
 package framing
 
 import (
+	"encoding/binary"
 	"errors"
 	"slices"
 	"testing"
@@ -78,6 +79,94 @@ func FuzzLen32Decoder(f *testing.F) {
 			t.Fatalf("re-encoded: got %v, %v; want %v", got, err, want)
 		}
 	})
+}
+
+func FuzzMuxDecoder(f *testing.F) {
+	for _, s := range []string{
+		"", mrec(2, 1, "hi"), mrec(3, 0, "\x00\xff") + mrec(4, 2, cls(1000, "bye")),
+		mrec(2, 1, "a") + mrec(2, 2, "b") + mrec(2, 0, "all") + mrec(4, 0, ""),
+		mrec(1, 1, "A=b\x00"), mrec(4, 1, "\x03"), mrec(4, 1, cls(1006, "")), mrec(4, 1, cls(1000, "\xff")),
+		mrec(2, 1, "a\xe2\x82"), mrec(2, 1, "hello")[:15], mrec(4, 1, cls(1000, "bye"))[:14], "\x02\x00\x00",
+		"\x02\x00\x01\x00" + mrec(2, 1, "")[4:], "\x03\x00\x00\x00\x00\x00\x00\x01\x40\x00\x00\x00",
+	} {
+		f.Add([]byte(s), uint8(13), uint8(5), uint8(1))
+	}
+	sentinels := []error{ErrTruncated, ErrInvalidUTF8, ErrMuxRecord}
+	class := func(err error) error {
+		for _, s := range sentinels {
+			if errors.Is(err, s) {
+				return s
+			}
+		}
+		return err
+	}
+	f.Fuzz(func(t *testing.T, data []byte, buf, read, dst uint8) {
+		// The model gives each record's payload and the fault: the pieces
+		// add up to exactly the payload bytes, whatever the buffers.
+		want, werr := muxModel(data)
+		for _, s := range append(fuzzSetups(buf, read, dst), whole(data)) {
+			got, err := pump(t, NewMuxDecoder(), data, s)
+			if !slices.Equal(got, want) || class(err) != werr {
+				t.Fatalf("%v: got %v, %v; model: %v, %v", s, got, err, want, werr)
+			}
+		}
+		if werr != nil {
+			return
+		}
+		// Round trip: what decodes, encodes back into the same bytes.
+		var again []byte
+		for _, m := range want {
+			again = append(again, encode(MuxEncoder{}, Piece{Data: []byte(m.Data), Kind: m.Kind, First: true, Final: true, Conn: m.Conn})...)
+		}
+		if string(again) != string(data) {
+			t.Fatalf("re-encoded: % x, want % x", again, data)
+		}
+	})
+}
+
+// muxModel decodes a mux stream the simple way, one whole record at a
+// time, as the package documentation describes the framing and sharing no
+// code with MuxDecoder. It returns the messages, one cut short by the end
+// of the stream included, and the sentinel of the fault, if any.
+func muxModel(s []byte) ([]msg, error) {
+	var out []msg
+	for len(s) > 0 {
+		if len(s) < 12 {
+			return out, ErrTruncated
+		}
+		kind := map[byte]Kind{2: Text, 3: Binary, 4: Close}
+		k, ok := kind[s[0]]
+		conn, size := binary.BigEndian.Uint32(s[4:]), binary.BigEndian.Uint32(s[8:])
+		if !ok || s[1] != 0 || s[2] != 0 || s[3] != 0 || size >= 1<<30 || k == Close && (size == 1 || size > 125) {
+			return out, ErrMuxRecord
+		}
+		p := s[12:]
+		if uint32(len(p)) < size {
+			switch {
+			case k == Close:
+				return out, ErrTruncated
+			case k == Text && !extendable(p):
+				return out, ErrInvalidUTF8
+			}
+			return append(out, msg{k, string(p), conn}), ErrTruncated
+		}
+		p = p[:size]
+		if k == Close && size >= 2 {
+			code := int(p[0])<<8 | int(p[1])
+			if !(1000 <= code && code <= 1003 || 1007 <= code && code <= 1014 || 3000 <= code && code <= 4999) {
+				return out, ErrMuxRecord
+			}
+			if !utf8.Valid(p[2:]) {
+				return out, ErrInvalidUTF8
+			}
+		}
+		if k == Text && !utf8.Valid(p) {
+			return out, ErrInvalidUTF8
+		}
+		out = append(out, msg{k, string(p), conn})
+		s = s[12+size:]
+	}
+	return out, nil
 }
 
 func FuzzRawDecoder(f *testing.F) {
