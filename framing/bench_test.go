@@ -134,3 +134,71 @@ func BenchmarkUTF8(b *testing.B) {
 		})
 	}
 }
+
+// muxRecords returns a 64 KiB-ish buffer of mux records with size-byte
+// payloads for connections 1 to 64 in turn.
+func muxRecords(size int, k Kind) []byte {
+	payload := bytes.Repeat([]byte("x"), size)
+	var buf []byte
+	for conn := uint32(1); len(buf)+MuxHeaderLen+size <= benchBuf; conn = conn%64 + 1 {
+		buf = AppendMuxHeader(buf, k, conn, size)
+		buf = append(buf, payload...)
+	}
+	return buf
+}
+
+func BenchmarkMuxDecode(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		size int
+		kind Kind
+	}{
+		{"64B-text", 52, Text},
+		{"64B-binary", 52, Binary},
+		{"4KiB-text", 4084, Text},
+		{"close", 5, Close},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			buf := muxRecords(bc.size, bc.kind)
+			if bc.kind == Close {
+				buf = bytes.ReplaceAll(buf, []byte("xxxxx"), AppendMuxClose(nil, 1000, "bye"))
+			}
+			d, dst := new(MuxDecoder), make([]Piece, 0, 1024)
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				decodeAll(b, d, dst, buf, false)
+			}
+		})
+	}
+	// One 64 KiB text record streamed through 4 KiB full buffers.
+	b.Run("64KiB-text-streamed", func(b *testing.B) {
+		text := mixed(benchBuf)
+		rec := append(AppendMuxHeader(nil, Text, 1, len(text)), text...)
+		d, dst := new(MuxDecoder), make([]Piece, 0, 16)
+		b.SetBytes(int64(len(rec)))
+		b.ReportAllocs()
+		for b.Loop() {
+			for p := rec; len(p) > 0; {
+				ps, n, err := d.Decode(dst[:0], p[:min(len(p), 4096)], true, false)
+				if err != nil || n == 0 && len(ps) == 0 {
+					b.Fatalf("stuck: %d pieces, %d bytes, %v", len(ps), n, err)
+				}
+				p = p[n:]
+			}
+		}
+	})
+}
+
+func BenchmarkMuxEncode(b *testing.B) {
+	var scratch [MaxPrefix]byte
+	p := Piece{Data: make([]byte, 4096), Kind: Text, First: true, Final: true, Conn: 7}
+	var e Encoder = MuxEncoder{}
+	b.ReportAllocs()
+	for b.Loop() {
+		pre := e.AppendPrefix(scratch[:0], p)
+		if len(pre) != MuxHeaderLen || e.Suffix(p) != nil {
+			b.Fatal(pre)
+		}
+	}
+}
