@@ -6,7 +6,7 @@
 // the caller's buffer. UTF8 is the incremental validator the bridge also
 // uses on incoming text messages.
 //
-// Three framings are offered, by name (see New): line, raw and len32.
+// Four framings are offered, by name (see New): line, raw, len32 and mux.
 //
 // # line (the default)
 //
@@ -120,5 +120,132 @@
 //	fail:
 //		free(buf);
 //		return -1;
+//	}
+//
+// # mux
+//
+// For a shared child: one long-running program that serves every client
+// of an endpoint. Every record, both ways, is one whole message or event
+// of one connection, with a fixed 12-byte header, all numbers big-endian:
+//
+//	byte   0        1 - 3       4 - 7          8 - 11          12 ...
+//	     +------+----------+---------------+---------------+-----------------+
+//	     | kind | 00 00 00 | connection id | payload len L | L payload bytes |
+//	     +------+----------+---------------+---------------+-----------------+
+//
+//	kind  1 open (bridge to child only), 2 text, 3 binary, 4 close
+//	      bytes 1-3 are reserved and must be zero
+//	id    which client; 0 from the child means every connected client
+//	L     0 to 1073741823 (2^30-1, MaxRecord)
+//
+// There is no padding and no trailer, and no record continues another:
+// the bridge assembles a fragmented WebSocket message before it writes its
+// record, and each record the child writes becomes one WebSocket message.
+// The bridge assigns the ids: they start at 1, are never reused while the
+// child runs, and the bridge never uses 0. Examples, in hex:
+//
+//	01 00 00 00  00 00 00 01  00 00 00 16  52 45 4D ... 31 00
+//	    open: client 1 connected; payload "REMOTE_ADDR=127.0.0.1" and a NUL
+//	02 00 00 00  00 00 00 01  00 00 00 02  68 69
+//	    text "hi" from client 1 (from the bridge) or to it (from the child)
+//	03 00 00 00  00 00 00 02  00 00 00 03  01 02 03
+//	    binary 01 02 03, client 2
+//	02 00 00 00  00 00 00 00  00 00 00 05  68 65 6C 6C 6F
+//	    from the child: text "hello" to every client
+//	04 00 00 00  00 00 00 01  00 00 00 05  03 E8 62 79 65
+//	    close, code 1000 (03 E8), reason "bye": client 1 left, or close it
+//	04 00 00 00  00 00 00 02  00 00 00 02  03 EE
+//	    from the bridge: client 2 dropped without a close frame (1006)
+//	04 00 00 00  00 00 00 00  00 00 00 00
+//	    from the child: close every client, code 1000
+//
+// What each kind means:
+//
+//   - open, bridge to child: a client connected. It comes before any other
+//     record for that id. The payload is the client's CGI-style
+//     environment, the variables a child started per client would get
+//     (REMOTE_ADDR, QUERY_STRING, HTTP_* and so on), as "NAME=value"
+//     entries each ending in a NUL byte, like /proc/PID/environ. The child
+//     may check it and close the client at once. An open record from the
+//     child is an error.
+//   - text, both ways: one message of UTF-8 text. From the bridge, a
+//     client's message; from the child, a message the bridge sends to that
+//     client, or to every connected client for id 0.
+//   - binary, both ways: one message of any bytes, likewise.
+//   - close, both ways: the payload is a WebSocket close frame's payload:
+//     empty, or a 2-byte code then an optional UTF-8 reason, 125 bytes at
+//     most. From the bridge: the client left with that code, 1006 if it
+//     dropped without a close frame; no record for that id follows. From
+//     the child: close that client (id 0: every client) with that code and
+//     reason, 1000 when the payload is empty. The child may write records
+//     for an id after the bridge closed it (the two closes can cross):
+//     they are not an error.
+//
+// The child's records are checked. An unknown kind, an open record,
+// reserved bits set, L over MaxRecord, a close payload of 1 byte or more
+// than 125, a close code not valid on the wire (RFC 6455 section 7.4:
+// valid are 1000-1003, 1007-1014 and 3000-4999), text or a close reason
+// that is not valid UTF-8, or stdout closing inside a record, is an error
+// (ErrMuxRecord, ErrInvalidUTF8, ErrTruncated): there is no
+// resynchronisation, and the bridge ends the shared session, logging the
+// reason and closing every client with status 1011.
+//
+// In C, with stdio (flush after each record, or the bridge sees nothing;
+// examples/c/wsbridge.h in the repository does the same with raw file
+// descriptors):
+//
+//	#include <stdint.h>
+//	#include <stdio.h>
+//
+//	enum { OPEN = 1, TEXT = 2, BINARY = 3, CLOSE = 4 };
+//
+//	static uint32_t be32(const unsigned char *b)
+//	{
+//		return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+//		       (uint32_t)b[2] << 8 | b[3];
+//	}
+//
+//	/* read_rec reads the next record into buf, which holds cap bytes.
+//	   It returns the payload length, or -1 at end of input or on
+//	   error (a longer payload too, here). */
+//	long read_rec(FILE *f, int *kind, uint32_t *conn, unsigned char *buf, uint32_t cap)
+//	{
+//		unsigned char h[12];
+//		uint32_t n;
+//		if (fread(h, 1, 12, f) != 12)
+//			return -1;
+//		*kind = h[0];
+//		*conn = be32(h + 4);
+//		n = be32(h + 8);
+//		if (n > cap || fread(buf, 1, n, f) != n)
+//			return -1;
+//		return (long)n;
+//	}
+//
+//	/* write_rec writes one whole message for client conn, or for every
+//	   client when conn is 0. */
+//	int write_rec(FILE *f, int kind, uint32_t conn, const void *data, uint32_t n)
+//	{
+//		unsigned char h[12] = { kind, 0, 0, 0,
+//			conn >> 24, conn >> 16, conn >> 8, conn,
+//			n >> 24, n >> 16, n >> 8, n };
+//		if (fwrite(h, 1, 12, f) != 12 || fwrite(data, 1, n, f) != n)
+//			return -1;
+//		return fflush(f);
+//	}
+//
+//	/* An echo: every message goes back to its sender, the environment
+//	   of an open record is ignored, a client's close needs no answer. */
+//	int main(void)
+//	{
+//		static unsigned char buf[1 << 20];
+//		uint32_t conn;
+//		int kind;
+//		long n;
+//		while ((n = read_rec(stdin, &kind, &conn, buf, sizeof buf)) >= 0)
+//			if ((kind == TEXT || kind == BINARY) &&
+//			    write_rec(stdout, kind, conn, buf, (uint32_t)n) < 0)
+//				return 1;
+//		return 0;
 //	}
 package framing

@@ -85,3 +85,48 @@ func ExampleUTF8() {
 	// ok "\xed"
 	// invalid at fragment "\xa0\x80"
 }
+
+// What the bridge writes to a mux child when client 1 connects, says "hi"
+// and leaves with 1000 "bye": header, then payload, of each record.
+func ExampleMuxEncoder() {
+	var enc framing.MuxEncoder
+	whole := func(k framing.Kind, data []byte) framing.Piece {
+		return framing.Piece{Data: data, Kind: k, Conn: 1, First: true, Final: true}
+	}
+	for _, p := range []framing.Piece{
+		whole(framing.Open, framing.AppendMuxEnv(nil, []string{"REMOTE_ADDR=127.0.0.1"})),
+		whole(framing.Text, []byte("hi")),
+		whole(framing.Close, framing.AppendMuxClose(nil, 1000, "bye")),
+	} {
+		fmt.Printf("% x | % x\n", enc.AppendPrefix(nil, p), p.Data)
+	}
+	// Output:
+	// 01 00 00 00 00 00 00 01 00 00 00 16 | 52 45 4d 4f 54 45 5f 41 44 44 52 3d 31 32 37 2e 30 2e 30 2e 31 00
+	// 02 00 00 00 00 00 00 01 00 00 00 02 | 68 69
+	// 04 00 00 00 00 00 00 01 00 00 00 05 | 03 e8 62 79 65
+}
+
+// Reading what a mux child writes: a message for every client, then the
+// close of client 1.
+func ExampleMuxDecoder() {
+	stdout := []byte("\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05hello" +
+		"\x04\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x05\x03\xe8bye")
+	dec := framing.NewMuxDecoder()
+	pieces, _, err := dec.Decode(make([]framing.Piece, 0, 8), stdout, false, true)
+	for _, p := range pieces {
+		switch {
+		case p.Kind == framing.Close:
+			code, reason, _ := framing.ParseMuxClose(p.Data)
+			fmt.Printf("close connection %d: %d %q\n", p.Conn, code, reason)
+		case p.Conn == 0:
+			fmt.Printf("%s to every client: %q\n", p.Kind, p.Data)
+		default:
+			fmt.Printf("%s to connection %d: %q\n", p.Kind, p.Conn, p.Data)
+		}
+	}
+	fmt.Println("error:", err)
+	// Output:
+	// text to every client: "hello"
+	// close connection 1: 1000 "bye"
+	// error: <nil>
+}
