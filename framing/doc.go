@@ -4,7 +4,9 @@
 // message on its way to the child's stdin. The codecs are pure: they do no
 // I/O, never allocate on their hot paths, and hand out pieces that borrow
 // the caller's buffer. UTF8 is the incremental validator the bridge also
-// uses on incoming text messages.
+// uses on incoming text messages. ParseCGIResponse splits the output of a
+// CGI program, run once per message, into its optional header block and
+// the reply.
 //
 // Four framings are offered, by name (see New): line, raw, len32 and mux.
 //

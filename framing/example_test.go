@@ -130,3 +130,24 @@ func ExampleMuxDecoder() {
 	// close connection 1: 1000 "bye"
 	// error: <nil>
 }
+
+// A CGI program's output: with a header block, the fields say what the
+// reply is; without one, all the output is the reply.
+func ExampleParseCGIResponse() {
+	for _, out := range []string{
+		"Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such user\n",
+		"just the answer\n",
+		"Content-Type: text/plain\nforgot the blank line\n",
+	} {
+		r, err := framing.ParseCGIResponse([]byte(out))
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("header=%t status=%d %q text=%t body=%q\n", r.HasHeader, r.Status, r.Reason, r.IsText(), r.Body)
+	}
+	// Output:
+	// header=true status=404 "Not Found" text=true body="no such user\n"
+	// header=false status=200 "" text=true body="just the answer\n"
+	// framing: malformed CGI response header: line 2 "forgot the blank line": not a "Name: value" field
+}
