@@ -112,9 +112,7 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 		return fail("%v", err)
 	}
 	switch ep.Mode {
-	case ModeProcess, ModeShared:
-	case ModeCGI:
-		return fail("mode %s is not available yet", ep.Mode)
+	case ModeProcess, ModeShared, ModeCGI:
 	default:
 		return fail("unknown mode %d", ep.Mode)
 	}
@@ -164,6 +162,8 @@ type endpoint struct {
 	Endpoint
 	wscfg wsConfig
 	hub   *hub // ModeShared: the shared child and its clients
+
+	cgiSlots chan struct{} // ModeCGI: the endpoint's running scripts
 }
 
 // routes finds the endpoint for a request path: the longest Path that is

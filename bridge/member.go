@@ -27,8 +27,7 @@ type member struct {
 	inRC   syscall.RawConn
 	finish func(pid int, exit string)
 
-	asm     []byte // a fragmented message being assembled; nil between
-	asmKind framing.Kind
+	asm assembler
 
 	qmu       sync.Mutex
 	q         []chunk // what waits to be written, in order
@@ -76,34 +75,50 @@ func (m *member) pumpIn() {
 	}
 }
 
-// deliverIn passes the client's messages to the child, each whole: a
-// message that arrives in several frames or reads is assembled first
-// (MaxMessage bounds it), so no other member's message can come between
-// its parts.
+// deliverIn passes the client's messages to the child, each whole (see
+// assembler), so no other member's message can come between its parts.
 func (m *member) deliverIn(pieces []framing.Piece) error {
-	whole := pieces[:0] // compacted in place: each piece is read before its slot is reused
+	for i := range pieces {
+		pieces[i].Conn = m.id
+	}
+	m.asm.feed(pieces, m.h.write)
+	return nil
+}
+
+// assembler turns a client's pieces into whole messages, one piece each:
+// a message that arrives in one frame and one read is passed on as it is,
+// without a copy; one in several is copied together first (MaxMessage
+// bounds it). The shared and per-message CGI modes need messages whole.
+type assembler struct {
+	buf  []byte // the open message so far; nil between messages
+	kind framing.Kind
+}
+
+// feed calls emit with batches of whole messages, in order; pieces is
+// compacted in place (each piece is read before its slot is reused), and
+// what emit gets is valid only during the call.
+func (a *assembler) feed(pieces []framing.Piece, emit func([]framing.Piece)) {
+	whole := pieces[:0]
 	for _, p := range pieces {
-		p.Conn = m.id
-		if p.First && p.Final && m.asm == nil {
+		if p.First && p.Final && a.buf == nil {
 			whole = append(whole, p)
 			continue
 		}
 		if p.First {
-			m.asmKind = p.Kind
-			m.asm = make([]byte, 0, len(p.Data))
+			a.kind = p.Kind
+			a.buf = make([]byte, 0, len(p.Data))
 		}
-		m.asm = append(m.asm, p.Data...)
+		a.buf = append(a.buf, p.Data...)
 		if p.Final {
-			whole = append(whole, framing.Piece{Data: m.asm, Kind: m.asmKind, Conn: m.id, First: true, Final: true})
-			m.h.write(whole)
+			whole = append(whole, framing.Piece{Data: a.buf, Kind: a.kind, Conn: p.Conn, First: true, Final: true})
+			emit(whole)
 			whole = whole[:0]
-			m.asm = nil
+			a.buf = nil
 		}
 	}
 	if len(whole) > 0 {
-		m.h.write(whole)
+		emit(whole)
 	}
-	return nil
 }
 
 // end runs once the client side has ended: the member leaves the hub (a
@@ -123,7 +138,7 @@ func (m *member) end(err error) {
 		m.h.srv.poller.Forget(m.inRC)
 	}
 	m.h.leave(m, code, reason)
-	m.asm = nil
+	m.asm = assembler{}
 	m.qmu.Lock()
 	m.dead = true
 	if !m.writing {

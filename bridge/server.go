@@ -78,8 +78,11 @@ func New(opts Options) (*Server, error) {
 			PingTimeout:  opts.PingTimeout,
 			CloseTimeout: opts.CloseTimeout,
 		}}
-		if e.Mode == ModeShared {
+		switch e.Mode {
+		case ModeShared:
 			ep.hub = newHub(s, ep)
+		case ModeCGI:
+			ep.cgiSlots = make(chan struct{}, e.CGI.Total)
 		}
 		s.eps = append(s.eps, ep)
 	}
@@ -470,6 +473,10 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 			s.forks.Add(-1)
 		}
 		done()
+	}
+	if ep.Mode == ModeCGI {
+		s.serveCGI(ep, wc, id, cgi, finish)
+		return
 	}
 	if ep.Mode == ModeShared {
 		m := &member{h: ep.hub, wc: wc, sid: id, finish: finish}

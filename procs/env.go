@@ -16,6 +16,8 @@ type CGI struct {
 	URI                    string // as requested: path?query
 	ScriptName, PathInfo   string
 	Query                  string
+	ContentLength          string // CONTENT_LENGTH, set when non-empty
+	ContentType            string // CONTENT_TYPE, set when non-empty
 	HTTPS                  bool
 	UniqueID               string
 	ServerSoftware         string
@@ -28,7 +30,8 @@ type CGI struct {
 //   - REMOTE_ADDR, REMOTE_PORT, SERVER_NAME, SERVER_PORT, SERVER_PROTOCOL,
 //     REQUEST_METHOD, REQUEST_URI, SCRIPT_NAME, PATH_INFO, QUERY_STRING,
 //     GATEWAY_INTERFACE=CGI/1.1, SERVER_SOFTWARE and UNIQUE_ID, always (maybe
-//     empty), and HTTPS=on when HTTPS is set;
+//     empty), HTTPS=on when HTTPS is set, and CONTENT_LENGTH and
+//     CONTENT_TYPE when set;
 //   - each request header as HTTP_NAME: the name upper-cased with '-' made
 //     '_', sorted by name. Repeated headers (names equal but for case) are
 //     joined with ", " in order, Cookie with "; " (RFC 6265). A header is dropped when its
@@ -50,7 +53,7 @@ func (c CGI) Environ(pass []string) []string {
 	// bytes, a header's "HTTP_", "=" and separators under 8.
 	size := len(c.RemoteAddr) + len(c.RemotePort) + len(c.ServerName) + len(c.ServerPort) +
 		len(c.Protocol) + len(c.Method) + len(c.URI) + len(c.ScriptName) + len(c.PathInfo) +
-		len(c.Query) + len(c.UniqueID) + len(c.ServerSoftware) + 256
+		len(c.Query) + len(c.UniqueID) + len(c.ServerSoftware) + len(c.ContentLength) + len(c.ContentType) + 256
 	for _, h := range c.Headers {
 		size += len(h[0]) + len(h[1]) + 8
 	}
@@ -76,6 +79,12 @@ func (c CGI) Environ(pass []string) []string {
 	b.add("UNIQUE_ID", c.UniqueID)
 	if c.HTTPS {
 		b.add("HTTPS", "on")
+	}
+	if c.ContentLength != "" {
+		b.add("CONTENT_LENGTH", c.ContentLength)
+	}
+	if c.ContentType != "" {
+		b.add("CONTENT_TYPE", c.ContentType)
 	}
 	b.addHeaders(c.Headers)
 	for _, name := range pass {

@@ -32,6 +32,12 @@ func TestEnvironCGIVariables(t *testing.T) {
 	if got := c.Environ(nil); !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
+	c.Method, c.ContentLength, c.ContentType = "POST", "5", "text/plain; charset=utf-8"
+	want[5] = "REQUEST_METHOD=POST"
+	want = append(want, "CONTENT_LENGTH=5", "CONTENT_TYPE=text/plain; charset=utf-8")
+	if got := c.Environ(nil); !slices.Equal(got, want) {
+		t.Errorf("a per-message CGI request: got  %q\nwant %q", got, want)
+	}
 	if got := (CGI{}).Environ(nil); !slices.Equal(got, cgiVars) {
 		t.Errorf("zero CGI: got %q\nwant %q", got, cgiVars)
 	}
