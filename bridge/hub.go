@@ -396,7 +396,7 @@ func (h *hub) shutdown() {
 	}
 	h.mu.Unlock()
 	for _, m := range members {
-		m.wc.Close(CloseGoingAway, "server shutting down")
+		m.closeNow(CloseGoingAway, "server shutting down")
 	}
 }
 

@@ -40,7 +40,11 @@ type member struct {
 	closeCode CloseCode // a close to send once q is written; 0: none
 	closeWhy  string
 
-	live atomic.Int32 // the input pump, and a drain goroutine while one runs
+	// live counts what still uses the connection: the input pump, the
+	// writer while writing is set, a closer. Every increment happens
+	// under qmu while dead is false, or while the input pump's count is
+	// surely held, so the count reaches zero, and finish runs, once.
+	live atomic.Int32
 }
 
 // chunk is a blob's bytes from off on, queued for one member.
@@ -198,6 +202,7 @@ func (m *member) push(b *blob) {
 		if !m.writing {
 			m.dropQueueLocked()
 		}
+		m.live.Add(1) // the closer below; the input pump has not ended (dead was false)
 		m.qmu.Unlock()
 		why := "too slow: outgoing queue full"
 		if continuing {
@@ -206,7 +211,6 @@ func (m *member) push(b *blob) {
 		m.h.logf(slog.LevelInfo, "slow client disconnected", "id", m.sid, "queued", queued, "limit", m.h.ep.Shared.Queue, "why", why)
 		// Close waits for the write lock, which a blocked drain may
 		// hold for a while: never on the fan-out's time.
-		m.live.Add(1)
 		go func() {
 			defer m.done()
 			m.wc.Close(CloseTryAgainLater, why)
@@ -225,6 +229,7 @@ func (m *member) push(b *blob) {
 		return
 	}
 	m.writing = true
+	m.live.Add(1) // the writer's, until writing is cleared
 	m.qmu.Unlock()
 	// Write now, without waiting: most sockets take it all.
 	if m.wc.wmu.TryLock() {
@@ -232,11 +237,11 @@ func (m *member) push(b *blob) {
 		m.wc.wmu.Unlock()
 		m.wc.controlAfterUnlock()
 		if emptied {
+			m.done()
 			return
 		}
 	}
-	m.live.Add(1)
-	go m.drain()
+	go m.drain() // takes over the writer's count
 }
 
 // closeAfterQueued closes the member once what is queued for it is
@@ -253,13 +258,31 @@ func (m *member) closeAfterQueued(code CloseCode, reason string) {
 		return
 	}
 	m.writing = true
+	m.live.Add(1) // the writer's, until writing is cleared
 	m.qmu.Unlock()
-	m.live.Add(1)
 	go m.drain()
 }
 
+// closeNow closes the member at once, dropping nothing queued (the close
+// follows frames already written), without waiting on the caller's time:
+// a writer blocked on a slow client may hold the write lock until the
+// close's write deadline.
+func (m *member) closeNow(code CloseCode, reason string) {
+	m.qmu.Lock()
+	if m.dead {
+		m.qmu.Unlock()
+		return
+	}
+	m.live.Add(1)
+	m.qmu.Unlock()
+	go func() {
+		defer m.done()
+		m.wc.Close(code, reason)
+	}()
+}
+
 // drain writes the queue, waiting for the socket as needed, until it is
-// empty; then sends a pending close.
+// empty; then sends a pending close. It holds the writer's count.
 func (m *member) drain() {
 	defer m.done()
 	m.wc.wmu.Lock()
