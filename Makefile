@@ -38,7 +38,7 @@ bin/wsbridge:
 examples/bin/greeter:
 	$(GO) build -trimpath -o $@ ./examples/go/greeter
 
-examples/bin/%: examples/c/%.c examples/c/wsbridge_len32.h
+examples/bin/%: examples/c/%.c examples/c/wsbridge.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $<
 

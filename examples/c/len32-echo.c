@@ -1,6 +1,6 @@
 /*
  * len32-echo: echo every WebSocket message back, text as text and binary as
- * binary, using wsbridge's len32 framing (see wsbridge_len32.h).
+ * binary, using wsbridge's len32 framing (see wsbridge.h).
  *
  *   cc -O2 -o len32-echo len32-echo.c
  *   wsbridge --framing=len32 ./len32-echo
@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "wsbridge_len32.h"
+#include "wsbridge.h"
 
 static unsigned char buf[64 * 1024];
 
