@@ -18,7 +18,8 @@ PORT       ?= 8080
 # the demo page and the origin policy are tested in a real browser.
 TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox chromium
 
-EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo
+EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
+	examples/bin/raw-upper
 
 .DEFAULT_GOAL := build
 .PHONY: help build run test test-examples test-deps lint vet fmt-check bench fuzz clean \

@@ -186,6 +186,13 @@ func TestBehindWsbridge(t *testing.T) {
 				{opBinary, "\x00\x01\xff\n", "\x00\x01\xff\n"},
 			},
 		},
+		{
+			name:    "raw-upper",
+			framing: "raw",
+			command: func(t *testing.T) []string { return []string{buildC(t, "raw-upper")} },
+			// Each read of stdout is a binary message.
+			talk: []exchange{{opBinary, "hello\x00wörld", "HELLO\x00WöRLD"}, {opBinary, "abc", "ABC"}},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

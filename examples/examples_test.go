@@ -442,3 +442,26 @@ func firstDiff(a, b []byte) int {
 	}
 	return min(len(a), len(b))
 }
+
+func TestRawUpper(t *testing.T) {
+	bin := buildC(t, "raw-upper")
+	t.Run("answers before input ends", func(t *testing.T) {
+		c := startLineChild(t, bin)
+		c.send(t, "hello, World 42")
+		c.expect(t, "HELLO, WORLD 42")
+		c.send(t, "héllo wörld") // bytes that are not ASCII letters pass unchanged
+		c.expect(t, "HéLLO WöRLD")
+		if rest := c.finish(t); rest != "" {
+			t.Errorf("after stdin ended got %q, want nothing", rest)
+		}
+	})
+	t.Run("any bytes, more than a pipe holds", func(t *testing.T) {
+		in := bytes.Repeat([]byte("a\x00z\xff{`AZ\n"), 512<<10) // 4 MiB
+		out, errOut, code := runChild(t, in, bin)
+		want := bytes.Repeat([]byte("A\x00Z\xff{`AZ\n"), 512<<10)
+		if !bytes.Equal(out, want) || code != 0 {
+			t.Errorf("got %d bytes, exit %d (stderr %q); want %d bytes, exit 0; first difference at byte %d",
+				len(out), code, errOut, len(want), firstDiff(out, want))
+		}
+	})
+}
