@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -462,6 +463,114 @@ func TestRawUpper(t *testing.T) {
 		if !bytes.Equal(out, want) || code != 0 {
 			t.Errorf("got %d bytes, exit %d (stderr %q); want %d bytes, exit 0; first difference at byte %d",
 				len(out), code, errOut, len(want), firstDiff(out, want))
+		}
+	})
+}
+
+// sensorLine is the format of a reading, to the digit.
+var sensorLine = regexp.MustCompile(`^\{"seq":(\d+),"t_ms":(\d+),"load":\d+\.\d\d,"temp_c":-?\d+\.\d\}$`)
+
+// reading is a sensor line, decoded.
+type reading struct {
+	Seq   int64   `json:"seq"`
+	TMS   int64   `json:"t_ms"`
+	Load  float64 `json:"load"`
+	TempC float64 `json:"temp_c"`
+}
+
+// parseReading checks line is a reading and decodes it.
+func parseReading(t *testing.T, line string) reading {
+	t.Helper()
+	var r reading
+	if !sensorLine.MatchString(line) {
+		t.Fatalf("got %q, want a reading", line)
+	}
+	if err := json.Unmarshal([]byte(line), &r); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	return r
+}
+
+func TestSensor(t *testing.T) {
+	bin := buildC(t, "sensor")
+	_, statErr := os.Stat("/sys/class/thermal/thermal_zone0/temp")
+	simulated := statErr != nil
+
+	t.Run("readings on schedule, then exit after -n", func(t *testing.T) {
+		start := time.Now()
+		c := startLineChild(t, bin, "-i", "40", "-n", "3")
+		var rs []reading
+		for range 3 {
+			rs = append(rs, parseReading(t, c.next(t)))
+		}
+		for i, r := range rs {
+			if r.Seq != int64(i+1) {
+				t.Errorf("reading %d has seq %d", i+1, r.Seq)
+			}
+			if at := time.UnixMilli(r.TMS); at.Before(start.Add(-time.Second)) || at.After(time.Now().Add(time.Second)) {
+				t.Errorf("reading %d at %v, not the current time (%v)", i+1, at, start)
+			}
+			if r.Load < 0 || simulated && (r.TempC < 40 || r.TempC > 45) {
+				t.Errorf("reading %d: load %v, temp %v (simulated: %t)", i+1, r.Load, r.TempC, simulated)
+			}
+		}
+		if gap := rs[2].TMS - rs[0].TMS; gap < 2*40-2 {
+			t.Errorf("3 readings in %d ms at -i 40", gap)
+		}
+		// -n: the sensor stops by itself, stdin still open.
+		c.stdout.SetReadDeadline(time.Now().Add(ioTimeout))
+		if rest, err := io.ReadAll(c.out); err != nil || len(rest) != 0 {
+			t.Fatalf("after 3 readings: %q, %v; want the end of stdout", rest, err)
+		}
+		<-c.done
+		if c.err != nil {
+			t.Fatalf("exit: %v (stderr %q)", c.err, c.stderr.String())
+		}
+	})
+
+	t.Run("commands", func(t *testing.T) {
+		c := startLineChild(t, bin, "-i", "600000") // 10 minutes: only a rate command brings reading 2
+		if r := parseReading(t, c.next(t)); r.Seq != 1 {
+			t.Fatalf("first reading has seq %d", r.Seq)
+		}
+		c.send(t, "rate 20")
+		c.expect(t, `{"ack":"rate","ms":20}`)
+		if r := parseReading(t, c.next(t)); r.Seq != 2 {
+			t.Fatalf("reading after the rate command has seq %d", r.Seq)
+		}
+		// Readings keep coming between the answers.
+		answer := func(want string) {
+			t.Helper()
+			for {
+				line := c.next(t)
+				if line == want {
+					return
+				}
+				parseReading(t, line)
+			}
+		}
+		c.send(t, "status")
+		answer(`{"error":"unknown command"}`)
+		c.send(t, "")
+		answer(`{"error":"unknown command"}`)
+		c.send(t, "rate 5\r") // CRLF from a client that sends it
+		answer(`{"error":"rate takes milliseconds, 10 to 3600000"}`)
+		c.send(t, "rate 600000")
+		answer(`{"ack":"rate","ms":600000}`)
+		rest := c.finish(t) // stdin ends: the sensor exits 0, at once
+		for _, line := range strings.Split(strings.TrimSuffix(rest, "\n"), "\n") {
+			if line != "" {
+				parseReading(t, line)
+			}
+		}
+	})
+
+	t.Run("bad arguments", func(t *testing.T) {
+		for _, args := range [][]string{{"-i", "0"}, {"-i", "fast"}, {"-n", "-1"}, {"-x"}} {
+			_, errOut, code := runChild(t, nil, append([]string{bin}, args...)...)
+			if code != 2 || !bytes.Contains(errOut, []byte("usage: sensor")) {
+				t.Errorf("%v: exit %d, stderr %q; want 2 and the usage", args, code, errOut)
+			}
 		}
 	})
 }
