@@ -19,7 +19,7 @@ PORT       ?= 8080
 TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox chromium
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
-	examples/bin/raw-upper examples/bin/sensor
+	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat
 
 .DEFAULT_GOAL := build
 .PHONY: help build run test test-examples test-deps lint vet fmt-check bench fuzz clean \
