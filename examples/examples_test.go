@@ -252,11 +252,17 @@ func (c *lineChild) finish(t *testing.T) string {
 // and exit code.
 func runChild(t *testing.T, input []byte, argv ...string) (stdout, stderr []byte, code int) {
 	t.Helper()
+	return runChildEnv(t, nil, input, argv...)
+}
+
+// runChildEnv is runChild with env added to the child's environment.
+func runChildEnv(t *testing.T, env []string, input []byte, argv ...string) (stdout, stderr []byte, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(input), &out, &errOut
 	cmd.WaitDelay = ioTimeout
 	err := cmd.Run()
