@@ -38,7 +38,8 @@ func (m Mode) String() string {
 }
 
 // Endpoint is one WebSocket endpoint: the program behind a URL path and how
-// it runs. The zero value of every field but Command is a sound default.
+// it runs. Exactly one of Command and ScriptDir is required; the zero value
+// of every other field is a sound default.
 type Endpoint struct {
 	// Path is the URL path served: "/chat" serves /chat and every path
 	// below it (/chat/room1: the rest is PATH_INFO). "" serves every
@@ -46,10 +47,17 @@ type Endpoint struct {
 	Path string
 
 	Command []string // program and arguments
-	Dir     string   // the program's working directory; "": the daemon's
+	Dir     string   // the program's working directory; "": the daemon's (ScriptDir: the script's)
 	Framing string   // how messages travel on stdio: "line" (default), "raw", "len32", "mux" (shared only)
 	PassEnv []string // daemon variables the child inherits; nil: none
 	Mode    Mode
+
+	// ScriptDir, instead of Command, serves every executable file of a
+	// directory (--dir): /x.sh/more below Path runs ScriptDir/x.sh with
+	// PATH_INFO /more, in the script's own directory. The script is found
+	// at each request, so scripts may come and go; hidden files, symbolic
+	// links leading out of the directory and ".." are refused with 404.
+	ScriptDir string
 
 	MaxMessage int64         // largest message from a client; 0: 1 MiB; <0: no limit
 	CloseGrace time.Duration // --closems: stretches each wait of the termination ladder
@@ -95,7 +103,14 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 	fail := func(format string, args ...any) (Endpoint, error) {
 		return ep, fmt.Errorf("endpoint %s: %s", name, fmt.Sprintf(format, args...))
 	}
-	if len(ep.Command) == 0 || ep.Command[0] == "" {
+	switch {
+	case ep.ScriptDir != "" && len(ep.Command) > 0:
+		return fail("a program and a script directory: give one")
+	case ep.ScriptDir != "":
+		if err := ep.checkScriptDir(); err != nil {
+			return fail("%v", err)
+		}
+	case len(ep.Command) == 0 || ep.Command[0] == "":
 		return fail("no program to run")
 	}
 	if ep.Path != "" && (!strings.HasPrefix(ep.Path, "/") || strings.Contains(ep.Path, "?") || strings.Contains(ep.Path, "#")) {
@@ -160,8 +175,9 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 // mode keeps across connections.
 type endpoint struct {
 	Endpoint
-	wscfg wsConfig
-	hub   *hub // ModeShared: the shared child and its clients
+	wscfg   wsConfig
+	hub     *hub       // ModeShared: the shared child and its clients
+	scripts *scriptDir // ScriptDir only: the endpoint of each script found
 
 	cgiSlots chan struct{} // ModeCGI: the endpoint's running scripts
 }

@@ -71,20 +71,7 @@ func New(opts Options) (*Server, error) {
 		heads:   map[net.Conn]struct{}{},
 	}
 	for _, e := range opts.Endpoints {
-		ep := &endpoint{Endpoint: e, wscfg: wsConfig{
-			MaxMessage:   e.MaxMessage,
-			ReadBuffer:   opts.ReadBuffer,
-			PingInterval: opts.PingInterval,
-			PingTimeout:  opts.PingTimeout,
-			CloseTimeout: opts.CloseTimeout,
-		}}
-		switch e.Mode {
-		case ModeShared:
-			ep.hub = newHub(s, ep)
-		case ModeCGI:
-			ep.cgiSlots = make(chan struct{}, e.CGI.Total)
-		}
-		s.eps = append(s.eps, ep)
+		s.eps = append(s.eps, s.newEndpoint(e))
 	}
 	if s.routes, err = newRoutes(s.eps); err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
@@ -98,6 +85,28 @@ func New(opts Options) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), LevelDebug),
 	}
 	return s, nil
+}
+
+// newEndpoint returns the run-time state of e, a checked Endpoint. A script
+// directory makes one for each script it finds, the same way.
+func (s *Server) newEndpoint(e Endpoint) *endpoint {
+	ep := &endpoint{Endpoint: e, wscfg: wsConfig{
+		MaxMessage:   e.MaxMessage,
+		ReadBuffer:   s.opts.ReadBuffer,
+		PingInterval: s.opts.PingInterval,
+		PingTimeout:  s.opts.PingTimeout,
+		CloseTimeout: s.opts.CloseTimeout,
+	}}
+	switch {
+	case e.ScriptDir != "":
+		ep.scripts = newScriptDir(ep, s.newEndpoint) // each script has its own hub
+	case e.Mode == ModeShared:
+		ep.hub = newHub(s, ep)
+	}
+	if e.Mode == ModeCGI {
+		ep.cgiSlots = make(chan struct{}, e.CGI.Total) // a directory's scripts share it
+	}
+	return ep
 }
 
 func handshakeHeader(h http.Header) ws.HandshakeHeader {
@@ -340,6 +349,9 @@ func (s *Server) closeAll() {
 		if ep.hub != nil {
 			ep.hub.shutdown()
 		}
+		if ep.scripts != nil {
+			ep.scripts.shutdown()
+		}
 	}
 }
 
@@ -412,8 +424,9 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 					ws.RejectionReason("400 Bad Request: malformed path\n"), ws.RejectionHeader(s.hdrHTTP))
 			}
 			cgi.Query = query
-			if ep, cgi.ScriptName, cgi.PathInfo = s.routes.find(p); ep == nil {
-				s.log.Info("refused: no endpoint", "id", id, "remote", conn.RemoteAddr(), "path", p)
+			var why error
+			if ep, cgi.ScriptName, cgi.PathInfo, why = s.routes.lookup(raw, p); ep == nil {
+				s.log.Info("refused: no endpoint", "id", id, "remote", conn.RemoteAddr(), "path", p, "why", why)
 				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound),
 					ws.RejectionReason("404 Not Found: no WebSocket endpoint at "+p+"\n"), ws.RejectionHeader(s.hdrHTTP))
 			}
