@@ -211,6 +211,17 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	return fmt.Errorf("procs: signal %v to process group %d: %w", sig, p.PID, err)
 }
 
+// LookPath returns the executable Start would run for spec, or why there is
+// none, without starting anything: a daemon can check its programs before
+// it serves.
+func LookPath(spec Spec) (string, error) {
+	path, err := lookPath(spec.Path, spec.Env, spec.Dir)
+	if err != nil {
+		return "", fmt.Errorf("procs: %q: %w", spec.Path, err)
+	}
+	return path, nil
+}
+
 // lookPath resolves file the way execvp would, with the PATH of env (the
 // daemon's when env has none), skipping relative PATH entries so that the
 // working directory never decides what runs.

@@ -214,6 +214,10 @@ func TestStartErrors(t *testing.T) {
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %v is not %v", err, tt.is)
 			}
+			// LookPath refuses what Start would, for the same reason.
+			if path, lerr := LookPath(tt.spec); lerr == nil || (tt.is != nil && !errors.Is(lerr, tt.is)) {
+				t.Errorf("LookPath = %q, %v; want an error that is %v", path, lerr, tt.is)
+			}
 		})
 	}
 }
@@ -234,6 +238,9 @@ func TestPathLookup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("PATH", tt.daemonPATH)
 			tt.spec.Args = []string{name, "exit", "7"}
+			if _, err := LookPath(tt.spec); err != nil {
+				t.Errorf("LookPath: %v", err)
+			}
 			p := mustStart(t, tt.spec)
 			if s := waitDone(t, p); s.Code != 7 {
 				t.Errorf("status %v, want exit status 7", s)
