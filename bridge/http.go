@@ -13,8 +13,9 @@ import (
 var demoPage []byte
 
 // serveHTTP answers every request that is not a WebSocket upgrade on a
-// fresh connection: the demo page, and a 426 that says what the port is
-// for. Later: static files, fallback transports, a reverse proxy.
+// fresh connection: the demo page at "/", files of the static directory,
+// the console for an endpoint's path, and otherwise a 426 that says what
+// the path is for, or a 404 where no endpoint is.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, h := range []http.Header{s.opts.Header, s.opts.HeaderHTTP} {
 		for k, v := range h {
@@ -25,15 +26,28 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.upgradeHijacked(w, r)
 		return
 	}
-	if s.opts.Demo && r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if s.opts.Demo && r.URL.Path == "/" && get {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
 		_, _ = w.Write(demoPage)
 		return
 	}
-	w.Header().Set("Upgrade", "websocket")
-	w.Header().Set("Connection", "Upgrade")
-	http.Error(w, "426 Upgrade Required: this is a WebSocket endpoint; connect with a WebSocket client, e.g. ws://"+r.Host+r.URL.Path, http.StatusUpgradeRequired)
+	ep, _, _, why := s.routes.lookup(r.URL.EscapedPath(), r.URL.Path)
+	if get && s.opts.StaticDir != "" && s.serveStatic(w, r, ep != nil) {
+		return
+	}
+	switch {
+	case ep == nil:
+		s.log.Debug("not found", "path", r.URL.Path, "why", why)
+		http.Error(w, "404 Not Found: no WebSocket endpoint at "+r.URL.Path, http.StatusNotFound)
+	case get && s.opts.DevConsole:
+		serveConsole(w)
+	default:
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		http.Error(w, "426 Upgrade Required: this is a WebSocket endpoint; connect with a WebSocket client, e.g. ws://"+r.Host+r.URL.Path, http.StatusUpgradeRequired)
+	}
 }
 
 // upgradeHijacked serves a WebSocket upgrade that arrived on a kept-alive

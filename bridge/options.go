@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -37,9 +39,37 @@ type Options struct {
 	HeaderHTTP http.Header // every response but successful upgrades
 
 	Demo bool // serve the embedded demo page at "/"
+	// StaticDir, when set, serves its files to plain GET and HEAD requests
+	// (--staticdir): index.html for a directory, no listings, no hidden
+	// files, nothing outside it. WebSocket upgrades still go to the
+	// endpoints, and a path with no file that an endpoint serves gets
+	// what it would get without StaticDir.
+	StaticDir string
+	// DevConsole answers a plain GET of an endpoint's path with a page to
+	// try the endpoint from a browser (--devconsole).
+	DevConsole bool
 
 	ServerSoftware string       // SERVER_SOFTWARE for children; "": "wsbridge"
 	Logger         *slog.Logger // nil: slog.Default()
+}
+
+// Check reports what New would refuse in opts, without building a server:
+// a daemon can refuse a bad configuration before it starts anything. It
+// reads the file system for the directories opts names; it does not look
+// for the programs.
+func (opts Options) Check() error {
+	opts, err := opts.withDefaults()
+	if err == nil {
+		eps := make([]*endpoint, len(opts.Endpoints))
+		for i, e := range opts.Endpoints {
+			eps[i] = &endpoint{Endpoint: e}
+		}
+		_, err = newRoutes(eps)
+	}
+	if err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	return nil
 }
 
 // withDefaults returns opts with zero values replaced by defaults, or an
@@ -54,6 +84,19 @@ func (opts Options) withDefaults() (Options, error) {
 		if opts.Endpoints[i], err = ep.withDefaults(); err != nil {
 			return opts, err
 		}
+	}
+	if opts.StaticDir != "" {
+		abs, err := filepath.Abs(opts.StaticDir)
+		if err == nil {
+			var st os.FileInfo
+			if st, err = os.Stat(abs); err == nil && !st.IsDir() {
+				err = fmt.Errorf("%s is not a directory", abs)
+			}
+		}
+		if err != nil {
+			return opts, fmt.Errorf("static directory: %w", err)
+		}
+		opts.StaticDir = abs
 	}
 	if opts.MaxForks < 0 || opts.MaxConns < 0 {
 		return opts, errors.New("limits must not be negative")

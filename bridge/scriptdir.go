@@ -126,7 +126,7 @@ func (d *scriptDir) resolve(raw, rest string) (rel, info string, err error) {
 			return "", "", err
 		case st.IsDir():
 			if i == len(comps)-1 {
-				return "", "", fmt.Errorf("%s is a directory, not a script", rel)
+				return "", "", fmt.Errorf("/%s is a directory, not a script", rel)
 			}
 			continue
 		case !st.Mode().IsRegular():
