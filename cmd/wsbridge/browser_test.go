@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -80,4 +82,41 @@ func dumpDOMFromOtherOrigin(t *testing.T, chromium string, b *bridgeProc) string
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 	return dumpDOM(t, chromium, "http://"+l.Addr().String()+"/")
+}
+
+// TestDevConsole drives --devconsole's page in a real browser: it connects
+// to the path it was served at, with its query, and shows what the program
+// prints as text, never as markup: websocketd's console let a program's
+// output run script in the page.
+func TestDevConsole(t *testing.T) {
+	chromium := needTool(t, "/usr/bin/chromium", "apt-get install -y chromium")
+	const xss = `<img src=x onerror="document.title='pwned'">` + "\n" + `<b>bold</b>` + "\n"
+	conf := testConfig(t, fmt.Sprintf("devconsole = yes\n\n[endpoint /xss]\ncommand = %s bytes %s\n\n[endpoint /env]\ncommand = %s env\n",
+		childBin, hex.EncodeToString([]byte(xss)), childBin))
+	b := startBridge(t, "--config="+conf)
+
+	dom := dumpDOM(t, chromium, "http://"+b.Addr+"/xss")
+	for _, want := range []string{
+		`&lt;img src=x onerror="document.title='pwned'"&gt;`, // the text, escaped by the serializer
+		`&lt;b&gt;bold&lt;/b&gt;`,
+		"<title>wsbridge console</title>",
+		"close 1000",
+		"ws://" + b.Addr + "/xss",
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the console does not show %q; DOM:\n%.3000s", want, dom)
+		}
+	}
+	for _, bad := range []string{"<img", "<b>", "pwned</title>"} {
+		if strings.Contains(dom, bad) {
+			t.Errorf("the program's output became markup (%q in the DOM):\n%.3000s", bad, dom)
+		}
+	}
+
+	dom = dumpDOM(t, chromium, "http://"+b.Addr+"/env/room?a=1&b=two")
+	for _, want := range []string{"SCRIPT_NAME=/env", "PATH_INFO=/room", "QUERY_STRING=a=1&amp;b=two", "← text", "open"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the console at /env/room?a=1&b=two does not show %q; DOM:\n%.3000s", want, dom)
+		}
+	}
 }

@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/procs"
 )
 
-// config is everything the command line says.
+// config is everything the command line and the config file say.
 type config struct {
 	addresses []string
 	port      int
@@ -79,59 +82,238 @@ func (s *sharedFlag) Set(v string) error {
 
 // notYet marks websocketd flags this version does not implement: they are
 // accepted by the parser so the error can say so plainly.
-var notYet = []string{"ssl", "sslcert", "sslkey", "dir", "staticdir", "cgidir", "devconsole", "redirport", "reverselookup"}
+var notYet = []string{"ssl", "sslcert", "sslkey", "cgidir", "redirport", "reverselookup"}
 
-// parseFlags reads the command line into a config. It returns flag.ErrHelp
+// flagError is a bad value of one flag; the config file adds the line that
+// set it.
+type flagError struct {
+	name string // the flag, without --
+	msg  string
+}
+
+func (e *flagError) Error() string { return e.msg }
+
+func badFlag(name, format string, args ...any) error {
+	return &flagError{name: name, msg: fmt.Sprintf(format, args...)}
+}
+
+// daemonFlags are the settings of the whole daemon: flags on the command
+// line, keys at the top of a config file.
+type daemonFlags struct {
+	port                                        int
+	addresses, origins                          listFlag
+	headers, headersWS, headersHTTP             listFlag
+	sameOrigin, devConsole, demo                bool
+	maxForks, maxConns                          int
+	logLevel, staticDir                         string
+	pingInterval, pingTimeout, handshakeTimeout time.Duration
+}
+
+func (d *daemonFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&d.port, "port", 8080, "")
+	fs.Var(&d.addresses, "address", "")
+	fs.Var(&d.origins, "origin", "")
+	fs.BoolVar(&d.sameOrigin, "sameorigin", false, "")
+	fs.IntVar(&d.maxForks, "maxforks", 0, "")
+	fs.IntVar(&d.maxConns, "max-conns", 0, "")
+	fs.Var(&d.headers, "header", "")
+	fs.Var(&d.headersWS, "header-ws", "")
+	fs.Var(&d.headersHTTP, "header-http", "")
+	fs.StringVar(&d.logLevel, "loglevel", "access", "")
+	fs.DurationVar(&d.pingInterval, "ping-interval", 0, "")
+	fs.DurationVar(&d.pingTimeout, "ping-timeout", 10*time.Second, "")
+	fs.DurationVar(&d.handshakeTimeout, "handshake-timeout", 10*time.Second, "")
+	fs.StringVar(&d.staticDir, "staticdir", "", "")
+	fs.BoolVar(&d.devConsole, "devconsole", false, "")
+	fs.BoolVar(&d.demo, "demo", false, "")
+}
+
+// apply checks d and sets what it says in c.
+func (d *daemonFlags) apply(c *config) error {
+	if d.port < 0 || d.port > 65535 {
+		return badFlag("port", "--port=%d: want 0 to 65535", d.port)
+	}
+	c.port, c.addresses, c.logLevel = d.port, d.addresses, d.logLevel
+	if _, err := bridge.ParseLevel(d.logLevel); err != nil {
+		return badFlag("loglevel", "--loglevel: %v", err)
+	}
+	b := &c.bridge
+	b.Origins, b.SameOrigin = d.origins, d.sameOrigin
+	for _, l := range []struct {
+		name string
+		n    int
+	}{{"maxforks", d.maxForks}, {"max-conns", d.maxConns}} {
+		if l.n < 0 {
+			return badFlag(l.name, "--%s=%d: want 0 (no limit) or more", l.name, l.n)
+		}
+	}
+	b.MaxForks, b.MaxConns = d.maxForks, d.maxConns
+	switch {
+	case d.pingInterval < 0:
+		return badFlag("ping-interval", "--ping-interval must be ≥ 0")
+	case d.pingTimeout <= 0:
+		return badFlag("ping-timeout", "--ping-timeout must be > 0")
+	case d.handshakeTimeout <= 0:
+		return badFlag("handshake-timeout", "--handshake-timeout must be > 0")
+	}
+	b.PingInterval, b.PingTimeout, b.HandshakeTimeout = d.pingInterval, d.pingTimeout, d.handshakeTimeout
+	for _, h := range []struct {
+		list listFlag
+		dst  *http.Header
+		name string
+	}{{d.headers, &b.Header, "header"}, {d.headersWS, &b.HeaderWS, "header-ws"}, {d.headersHTTP, &b.HeaderHTTP, "header-http"}} {
+		*h.dst = nil
+		for _, v := range h.list {
+			name, value, err := bridge.ParseHeader(v)
+			if err != nil {
+				return badFlag(h.name, "--%s: %v", h.name, err)
+			}
+			if *h.dst == nil {
+				*h.dst = http.Header{}
+			}
+			h.dst.Add(name, value)
+		}
+	}
+	b.StaticDir, b.DevConsole, b.Demo = d.staticDir, d.devConsole, d.demo
+	return nil
+}
+
+// endpointFlags are the settings of one endpoint: flags on the command
+// line for COMMAND (or --dir), keys of an [endpoint] section of a config
+// file.
+type endpointFlags struct {
+	dir, workdir         string
+	framing, passenv     string
+	binary               bool
+	closems              uint
+	maxMessage           sizeFlag
+	shared               sharedFlag
+	restart              string
+	queue                sizeFlag
+	dropSlow, cgiMode    bool
+	cgiPerConn, cgiTotal int
+	cgiTimeout           time.Duration
+	cgiOut               sizeFlag
+}
+
+func (e *endpointFlags) register(fs *flag.FlagSet) {
+	e.maxMessage, e.queue, e.cgiOut = 1<<20, 256<<10, 1<<20
+	fs.StringVar(&e.dir, "dir", "", "")
+	fs.StringVar(&e.workdir, "workdir", "", "")
+	fs.StringVar(&e.framing, "framing", "", "")
+	fs.BoolVar(&e.binary, "binary", false, "")
+	fs.StringVar(&e.passenv, "passenv", "PATH,LD_LIBRARY_PATH", "")
+	fs.UintVar(&e.closems, "closems", 0, "")
+	fs.Var(&e.maxMessage, "max-message", "")
+	fs.Var(&e.shared, "shared", "")
+	fs.StringVar(&e.restart, "on-restart", "close", "")
+	fs.Var(&e.queue, "queue", "")
+	fs.BoolVar(&e.dropSlow, "drop-slow", false, "")
+	fs.BoolVar(&e.cgiMode, "cgi-per-message", false, "")
+	fs.IntVar(&e.cgiPerConn, "cgi-per-conn", 4, "")
+	fs.IntVar(&e.cgiTotal, "cgi-total", 64, "")
+	fs.DurationVar(&e.cgiTimeout, "cgi-timeout", 30*time.Second, "")
+	fs.Var(&e.cgiOut, "cgi-max-output", "")
+}
+
+// endpointFlagNames are the names of the per-endpoint flags.
+var endpointFlagNames = func() map[string]bool {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	new(endpointFlags).register(fs)
+	names := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
+	return names
+}()
+
+// endpoint checks e and returns the endpoint that runs command, or the
+// scripts of --dir, at path.
+func (e *endpointFlags) endpoint(path string, command []string) (bridge.Endpoint, error) {
+	ep := bridge.Endpoint{Path: path, Command: command, ScriptDir: e.dir, Dir: e.workdir}
+	switch {
+	case e.binary && e.framing != "" && e.framing != "raw":
+		return ep, badFlag("framing", "--binary means --framing=raw, but --framing=%s was given", e.framing)
+	case e.binary:
+		ep.Framing = "raw"
+	default:
+		ep.Framing = e.framing
+	}
+	for _, v := range strings.Split(e.passenv, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			ep.PassEnv = append(ep.PassEnv, v)
+		}
+	}
+	ep.CloseGrace = time.Duration(e.closems) * time.Millisecond
+	ep.MaxMessage = int64(e.maxMessage)
+	if e.maxMessage == 0 {
+		ep.MaxMessage = -1 // no limit
+	}
+	switch {
+	case e.shared != "" && e.cgiMode:
+		return ep, badFlag("cgi-per-message", "--shared and --cgi-per-message are two different modes: choose one")
+	case e.shared != "":
+		ep.Mode = bridge.ModeShared
+		ep.Shared.Lazy = e.shared == "lazy"
+	case e.cgiMode:
+		ep.Mode = bridge.ModeCGI
+	}
+	switch e.restart {
+	case "close":
+	case "keep":
+		ep.Shared.KeepClients = true
+	default:
+		return ep, badFlag("on-restart", "--on-restart=%s: want close or keep", e.restart)
+	}
+	if e.queue < 512 {
+		return ep, badFlag("queue", "--queue=%d: want at least 512 bytes", e.queue)
+	}
+	ep.Shared.Queue = int(min(e.queue, 1<<30))
+	ep.Shared.DropSlow = e.dropSlow
+	for _, l := range []struct {
+		name string
+		ok   bool
+	}{{"cgi-per-conn", e.cgiPerConn > 0}, {"cgi-total", e.cgiTotal > 0}, {"cgi-timeout", e.cgiTimeout > 0}, {"cgi-max-output", e.cgiOut > 0}} {
+		if !l.ok {
+			return ep, badFlag(l.name, "--%s must be > 0", l.name)
+		}
+	}
+	ep.CGI = bridge.CGIOptions{PerConn: e.cgiPerConn, Total: e.cgiTotal, Timeout: e.cgiTimeout, MaxOut: int64(e.cgiOut)}
+	return ep, nil
+}
+
+// checkProgram fails unless ep's program can be started (its script
+// directory is checked with the rest of the options).
+func checkProgram(ep bridge.Endpoint) error {
+	if len(ep.Command) == 0 {
+		return nil
+	}
+	var env []string
+	if slices.Contains(ep.PassEnv, "PATH") {
+		if v, ok := os.LookupEnv("PATH"); ok {
+			env = []string{"PATH=" + v}
+		}
+	}
+	if _, err := procs.LookPath(procs.Spec{Path: ep.Command[0], Env: env, Dir: ep.Dir}); err != nil {
+		return fmt.Errorf("cannot run the program: %w", err)
+	}
+	return nil
+}
+
+// parseFlags reads the command line, and the config file it names, into a
+// config, and checks that every endpoint can run. It returns flag.ErrHelp
 // after printing help to out for --help.
 func parseFlags(args []string, out io.Writer) (config, error) {
 	var (
-		c                         config
-		headers, headersWS, hHTTP listFlag
-		addresses, origins        listFlag
-		passenv                   string
-		binary                    bool
-		closems                   uint
-		maxMessage                = sizeFlag(1 << 20)
-		framingName               string
-		sameOrigin                bool
-		ep                        bridge.Endpoint
-		shared                    sharedFlag
-		restart                   string
-		queue                     = sizeFlag(256 << 10)
-		cgiOut                    = sizeFlag(1 << 20)
-		cgiMode                   bool
+		c          config
+		d          daemonFlags
+		e          endpointFlags
+		configPath string
 	)
 	fs := flag.NewFlagSet("wsbridge", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.IntVar(&c.port, "port", 8080, "")
-	fs.Var(&addresses, "address", "")
-	fs.BoolVar(&binary, "binary", false, "")
-	fs.StringVar(&passenv, "passenv", "PATH,LD_LIBRARY_PATH", "")
-	fs.Var(&origins, "origin", "")
-	fs.BoolVar(&sameOrigin, "sameorigin", false, "")
-	fs.IntVar(&c.bridge.MaxForks, "maxforks", 0, "")
-	fs.UintVar(&closems, "closems", 0, "")
-	fs.StringVar(&c.logLevel, "loglevel", "access", "")
-	fs.Var(&headers, "header", "")
-	fs.Var(&headersWS, "header-ws", "")
-	fs.Var(&hHTTP, "header-http", "")
+	d.register(fs)
+	e.register(fs)
+	fs.StringVar(&configPath, "config", "", "")
 	fs.BoolVar(&c.version, "version", false, "")
-	fs.StringVar(&framingName, "framing", "", "")
-	fs.Var(&maxMessage, "max-message", "")
-	fs.DurationVar(&c.bridge.PingInterval, "ping-interval", 0, "")
-	fs.DurationVar(&c.bridge.PingTimeout, "ping-timeout", 10*time.Second, "")
-	fs.DurationVar(&c.bridge.HandshakeTimeout, "handshake-timeout", 10*time.Second, "")
-	fs.IntVar(&c.bridge.MaxConns, "max-conns", 0, "")
-	fs.BoolVar(&c.bridge.Demo, "demo", false, "")
-	fs.Var(&shared, "shared", "")
-	fs.StringVar(&restart, "on-restart", "close", "")
-	fs.Var(&queue, "queue", "")
-	fs.BoolVar(&ep.Shared.DropSlow, "drop-slow", false, "")
-	fs.BoolVar(&cgiMode, "cgi-per-message", false, "")
-	fs.IntVar(&ep.CGI.PerConn, "cgi-per-conn", 4, "")
-	fs.IntVar(&ep.CGI.Total, "cgi-total", 64, "")
-	fs.DurationVar(&ep.CGI.Timeout, "cgi-timeout", 30*time.Second, "")
-	fs.Var(&cgiOut, "cgi-max-output", "")
 	unsupported := map[string]*string{}
 	for _, name := range notYet {
 		unsupported[name] = fs.String(name, "", "")
@@ -143,8 +325,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		}
 		return c, fmt.Errorf("%v (see wsbridge --help)", err)
 	}
+	set := map[string]bool{}
 	var setNotYet []string
 	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
 		if _, ok := unsupported[f.Name]; ok {
 			setNotYet = append(setNotYet, "--"+f.Name)
 		}
@@ -156,80 +340,55 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, nil
 	}
 
-	c.addresses = addresses
-	if c.port < 0 || c.port > 65535 {
-		return c, fmt.Errorf("--port=%d: want 0 to 65535", c.port)
+	command := fs.Args()
+	own := len(command) > 0 || set["dir"] // the command line has an endpoint
+	if len(command) > 0 && set["dir"] {
+		return c, fmt.Errorf("--dir=%s and a COMMAND (%s): give one", e.dir, command[0])
 	}
-	ep.Command = fs.Args()
-	if len(ep.Command) == 0 {
-		return c, errors.New("no program given: usage: wsbridge [flags] COMMAND [ARGS...] (see wsbridge --help)")
-	}
-	switch {
-	case binary && framingName != "" && framingName != "raw":
-		return c, fmt.Errorf("--binary means --framing=raw, but --framing=%s was given", framingName)
-	case binary:
-		framingName = "raw"
-	}
-	ep.Framing = framingName
-	for _, v := range strings.Split(passenv, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			ep.PassEnv = append(ep.PassEnv, v)
+	var eps []bridge.Endpoint
+	if configPath != "" {
+		file, err := readConfig(configPath)
+		if err != nil {
+			return c, err
 		}
-	}
-	c.bridge.Origins = origins
-	c.bridge.SameOrigin = sameOrigin
-	ep.CloseGrace = time.Duration(closems) * time.Millisecond
-	ep.MaxMessage = int64(maxMessage)
-	if maxMessage == 0 {
-		ep.MaxMessage = -1 // no limit
-	}
-	switch {
-	case shared != "" && cgiMode:
-		return c, errors.New("--shared and --cgi-per-message are two different modes: choose one")
-	case shared != "":
-		ep.Mode = bridge.ModeShared
-		ep.Shared.Lazy = shared == "lazy"
-	case cgiMode:
-		ep.Mode = bridge.ModeCGI
-	}
-	switch restart {
-	case "close":
-	case "keep":
-		ep.Shared.KeepClients = true
-	default:
-		return c, fmt.Errorf("--on-restart=%s: want close or keep", restart)
-	}
-	if queue < 512 {
-		return c, fmt.Errorf("--queue=%d: want at least 512 bytes", queue)
-	}
-	ep.Shared.Queue = int(min(queue, 1<<30))
-	ep.CGI.MaxOut = int64(cgiOut)
-	if ep.CGI.PerConn < 1 || ep.CGI.Total < 1 || ep.CGI.Timeout <= 0 || cgiOut < 1 {
-		return c, errors.New("--cgi-per-conn, --cgi-total, --cgi-timeout and --cgi-max-output must be > 0")
-	}
-	c.bridge.Endpoints = []bridge.Endpoint{ep}
-	if c.bridge.PingInterval < 0 || c.bridge.PingTimeout <= 0 || c.bridge.HandshakeTimeout <= 0 {
-		return c, errors.New("--ping-interval must be ≥ 0, --ping-timeout and --handshake-timeout > 0")
-	}
-	var err error
-	for _, h := range []struct {
-		list listFlag
-		dst  *http.Header
-		name string
-	}{{headers, &c.bridge.Header, "--header"}, {headersWS, &c.bridge.HeaderWS, "--header-ws"}, {hHTTP, &c.bridge.HeaderHTTP, "--header-http"}} {
-		for _, v := range h.list {
-			name, value, perr := bridge.ParseHeader(v)
-			if perr != nil {
-				return c, fmt.Errorf("%s: %w", h.name, perr)
-			}
-			if *h.dst == nil {
-				*h.dst = http.Header{}
-			}
-			h.dst.Add(name, value)
+		if err := file.mergeDaemon(fs, set); err != nil {
+			return c, err
 		}
+		eps = file.endpoints
+		var stray []string
+		for name := range set {
+			if endpointFlagNames[name] {
+				stray = append(stray, "--"+name)
+			}
+		}
+		slices.Sort(stray)
+		switch {
+		case own && file.catchAll != 0:
+			return c, fmt.Errorf("the COMMAND or --dir on the command line and [endpoint] at %s:%d both serve every path: keep one", configPath, file.catchAll)
+		case !own && len(stray) > 0:
+			return c, fmt.Errorf("%s: these flags apply to the COMMAND of the command line, and there is none: set them in an [endpoint] section of %s", strings.Join(stray, ", "), configPath)
+		case !own && len(eps) == 0:
+			return c, fmt.Errorf("%s has no [endpoint] section and the command line no COMMAND: nothing to serve", configPath)
+		}
+	} else if !own {
+		return c, errors.New("no program given: usage: wsbridge [flags] COMMAND [ARGS...], --dir=DIR or --config=FILE (see wsbridge --help)")
 	}
-	if _, err = bridge.ParseLevel(c.logLevel); err != nil {
-		return c, fmt.Errorf("--loglevel: %w", err)
+	if own {
+		ep, err := e.endpoint("", command)
+		if err == nil {
+			err = checkProgram(ep)
+		}
+		if err != nil {
+			return c, err
+		}
+		eps = append(eps, ep)
+	}
+	if err := d.apply(&c); err != nil {
+		return c, err
+	}
+	c.bridge.Endpoints = eps
+	if err := c.bridge.Check(); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -238,14 +397,42 @@ const usage = `wsbridge: turn a program that speaks stdin/stdout into a WebSocke
 
 Usage:
   wsbridge [flags] COMMAND [ARGS...]
+  wsbridge [flags] --dir=DIR
+  wsbridge [flags] --config=FILE [COMMAND [ARGS...]]
 
 Each WebSocket connection runs COMMAND; messages from the client go to its
 stdin, what it writes on stdout comes back as messages.
 
 Flags marked * mean what they mean in websocketd.
 
+The daemon (in a config file: keys at the top):
   --port=PORT               * TCP port to listen on (default 8080)
   --address=ADDR            * address to bind, repeatable (default: all)
+  --origin=HOST[:PORT],...  * browser pages allowed to connect; '*' allows any
+  --sameorigin              * allow pages served from the same host and port
+                              (also the default when --origin is not given)
+  --maxforks=N              * programs running at once (0: no limit); over it: 429
+  --max-conns=N               connections open at once (0: no limit); over it: 503
+  --ping-interval=DUR         ping a silent client after DUR (default 0: never)
+  --ping-timeout=DUR          drop a client whose ping goes unanswered (default 10s)
+  --handshake-timeout=DUR     the request must arrive within DUR (default 10s)
+  --header='N: V'           * add a header to every response, repeatable
+  --header-ws='N: V'        * ... to successful WebSocket upgrades only
+  --header-http='N: V'      * ... to every response but upgrades
+  --loglevel=LEVEL          * debug, trace, access (default), info, error, fatal
+  --staticdir=DIR           * serve the files of DIR to plain HTTP GET requests
+                              (index.html for a directory; no listings, no
+                              hidden files, nothing outside DIR)
+  --devconsole              * a plain GET of an endpoint's path gets a page to
+                              try it from a browser
+  --demo                      serve a demo page at / that talks to COMMAND
+
+The endpoint (in a config file: keys of an [endpoint] section):
+  --dir=DIR                 * instead of COMMAND: each executable file of DIR
+                              is an endpoint, /x.sh/more runs DIR/x.sh with
+                              PATH_INFO=/more in its own directory
+  --workdir=DIR               the program's working directory (default: the
+                              daemon's)
   --framing=NAME              how messages travel on stdio (default line):
                               line: one message per line
                               raw: each stdout read is one binary message
@@ -255,20 +442,7 @@ Flags marked * mean what they mean in websocketd.
   --max-message=SIZE          largest message a client may send (default 1MiB; 0: no limit)
   --passenv=VAR,...         * daemon variables the program inherits
                               (default PATH,LD_LIBRARY_PATH); nothing else leaks
-  --origin=HOST[:PORT],...  * browser pages allowed to connect; '*' allows any
-  --sameorigin              * allow pages served from the same host and port
-                              (also the default when --origin is not given)
-  --maxforks=N              * programs running at once (0: no limit); over it: 429
-  --max-conns=N               connections open at once (0: no limit); over it: 503
   --closems=MS              * stretch each wait before signalling the program
-  --ping-interval=DUR         ping a silent client after DUR (default 0: never)
-  --ping-timeout=DUR          drop a client whose ping goes unanswered (default 10s)
-  --handshake-timeout=DUR     the request must arrive within DUR (default 10s)
-  --header='N: V'           * add a header to every response, repeatable
-  --header-ws='N: V'        * ... to successful WebSocket upgrades only
-  --header-http='N: V'      * ... to every response but upgrades
-  --loglevel=LEVEL          * debug, trace, access (default), info, error, fatal
-  --demo                      serve a demo page at / that talks to COMMAND
 
 Shared process: one COMMAND for every client
   --shared[=lazy]             start COMMAND with the daemon (lazy: at the first
@@ -293,10 +467,17 @@ Per-message CGI: COMMAND runs once per message, CGI/1.1 style
   --cgi-timeout=DUR           kill a script running longer (default 30s)
   --cgi-max-output=SIZE       largest reply (default 1MiB)
 
+Several endpoints: a config file
+  --config=FILE               read FILE: key = value lines, keys named as the
+                              long flags; [endpoint /path] sections, each with
+                              command = PROGRAM [ARGS...] (quoted as in sh,
+                              nothing expanded) or dir = DIR. A flag and the
+                              file may not disagree. See "Many endpoints" in
+                              the README.
+
   --version                 * print the version
   --help                    * print this help
 
 Not yet supported websocketd flags (they fail with a clear error): --ssl,
---sslcert, --sslkey, --dir, --staticdir, --cgidir, --devconsole, --redirport,
---reverselookup.
+--sslcert, --sslkey, --cgidir, --redirport, --reverselookup.
 `

@@ -96,7 +96,18 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 			return err
 		}
 		listeners = append(listeners, l)
-		log.Info("listening", "url", "http://"+l.Addr().String()+"/", "command", strings.Join(c.bridge.Endpoints[0].Command, " "))
+		log.Info("listening", "url", "http://"+l.Addr().String()+"/")
+	}
+	for _, ep := range c.bridge.Endpoints {
+		path := ep.Path
+		if path == "" {
+			path = "(every path)"
+		}
+		if ep.ScriptDir != "" {
+			log.Info("endpoint", "path", path, "dir", ep.ScriptDir)
+		} else {
+			log.Info("endpoint", "path", path, "command", strings.Join(ep.Command, " "))
+		}
 	}
 	return srv.Serve(ctx, listeners...)
 }
