@@ -390,3 +390,26 @@ func FuzzConfig(f *testing.F) {
 		})
 	})
 }
+
+// The README's example config file is one wsbridge takes, once its
+// programs and directories are ones this machine has.
+func TestREADMEConfig(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, ok := strings.Cut(string(readme), "```ini\n")
+	example, _, ok2 := strings.Cut(example, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no ```ini block")
+	}
+	example = regexp.MustCompile(`(?m)^command = \S+`).ReplaceAllLiteralString(example, "command = "+childBin)
+	example = regexp.MustCompile(`(?m)^((static)?dir) = .*$`).ReplaceAllString(example, "$1 = "+t.TempDir())
+	fc, err := loadConfig("README.md", []byte(example))
+	if err != nil {
+		t.Fatalf("the README's example: %v\n%s", err, example)
+	}
+	if len(fc.endpoints) != 4 || fc.catchAll == 0 {
+		t.Errorf("the README's example has %d endpoints (catch-all at line %d), want 4 with a catch-all", len(fc.endpoints), fc.catchAll)
+	}
+}
