@@ -152,6 +152,7 @@ func (d *scriptDir) endpoint(rel string) *endpoint {
 		return ep
 	}
 	e := d.self.Endpoint
+	e.Path = strings.TrimSuffix(e.Path, "/") + "/" + rel // its name in logs
 	e.ScriptDir = ""
 	e.Command = []string{filepath.Join(d.dir, filepath.FromSlash(rel))}
 	e.Dir = filepath.Dir(e.Command[0])

@@ -122,6 +122,9 @@ func TestScriptDirLookup(t *testing.T) {
 			if len(got.Command) != 1 || got.Command[0] != want || got.Dir != filepath.Dir(want) || got.ScriptDir != "" {
 				t.Errorf("script endpoint runs %q in %q (script dir %q), want %q in its directory", got.Command, got.Dir, got.ScriptDir, want)
 			}
+			if got.Path != tc.script || !got.Shared.Lazy {
+				t.Errorf("script endpoint at %q (lazy %v), want %q, lazy: logs name it, and it is known only once asked for", got.Path, got.Shared.Lazy, tc.script)
+			}
 			again, _, _, _ := r.lookup(tc.raw, p)
 			if again != got {
 				t.Errorf("a second lookup made another endpoint for the same script")
