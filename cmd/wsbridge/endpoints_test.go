@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -364,5 +365,64 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("output %q, want %q", out, want)
 			}
 		})
+	}
+}
+
+// With --shared, each script of --dir has a shared child of its own, and
+// shutdown ends them all.
+func TestScriptDirShared(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.sh", "#!/bin/sh\nexec /bin/cat\n", 0o755)
+	writeFile(t, dir, "b.sh", "#!/bin/sh\nexec /bin/cat\n", 0o755)
+	b := startBridge(t, "--dir="+dir, "--shared")
+	ctx := testCtx(t, 20*time.Second)
+
+	// readUntil reads c's messages up to want, which must come.
+	readUntil := func(t *testing.T, c *websocket.Conn, want string) {
+		t.Helper()
+		for readText(t, ctx, c) != want {
+		}
+	}
+	a1 := dialWS(t, ctx, b.URL("/a.sh"), nil)
+	a2 := dialWS(t, ctx, b.URL("/a.sh"), nil)
+	other := dialWS(t, ctx, b.URL("/b.sh"), nil)
+	// Once a2 hears itself it has joined, and so has a1, which came first.
+	if err := a2.Write(ctx, websocket.MessageText, []byte("a2 here")); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, a2, "a2 here")
+	if err := a1.Write(ctx, websocket.MessageText, []byte("to every client of a.sh")); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, a1, "to every client of a.sh")
+	readUntil(t, a2, "to every client of a.sh")
+	if err := other.Write(ctx, websocket.MessageText, []byte("b only")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readText(t, ctx, other); got != "b only" {
+		t.Errorf("the client of b.sh got %q first, want only what b.sh's own child wrote", got)
+	}
+
+	// The clients read on, so they answer the close frames.
+	ended := make(chan error, 3)
+	for _, c := range []*websocket.Conn{a1, a2, other} {
+		go func() {
+			for {
+				if _, _, err := c.Read(ctx); err != nil {
+					ended <- err
+					return
+				}
+			}
+		}()
+	}
+	b.Signal(syscall.SIGTERM)
+	if err := b.Wait(10 * time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
+	}
+	for range 3 {
+		if err := <-ended; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("a client ended with %v at shutdown, want 1001", err)
+		}
 	}
 }
