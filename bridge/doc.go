@@ -10,6 +10,12 @@
 // on one side stops the pump that feeds it. Buffers are held only while
 // data moves, so an idle session holds none.
 //
+// Each Endpoint is a program at a URL path, or a directory whose
+// executable files are each an endpoint (ScriptDir, looked up per request
+// through an os.Root so no path leaves the directory). Plain HTTP requests
+// get the demo page, files of Options.StaticDir (also through an os.Root),
+// or the console page of an endpoint (Options.DevConsole).
+//
 // The client side of a session is the Client interface, so a fallback
 // transport can feed a child exactly as a WebSocket does.
 package bridge
