@@ -140,7 +140,7 @@ passenv = PATH, HOME
 
 [endpoint]
 command = cat
-cgi-per-message = false
+cgi-per-message = true
 cgi-timeout = 2s
 cgi-max-output = 1M
 closems = 250
@@ -155,7 +155,7 @@ binary = no
 				{Path: "/scripts/", ScriptDir: scripts, PassEnv: []string{"PATH", "HOME"}, MaxMessage: -1,
 					Shared: bridge.SharedOptions{Queue: 256 << 10},
 					CGI:    bridge.CGIOptions{PerConn: 4, Total: 64, Timeout: 30 * time.Second, MaxOut: 1 << 20}},
-				{Command: []string{"cat"}, Dir: "/tmp", PassEnv: []string{"PATH", "LD_LIBRARY_PATH"},
+				{Command: []string{"cat"}, Dir: "/tmp", Mode: bridge.ModeCGI, PassEnv: []string{"PATH", "LD_LIBRARY_PATH"},
 					MaxMessage: 1 << 20, CloseGrace: 250 * time.Millisecond, Shared: bridge.SharedOptions{Queue: 256 << 10},
 					CGI: bridge.CGIOptions{PerConn: 4, Total: 64, Timeout: 2 * time.Second, MaxOut: 1 << 20}},
 			}

@@ -426,3 +426,27 @@ func TestScriptDirShared(t *testing.T) {
 		}
 	}
 }
+
+// With --cgi-per-message, --cgi-total bounds the scripts of the whole
+// directory, not each script: two scripts never overlap under
+// --cgi-total=1.
+func TestScriptDirCGITotal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.sh", cgiScript, 0o755)
+	writeFile(t, dir, "b.sh", cgiScript, 0o755) // counts overlaps in the same DIR/state
+	b := startBridge(t, "--dir="+dir, "--cgi-per-message", "--cgi-total=1")
+	ctx := testCtx(t, 20*time.Second)
+	a := dialWS(t, ctx, b.URL("/a.sh"), nil)
+	other := dialWS(t, ctx, b.URL("/b.sh"), nil)
+	for _, c := range []*websocket.Conn{a, other} {
+		if err := c.Write(ctx, websocket.MessageText, []byte("sleep 1 x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*websocket.Conn{a, other} {
+		if got := readText(t, ctx, c); !strings.HasSuffix(got, "|sleep 1 x|1") {
+			t.Errorf("reply %q: want the script to have run alone (|1)", got)
+		}
+	}
+}
