@@ -10,7 +10,7 @@ import (
 
 // scriptTree makes a script directory with every case lookup must get
 // right, and an executable outside it that links try to reach.
-func scriptTree(t *testing.T) string {
+func scriptTree(t testing.TB) string {
 	t.Helper()
 	base := t.TempDir()
 	dir := filepath.Join(base, "scripts")
@@ -164,6 +164,43 @@ func TestScriptDirChecked(t *testing.T) {
 		ep, err := Endpoint{ScriptDir: "rel"}.withDefaults()
 		if err != nil || ep.ScriptDir != filepath.Join(dir, "rel") {
 			t.Fatalf("withDefaults: %q %v, want %q", ep.ScriptDir, err, filepath.Join(dir, "rel"))
+		}
+	})
+}
+
+// FuzzScriptDirResolve: whatever path a client sends, a script --dir
+// runs is a file inside the directory, reached through it, never the
+// executable outside it that the tree's links point at.
+func FuzzScriptDirResolve(f *testing.F) {
+	for _, s := range []string{"/a.sh", "/a.sh/x/y", "/sub/b.sh", "/escape.sh", "/up/outside.sh",
+		"/%2e%2e/outside.sh", "/sub/../../outside.sh", "/subalias/b.sh", "//a.sh", "/a.sh%2fx", "/.hidden.sh"} {
+		f.Add(s)
+	}
+	dir := scriptTree(f)
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	d := &scriptDir{dir: dir}
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, err := url.PathUnescape(raw)
+		if err != nil {
+			return // the handshake refuses it with a 400 first
+		}
+		rel, _, err := d.resolve(raw, p)
+		if err != nil {
+			return
+		}
+		got, err := filepath.EvalSymlinks(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatalf("%q resolved to %q, which does not exist: %v", raw, rel, err)
+		}
+		if !strings.HasPrefix(got, real+string(filepath.Separator)) {
+			t.Fatalf("%q resolved to %q, outside the directory (%s)", raw, got, real)
+		}
+		st, err := os.Stat(got)
+		if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+			t.Fatalf("%q resolved to %q, not an executable file", raw, got)
 		}
 	})
 }
