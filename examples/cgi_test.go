@@ -3,7 +3,6 @@ package examples
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,20 +13,7 @@ import (
 // per message with the CGI variables set, and reads its output with the
 // parser the bridge uses.
 func TestHelloCGI(t *testing.T) {
-	script, err := filepath.Abs(filepath.Join("sh", "hello.cgi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shells := []struct {
-		name string
-		argv func(t *testing.T) []string
-	}{
-		// Run as a user would: through its #! line, so the execute bit counts.
-		{"direct", func(t *testing.T) []string { return []string{script} }},
-		{"busybox", func(t *testing.T) []string {
-			return []string{requireTool(t, "busybox", "busybox"), "sh", script}
-		}},
-	}
+	shells := shellRuns(t, "hello.cgi")
 	// cgiEnv is what a web server sets for a POST of n bytes.
 	cgiEnv := func(n string) []string {
 		env := []string{"GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=POST", "REMOTE_ADDR=192.0.2.7",
