@@ -198,7 +198,7 @@ func TestBehindWsbridge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--framing=" + tc.framing}, tc.command(t)...)
 			b := startBridge(t, args...)
-			c, err := dialWS(b.addr, ioTimeout)
+			c, err := dialWS(b.addr, "/", ioTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 )
 
@@ -32,10 +33,10 @@ type wsClient struct {
 	br   *bufio.Reader
 }
 
-// dialWS opens a WebSocket to ws://addr/ with no Origin header, as a
-// program (not a browser) does. Every later read and write must end within
-// timeout of the dial.
-func dialWS(addr string, timeout time.Duration) (*wsClient, error) {
+// dialWS opens a WebSocket to ws://addr/target (target "/" or, say,
+// "/?nick=ann") with no Origin header, as a program (not a browser) does.
+// Every later read and write must end within timeout of the dial.
+func dialWS(addr, target string, timeout time.Duration) (*wsClient, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
@@ -44,7 +45,7 @@ func dialWS(addr string, timeout time.Duration) (*wsClient, error) {
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	key := base64.StdEncoding.EncodeToString(nonce[:])
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+target, nil)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -180,14 +181,53 @@ func (c *wsClient) close() (code int, err error) {
 		if op != opClose {
 			continue
 		}
-		code = 1005
-		if len(payload) >= 2 {
-			code = int(binary.BigEndian.Uint16(payload))
-		}
+		code, _ = closePayload(payload)
 		break
 	}
-	if _, err := c.br.ReadByte(); err != io.EOF {
-		return code, fmt.Errorf("after the close frame: got %v, want the connection closed", err)
+	return code, c.waitEnd()
+}
+
+// closedByServer reads the next message, which must be the server's close
+// frame, answers it with a close frame as RFC 6455 asks, and waits for the
+// server to end the TCP connection. It returns the server's code (1005
+// when its frame carries none) and reason.
+func (c *wsClient) closedByServer() (code int, reason string, err error) {
+	defer c.conn.Close()
+	op, payload, err := c.readMessage()
+	if err != nil {
+		return 0, "", fmt.Errorf("waiting for the close frame: %w", err)
 	}
-	return code, nil
+	if op != opClose {
+		return 0, "", fmt.Errorf("got message op %#x %q, want the server's close frame", op, payload)
+	}
+	code, reason = closePayload(payload)
+	// The answer echoes the code, as most clients do. The server may end
+	// the connection without waiting for it (RFC 6455 allows it): a failed
+	// write is no error, nor is a reset from a server that closed with the
+	// answer unread.
+	c.writeFrame(opClose, payload[:min(2, len(payload))])
+	if err := c.waitEnd(); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		return code, reason, err
+	}
+	return code, reason, nil
+}
+
+func closePayload(p []byte) (code int, reason string) {
+	if len(p) < 2 {
+		return 1005, ""
+	}
+	return int(binary.BigEndian.Uint16(p)), string(p[2:])
+}
+
+// waitEnd expects the server to end the TCP connection, the last step of
+// a close, which the RFC leaves to the server.
+func (c *wsClient) waitEnd() error {
+	b, err := c.br.ReadByte()
+	switch {
+	case err == nil:
+		return fmt.Errorf("after the close frame: got byte %#x, want the connection closed", b)
+	case err == io.EOF:
+		return nil
+	}
+	return fmt.Errorf("after the close frame: %w, want the connection closed", err)
 }
