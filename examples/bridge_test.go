@@ -198,10 +198,7 @@ func TestBehindWsbridge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--framing=" + tc.framing}, tc.command(t)...)
 			b := startBridge(t, args...)
-			c, err := dialWS(b.addr, "/", ioTimeout)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := dial(t, b, "/")
 			if tc.welcome != "" {
 				expectMessage(t, c, opText, tc.welcome)
 			}
@@ -211,13 +208,7 @@ func TestBehindWsbridge(t *testing.T) {
 				}
 				expectMessage(t, c, x.op, x.want)
 			}
-			code, err := c.close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if code != 1000 {
-				t.Errorf("server closed with code %d after a normal close, want 1000", code)
-			}
+			closeNormally(t, c)
 			b.stop(t)
 		})
 	}
@@ -231,5 +222,60 @@ func expectMessage(t *testing.T, c *wsClient, wantOp byte, want string) {
 	}
 	if op != wantOp || string(msg) != want {
 		t.Fatalf("got message op %#x %q, want op %#x %q", op, msg, wantOp, want)
+	}
+}
+
+// dial opens a WebSocket to the bridge, failing the test if it cannot.
+func dial(t *testing.T, b *bridgeProc, target string) *wsClient {
+	t.Helper()
+	c, err := dialWS(b.addr, target, ioTimeout)
+	if err != nil {
+		t.Fatalf("connecting to ws://%s%s: %v", b.addr, target, err)
+	}
+	t.Cleanup(func() { c.conn.Close() })
+	return c
+}
+
+// nextText returns the client's next message, which must be text.
+func nextText(t *testing.T, c *wsClient) string {
+	t.Helper()
+	op, msg, err := c.readMessage()
+	if err != nil {
+		t.Fatalf("waiting for a message: %v", err)
+	}
+	if op != opText {
+		t.Fatalf("got message op %#x %q, want a text message", op, msg)
+	}
+	return string(msg)
+}
+
+func say(t *testing.T, c *wsClient, msg string) {
+	t.Helper()
+	if err := c.writeFrame(opText, []byte(msg)); err != nil {
+		t.Fatalf("sending %q: %v", msg, err)
+	}
+}
+
+// expectClosed expects the server to close c next, with code and reason.
+func expectClosed(t *testing.T, c *wsClient, code int, reason string) {
+	t.Helper()
+	gotCode, gotReason, err := c.closedByServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotCode != code || gotReason != reason {
+		t.Fatalf("closed with %d %q, want %d %q", gotCode, gotReason, code, reason)
+	}
+}
+
+// closeNormally closes c from the client's side and expects 1000 back.
+func closeNormally(t *testing.T, c *wsClient) {
+	t.Helper()
+	code, err := c.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1000 {
+		t.Fatalf("server answered a normal close with %d, want 1000", code)
 	}
 }
