@@ -2,7 +2,9 @@ package examples
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +76,45 @@ func TestHelloCGI(t *testing.T) {
 			out, _, code := runChildEnv(t, cgiEnv("4"), []byte("slow"), argv...)
 			if took := time.Since(start); took < 5*time.Second || code != 0 || !bytes.Contains(out, []byte("you sent: slow\n")) {
 				t.Fatalf("took %v, exit %d, output %q; want 5s or more, exit 0, the reply", took, code, out)
+			}
+		})
+	}
+}
+
+// TestHelloCGIBehindWsbridge runs hello.cgi under the real wsbridge
+// --cgi-per-message: one run per message, replies in order, a failing run
+// answered by the bridge's error in its place.
+func TestHelloCGIBehindWsbridge(t *testing.T) {
+	reply := func(msg, upper string) string {
+		return fmt.Sprintf("hello from hello.cgi\nmethod: POST\nfrom: 127.0.0.1\nyou sent: %s\nupper-cased: %s\n", msg, upper)
+	}
+	for _, sh := range shellRuns(t, "hello.cgi") {
+		t.Run(sh.name, func(t *testing.T) {
+			b := startBridge(t, append([]string{"--cgi-per-message"}, sh.argv(t)...)...)
+			c := dial(t, b, "/")
+			// Sent back to back, so the scripts run at once: the replies
+			// still come in order, the failure's in its place.
+			for _, msg := range []string{"hello world", "fail", "héllo\nwörld"} {
+				say(t, c, msg)
+			}
+			expectMessage(t, c, opText, reply("hello world", "HELLO WORLD"))
+			var failed struct {
+				Error  string `json:"error"`
+				Status int    `json:"status"`
+				Detail string `json:"detail"`
+			}
+			if msg := nextText(t, c); json.Unmarshal([]byte(msg), &failed) != nil ||
+				failed.Error != "Bad Gateway" || failed.Status != 502 || failed.Detail != "the script failed: exit status 3" {
+				t.Fatalf("for the failing script got %q, want the bridge's JSON error, 502", msg)
+			}
+			expectMessage(t, c, opText, reply("héllo\nwörld", "HéLLO\nWöRLD"))
+			// The connection outlives the failure.
+			say(t, c, "again")
+			expectMessage(t, c, opText, reply("again", "AGAIN"))
+			closeNormally(t, c)
+			b.stop(t)
+			if log := b.stderr.String(); !strings.Contains(log, "hello.cgi: failing on purpose, as asked") {
+				t.Errorf("the script's stderr is not in wsbridge's log:\n%s", log)
 			}
 		})
 	}
