@@ -1,0 +1,614 @@
+package main
+
+// Tests of the shared mode (--shared): one child for every client of the
+// endpoint. The child is testchild broadcast (line framing) or testchild
+// mux; clients are coder/websocket, or raw TCP where a test must control
+// reading.
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// floodLine is line i of testchild's "go N SIZE" (and flood).
+func floodLine(i, size int) string {
+	b := []byte(strconv.Itoa(i) + " ")
+	for c := 0; len(b) < size; c++ {
+		b = append(b, byte('a'+c%26))
+	}
+	return string(b[:size])
+}
+
+// floodNumber returns the number of a flood line, checking the rest of it.
+func floodNumber(msg string, size int) (int, bool) {
+	n, err := strconv.Atoi(strings.SplitN(msg, " ", 2)[0])
+	return n, err == nil && n > 0 && msg == floodLine(n, size)
+}
+
+// readSkipStarted reads one text message, skipping the "started PID"
+// line a child writes as it starts: it reaches whoever is connected then.
+func readSkipStarted(t testing.TB, ctx context.Context, c *websocket.Conn) string {
+	t.Helper()
+	for {
+		if msg := readText(t, ctx, c); !strings.HasPrefix(msg, "started ") {
+			return msg
+		}
+	}
+}
+
+// writeText sends one text message.
+func writeText(t testing.TB, ctx context.Context, c *websocket.Conn, msg string) {
+	t.Helper()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatalf("write %q: %v", msg, err)
+	}
+}
+
+// dialJoined dials n clients of a broadcast child, each of which sends
+// "join" (the child counts them before a "go ... AFTER" floods), at most
+// 50 dials at a time.
+func dialJoined(t testing.TB, ctx context.Context, url string, n int) []*websocket.Conn {
+	t.Helper()
+	conns := make([]*websocket.Conn, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 50)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, _, err := websocket.Dial(ctx, url, nil)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			c.SetReadLimit(-1)
+			conns[i] = c
+			errs[i] = c.Write(ctx, websocket.MessageText, []byte("join"))
+		})
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range conns {
+			if c != nil {
+				c.CloseNow()
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("dialling %d clients: %v", n, err)
+	}
+	return conns
+}
+
+// slowDial opens a WebSocket connection whose receive buffer is as small
+// as the kernel allows, sends "join", and then reads only when the test
+// says: a client that stops reading.
+func slowDial(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+		return errors.Join(err, serr)
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawConn{t: t, Conn: conn, R: bufio.NewReaderSize(conn, 512)}
+	resp, err := c.Handshake("/")
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	if err := c.WriteFrame(true, opText, []byte("join")); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// readFloodAll reads flood lines 1..lines in order on every client; a
+// "started" line first is skipped. It fails the test with the first
+// client's error.
+func readFloodAll(t testing.TB, ctx context.Context, conns []*websocket.Conn, lines, size int) {
+	t.Helper()
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			for n := 1; n <= lines; n++ {
+				_, data, err := c.Read(ctx)
+				if err != nil {
+					errs[i] = fmt.Errorf("client %d: line %d: %w", i, n, err)
+					return
+				}
+				msg := string(data)
+				if n == 1 && strings.HasPrefix(msg, "started ") {
+					n--
+					continue
+				}
+				if msg != floodLine(n, size) {
+					errs[i] = fmt.Errorf("client %d: got %.30q (%d bytes), want line %d", i, msg, len(msg), n)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d clients did not get every line in order; first: %v", len(failed), len(conns), failed[0])
+	}
+}
+
+// expectNext reads the next message on every client and checks it.
+func expectNext(t testing.TB, ctx context.Context, conns []*websocket.Conn, want string) {
+	t.Helper()
+	for i, c := range conns {
+		if got := readText(t, ctx, c); got != want {
+			t.Fatalf("client %d: got %.40q, want %q", i, got, want)
+		}
+	}
+}
+
+// Every line a shared child writes reaches every one of 1,000 clients,
+// once, whole and in order.
+func TestSharedBroadcastManyClients(t *testing.T) {
+	const clients, lines, size = 1000, 50, 200
+	b := startBridge(t, "--shared", childBin, "broadcast")
+	ctx := testCtx(t, 120*time.Second)
+	conns := dialJoined(t, ctx, b.URL("/"), clients)
+	writeText(t, ctx, conns[0], fmt.Sprintf("go %d %d %d", lines, size, clients))
+	readFloodAll(t, ctx, conns, lines, size)
+	// Nothing was sent twice: the next message is the one after the flood.
+	writeText(t, ctx, conns[0], "end")
+	expectNext(t, ctx, conns, "echo: end")
+	if n := len(childrenOf(b.PID())); n != 1 {
+		t.Errorf("%d children for %d clients, want 1", n, clients)
+	}
+}
+
+// Clients that send large messages in many frames at the same time: the
+// child gets each message whole, never mixed with another client's.
+func TestSharedMessagesNeverInterleave(t *testing.T) {
+	t.Parallel()
+	const clients, msgs, size, frame = 6, 3, 200 << 10, 4 << 10
+	b := startBridge(t, "--shared", childBin, "broadcast")
+	ctx := testCtx(t, 60*time.Second)
+	conns := dialJoined(t, ctx, b.URL("/"), clients)
+	var want []string
+	payloads := make([][][]byte, clients)
+	for i := range clients {
+		for j := range msgs {
+			p := []byte(strings.Repeat(fmt.Sprintf("client %d message %d ", i, j), size)[:size])
+			payloads[i] = append(payloads[i], p)
+			want = append(want, fmt.Sprintf("hash %d %x", len(p), sha256.Sum256(p)))
+		}
+	}
+	slices.Sort(want)
+	errs := make([]error, 2*clients)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() { // sends, one frame at a time
+			for _, p := range payloads[i] {
+				w, err := c.Writer(ctx, websocket.MessageText)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if _, err := w.Write([]byte("hash ")); err != nil {
+					errs[i] = err
+					return
+				}
+				for off := 0; off < len(p); off += frame {
+					if _, err := w.Write(p[off:min(off+frame, len(p))]); err != nil {
+						errs[i] = err
+						return
+					}
+				}
+				if err := w.Close(); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+		wg.Go(func() { // reads every client's digests
+			var got []string
+			for len(got) < len(want) {
+				_, data, err := c.Read(ctx)
+				if err != nil {
+					errs[clients+i] = fmt.Errorf("client %d after %d digests: %w", i, len(got), err)
+					return
+				}
+				if msg := string(data); strings.HasPrefix(msg, "hash ") {
+					got = append(got, msg)
+				} else if !strings.HasPrefix(msg, "started ") {
+					errs[clients+i] = fmt.Errorf("client %d: unexpected %.60q", i, msg)
+					return
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				errs[clients+i] = fmt.Errorf("client %d: the child saw other messages than were sent:\ngot  %q\nwant %q", i, got, want)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slowRun floods a broadcast child's clients, one of which never reads
+// until the test says: good clients, a raw slow one, and the bridge. The
+// good clients read in the background; goodDone waits for them and fails
+// the test unless every one got every line in order.
+func slowRun(t *testing.T, flags ...string) (b *bridgeProc, ctx context.Context, good []*websocket.Conn, slow *rawConn, goodDone func()) {
+	t.Helper()
+	const goodClients, lines, size = 3, 3000, 1000 // 3 MB: more than the socket buffers and --queue
+	b = startBridge(t, append(append([]string{"--shared", "--queue=64KiB"}, flags...), childBin, "broadcast")...)
+	ctx = testCtx(t, 60*time.Second)
+	slow = slowDial(t, b.Addr)
+	good = dialJoined(t, ctx, b.URL("/"), goodClients)
+	writeText(t, ctx, good[0], fmt.Sprintf("go %d %d %d", lines, size, goodClients+1))
+	// A slow client slows nobody: the others get every line.
+	read := make(chan struct{})
+	var tb testing.TB = &errorsOnly{TB: t}
+	go func() {
+		defer close(read)
+		readFloodAll(tb, ctx, good, lines, size)
+	}()
+	t.Cleanup(func() { <-read })
+	return b, ctx, good, slow, func() {
+		t.Helper()
+		<-read
+		if tb.Failed() {
+			t.FailNow()
+		}
+	}
+}
+
+// errorsOnly is a testing.TB for another goroutine than the test's: its
+// Fatal marks the test failed and ends the goroutine, which the test's own
+// goroutine then notices with Failed.
+type errorsOnly struct{ testing.TB }
+
+func (e *errorsOnly) Fatalf(format string, args ...any) {
+	e.TB.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func (e *errorsOnly) Fatal(args ...any) {
+	e.TB.Error(args...)
+	runtime.Goexit()
+}
+
+// With --drop-slow a client that does not read stays connected and loses
+// whole messages: what it reads is some of the lines, each whole, in
+// order, and then what comes after.
+func TestSharedDropSlow(t *testing.T) {
+	t.Parallel()
+	const lines, size = 3000, 1000
+	b, ctx, good, slow, goodDone := slowRun(t, "--drop-slow")
+	b.WaitRecords("slow client: dropping messages (--drop-slow)", 1, 10*time.Second)
+	goodDone()
+	last, got := 0, 0
+	quiet := false
+	for {
+		timeout := 10 * time.Second
+		if !quiet {
+			timeout = 500 * time.Millisecond // long enough for the queue to drain once read
+		}
+		op, data, cf, err := slow.ReadMessage(timeout)
+		if errors.Is(err, os.ErrDeadlineExceeded) && !quiet {
+			// Everything queued is read: what is sent now must come.
+			quiet = true
+			writeText(t, ctx, good[0], "end")
+			continue
+		}
+		if err != nil {
+			t.Fatalf("after %d lines: %v %d %q", got, err, cf.CloseCode(), cf.CloseReason())
+		}
+		msg := string(data)
+		if msg == "echo: end" {
+			break
+		}
+		if strings.HasPrefix(msg, "started ") && got == 0 {
+			continue
+		}
+		n, ok := floodNumber(msg, size)
+		if op != opText || !ok || n <= last {
+			t.Fatalf("after line %d got %.30q (%d bytes), want a later line whole", last, msg, len(msg))
+		}
+		last = n
+		got++
+	}
+	t.Logf("the slow client got %d of %d lines, the last %d", got, lines, last)
+	if got >= lines {
+		t.Errorf("the slow client got all %d lines: nothing was dropped", lines)
+	}
+}
+
+// muxClient is a client of testchild mux with its connection id.
+type muxClient struct {
+	*websocket.Conn
+	id string
+}
+
+// dialMux connects to testchild mux and reads its greeting.
+func dialMux(t *testing.T, ctx context.Context, b *bridgeProc, query string) muxClient {
+	t.Helper()
+	c := dialWS(t, ctx, b.URL("/?"+query), nil)
+	hello := strings.Fields(readSkipStarted(t, ctx, c))
+	if len(hello) != 4 || hello[0] != "hello" || hello[2] != "127.0.0.1" || hello[3] != query {
+		t.Fatalf("greeting %q, want hello ID 127.0.0.1 %s", hello, query)
+	}
+	return muxClient{c, hello[1]}
+}
+
+// With the mux framing the child tells clients apart: it sees each one's
+// environment, answers one, addresses another or everyone, closes one
+// with a code of its own, and learns how each one left.
+func TestSharedMux(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, "--shared", "--framing=mux", childBin, "mux")
+	ctx := testCtx(t, 30*time.Second)
+	a := dialMux(t, ctx, b, "name=a")
+	c := dialMux(t, ctx, b, "name=c")
+	d := dialMux(t, ctx, b, "name=d")
+	if a.id == c.id || c.id == d.id || a.id == d.id {
+		t.Fatalf("ids %s %s %s: not distinct", a.id, c.id, d.id)
+	}
+
+	writeText(t, ctx, a.Conn, "hi")
+	if got, want := readText(t, ctx, a.Conn), "echo "+a.id+": hi"; got != want {
+		t.Fatalf("a got %q, want %q", got, want)
+	}
+	writeText(t, ctx, a.Conn, "to:"+c.id+":psst")
+	if got := readText(t, ctx, c.Conn); got != "psst" {
+		t.Fatalf("c got %q, want psst", got)
+	}
+	if err := c.Write(ctx, websocket.MessageBinary, []byte{0, 1, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	if typ, got := readWS(t, ctx, c.Conn); typ != websocket.MessageBinary || string(got) != "\x00\x01\xff" {
+		t.Fatalf("c got %v %q, want its binary back", typ, got)
+	}
+	// Only the sender got those: everyone's next message is the broadcast.
+	writeText(t, ctx, d.Conn, "all:news")
+	for _, m := range []muxClient{a, c, d} {
+		if got := readText(t, ctx, m.Conn); got != "news" {
+			t.Fatalf("client %s got %q, want news", m.id, got)
+		}
+	}
+
+	// The child closes a with a code and reason of its own; a answers
+	// with the same code, which the child hears about.
+	writeText(t, ctx, a.Conn, "close:4001:go away")
+	if code, reason, msgs := expectClose(t, ctx, a.Conn); code != 4001 || reason != "go away" || len(msgs) != 0 {
+		t.Fatalf("a: close %d %q after %q, want 4001 \"go away\" at once", code, reason, msgs)
+	}
+	for _, m := range []muxClient{c, d} {
+		if got, want := readText(t, ctx, m.Conn), "left "+a.id+" 4001"; got != want {
+			t.Fatalf("client %s got %q, want %q", m.id, got, want)
+		}
+	}
+	// c closes with a code of its own.
+	if err := c.Close(4002, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readText(t, ctx, d.Conn), "left "+c.id+" 4002"; got != want {
+		t.Fatalf("d got %q, want %q", got, want)
+	}
+	// A client that vanishes without a close frame: 1006.
+	e := dialMux(t, ctx, b, "name=e")
+	e.CloseNow()
+	if got, want := readText(t, ctx, d.Conn), "left "+e.id+" 1006"; got != want {
+		t.Fatalf("d got %q, want %q", got, want)
+	}
+	// The child closes everyone at once.
+	f := dialMux(t, ctx, b, "name=f")
+	writeText(t, ctx, f.Conn, "closeall:4003:all done")
+	for _, m := range []muxClient{d, f} {
+		if code, reason, _ := expectClose(t, ctx, m.Conn); code != 4003 || reason != "all done" {
+			t.Fatalf("client %s: close %d %q, want 4003 \"all done\"", m.id, code, reason)
+		}
+	}
+}
+
+// startedPIDs reads the PIDs testchild broadcast appended to file, waiting
+// up to timeout for at least n.
+func startedPIDs(t *testing.T, file string, n int, timeout time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(file)
+		pids := strings.Fields(string(b))
+		if len(pids) >= n {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d starts of the child after %v, want %d", len(pids), timeout, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A shared child that exits is restarted. By default its clients are
+// closed with 1012 and may reconnect; with --on-restart=keep they stay
+// and hear the new child.
+func TestSharedRestart(t *testing.T) {
+	t.Parallel()
+	t.Run("close", func(t *testing.T) {
+		t.Parallel()
+		marker := filepath.Join(t.TempDir(), "pids")
+		b := startBridge(t, "--shared", childBin, "broadcast", marker)
+		ctx := testCtx(t, 30*time.Second)
+		first := startedPIDs(t, marker, 1, 10*time.Second)[0]
+		conns := dialJoined(t, ctx, b.URL("/"), 2)
+		writeText(t, ctx, conns[0], "exit 3")
+		for i, c := range conns {
+			if code, reason, _ := expectClose(t, ctx, c); code != websocket.StatusServiceRestart {
+				t.Fatalf("client %d: close %d %q, want 1012", i, code, reason)
+			}
+		}
+		rec := b.WaitRecords("shared program exited; restarting", 1, 10*time.Second)[0]
+		if rec["exit"] != "exit status 3" {
+			t.Errorf("log line %v: want exit=\"exit status 3\"", rec)
+		}
+		second := startedPIDs(t, marker, 2, 10*time.Second)[1]
+		if second == first {
+			t.Fatalf("the same PID %s started twice", first)
+		}
+		// A client that reconnects talks to the new child.
+		c := dialWS(t, ctx, b.URL("/"), nil)
+		writeText(t, ctx, c, "again")
+		if got := readSkipStarted(t, ctx, c); got != "echo: again" {
+			t.Fatalf("got %q from the new child, want \"echo: again\"", got)
+		}
+	})
+	t.Run("keep", func(t *testing.T) {
+		t.Parallel()
+		marker := filepath.Join(t.TempDir(), "pids")
+		b := startBridge(t, "--shared", "--on-restart=keep", childBin, "broadcast", marker)
+		ctx := testCtx(t, 30*time.Second)
+		startedPIDs(t, marker, 1, 10*time.Second)
+		c := dialJoined(t, ctx, b.URL("/"), 1)[0]
+		writeText(t, ctx, c, "exit 3")
+		second := startedPIDs(t, marker, 2, 10*time.Second)[1]
+		// The client stayed, and hears the new child from its start.
+		if got := readText(t, ctx, c); got != "started "+second {
+			t.Fatalf("got %q, want \"started %s\" from the new child", got, second)
+		}
+		writeText(t, ctx, c, "still here")
+		if got := readText(t, ctx, c); got != "echo: still here" {
+			t.Fatalf("got %q, want \"echo: still here\"", got)
+		}
+	})
+	t.Run("mux keep", func(t *testing.T) {
+		t.Parallel()
+		b := startBridge(t, "--shared", "--on-restart=keep", "--framing=mux", childBin, "mux")
+		ctx := testCtx(t, 30*time.Second)
+		a := dialMux(t, ctx, b, "name=a")
+		c := dialMux(t, ctx, b, "name=c")
+		writeText(t, ctx, a.Conn, "exit")
+		// The new child is told about both clients, with their
+		// environment, and greets each under the same id.
+		for _, m := range []muxClient{a, c} {
+			got := readSkipStarted(t, ctx, m.Conn)
+			if want := "hello " + m.id + " 127.0.0.1 name=" + map[string]string{a.id: "a", c.id: "c"}[m.id]; got != want {
+				t.Fatalf("client %s got %q, want %q", m.id, got, want)
+			}
+		}
+		writeText(t, ctx, c.Conn, "to:"+a.id+":after")
+		if got := readText(t, ctx, a.Conn); got != "after" {
+			t.Fatalf("a got %q, want after", got)
+		}
+		rec := b.WaitRecords("shared program exited; restarting", 1, 10*time.Second)[0]
+		if rec["exit"] != "exit status 7" {
+			t.Errorf("log line %v: want exit=\"exit status 7\"", rec)
+		}
+	})
+	t.Run("backoff", func(t *testing.T) {
+		t.Parallel()
+		// A child that exits at once: each wait before a restart is
+		// twice the one before.
+		b := startBridge(t, "--shared", childBin, "exit", "1")
+		recs := b.WaitRecords("shared program exited; restarting", 4, 20*time.Second)
+		starts := b.Records("shared program started")
+		var afters []string
+		for _, r := range recs[:4] {
+			afters = append(afters, r["after"])
+		}
+		if want := []string{"100ms", "200ms", "400ms", "800ms"}; !slices.Equal(afters, want) {
+			t.Errorf("waits before restarting %q, want %q", afters, want)
+		}
+		// And the bridge does wait: each start comes at least that
+		// long after the exit before it.
+		for i := 1; i < 4 && i < len(starts); i++ {
+			exited, _ := time.Parse(time.RFC3339Nano, recs[i-1]["time"])
+			started, _ := time.Parse(time.RFC3339Nano, starts[i]["time"])
+			wait, _ := time.ParseDuration(afters[i-1])
+			if gap := started.Sub(exited); gap < wait-5*time.Millisecond {
+				t.Errorf("start %d came %v after the exit before it, want at least %v", i+1, gap, wait)
+			}
+		}
+	})
+}
+
+// --shared=lazy starts the child only when the first client connects.
+func TestSharedLazy(t *testing.T) {
+	t.Parallel()
+	marker := filepath.Join(t.TempDir(), "pids")
+	b := startBridge(t, "--shared=lazy", childBin, "broadcast", marker)
+	ctx := testCtx(t, 30*time.Second)
+	time.Sleep(200 * time.Millisecond) // an eager start would show by now
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the child started before any client: %v", err)
+	}
+	if kids := childrenOf(b.PID()); len(kids) != 0 {
+		t.Fatalf("children %+v before any client, want none", kids)
+	}
+	c := dialWS(t, ctx, b.URL("/"), nil)
+	pid := startedPIDs(t, marker, 1, 10*time.Second)[0]
+	writeText(t, ctx, c, "hello")
+	if got := readSkipStarted(t, ctx, c); got != "echo: hello" {
+		t.Fatalf("got %q, want \"echo: hello\"", got)
+	}
+	if kids := childrenOf(b.PID()); len(kids) != 1 || strconv.Itoa(kids[0].PID) != pid {
+		t.Fatalf("children %+v, want the one child %s", kids, pid)
+	}
+}
+
+// SIGTERM closes every client with 1001, a stuck one included, and ends
+// the child before the bridge exits.
+func TestSharedShutdown(t *testing.T) {
+	t.Parallel()
+	const lines, size = 3000, 1000
+	b := startBridge(t, "--shared", "--drop-slow", "--queue=64KiB", childBin, "broadcast")
+	ctx := testCtx(t, 30*time.Second)
+	child := waitChildren(t, b.PID(), 1, 10*time.Second)[0]
+	stuck := slowDial(t, b.Addr)
+	conns := dialJoined(t, ctx, b.URL("/"), 3)
+	writeText(t, ctx, conns[0], fmt.Sprintf("go %d %d 4", lines, size))
+	readFloodAll(t, ctx, conns, lines, size)
+	b.WaitRecords("slow client: dropping messages (--drop-slow)", 1, 10*time.Second)
+
+	b.Signal(syscall.SIGTERM)
+	for i, c := range conns {
+		if code, reason, _ := expectClose(t, ctx, c); code != websocket.StatusGoingAway {
+			t.Errorf("client %d: close %d %q, want 1001", i, code, reason)
+		}
+	}
+	if err := b.Wait(15 * time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
+	if !child.gone() {
+		t.Errorf("the child %d outlived the bridge", child.PID)
+	}
+	_ = stuck // it never read: the bridge did not wait for it for ever
+}
