@@ -309,13 +309,14 @@ func (h *hub) snapshotLocked() []*member {
 // closed at once if Serve is ending.
 func (h *hub) join(m *member) {
 	h.ensureRunning()
+	m.prepare()
 	h.inMu.Lock()
 	h.mu.Lock()
 	if h.stopped {
 		h.mu.Unlock()
 		h.inMu.Unlock()
 		m.wc.Close(CloseGoingAway, "server shutting down")
-		m.start()
+		go m.pumpIn() // reads the client's answer
 		return
 	}
 	h.nextID++
@@ -333,7 +334,7 @@ func (h *hub) join(m *member) {
 		}
 	}
 	h.inMu.Unlock()
-	m.start()
+	go m.pumpIn()
 }
 
 // leave removes a member and tells a mux child it is gone. code is how

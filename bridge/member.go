@@ -18,6 +18,13 @@ import (
 // client is idle, like a session's; its output is a queue of blobs written
 // from the fan-out while the socket takes them and by a drain goroutine
 // while it does not. An idle member holds no goroutine and no buffer.
+//
+// Output has one writer at a time (writing): the fan-out, for as long as
+// the socket takes everything without waiting, then a drain goroutine
+// until the queue is empty. The writer holds the connection's write lock
+// whenever the socket may hold part of a frame, and hands the lock over
+// to the drain it starts, so nothing (a pong, a close) ever lands inside
+// a frame. It yields the lock between frames.
 type member struct {
 	h      *hub
 	wc     *wsConn
@@ -32,8 +39,9 @@ type member struct {
 	qmu       sync.Mutex
 	q         []chunk // what waits to be written, in order
 	queued    int     // bytes in q
-	writing   bool    // someone (the fan-out, or a drain) writes q now
-	dead      bool    // the member is leaving or cut off: queue nothing
+	writing   bool    // a writer (the fan-out, or a drain) owns q's head and the socket
+	dead      bool    // the member is leaving or its connection broke: queue nothing
+	cut       bool    // cut off: the writer drops what it has not begun, then closes
 	mid       bool    // the client is inside a message it has not all been queued
 	dropped   int64   // messages dropped under DropSlow
 	lastDrop  time.Time
@@ -42,28 +50,30 @@ type member struct {
 
 	// live counts what still uses the connection: the input pump, the
 	// writer while writing is set, a closer. Every increment happens
-	// under qmu while dead is false, or while the input pump's count is
-	// surely held, so the count reaches zero, and finish runs, once.
+	// under qmu while dead is false, and the input pump's count is set
+	// before the member is seen by anyone, so the count reaches zero,
+	// and finish runs, once.
 	live atomic.Int32
 }
 
 // chunk is a blob's bytes from off on, queued for one member.
 type chunk struct {
-	b   *blob
-	off int
+	b     *blob
+	off   int
+	begun bool // part of it is on the wire: the socket holds a frame's start
 }
 
 // environ returns what the member's open record carries.
 func (m *member) environ() []string { return m.env }
 
-// start runs the member's input pump; join has registered it.
-func (m *member) start() {
+// prepare readies the member before join makes it visible to the fan-out
+// and to shutdown: from then on a writer, a close or a ping may come.
+func (m *member) prepare() {
+	m.live.Store(1) // the input pump, started by join
 	if m.h.srv.poller != nil {
 		m.inRC = m.wc.rawConn()
 	}
 	m.wc.setParking(m.inRC != nil, m.wakeIn)
-	m.live.Store(1)
-	go m.pumpIn()
 }
 
 // wakeIn runs a parked input pump now, for a close or a late ping.
@@ -137,18 +147,18 @@ func (m *member) end(err error) {
 			code, reason = m.wc.closeInfo().Code, m.wc.closeInfo().Reason
 		}
 	}
+	m.qmu.Lock()
+	m.dead = true // a writer stops at once
+	if !m.writing {
+		m.dropQueueLocked()
+	}
+	m.qmu.Unlock()
 	m.wc.Close(CloseGoingAway, "client went away")
 	if m.inRC != nil {
 		m.h.srv.poller.Forget(m.inRC)
 	}
 	m.h.leave(m, code, reason)
 	m.asm = assembler{}
-	m.qmu.Lock()
-	m.dead = true
-	if !m.writing {
-		m.dropQueueLocked()
-	}
-	m.qmu.Unlock()
 	m.done()
 }
 
@@ -179,46 +189,11 @@ func (m *member) push(b *blob) {
 		return
 	}
 	if m.queued > 0 && m.queued+size > m.h.ep.Shared.Queue {
-		continuing := from == 0 && b.startsMid && m.mid
-		if m.h.ep.Shared.DropSlow && !continuing {
-			// Drop the blob: the member is then outside any message,
-			// and skips a message the blob leaves open.
-			m.mid = false
-			m.dropped += int64(b.messages)
-			now := time.Now()
-			log := now.Sub(m.lastDrop) > 10*time.Second
-			if log {
-				m.lastDrop = now
-			}
-			dropped := m.dropped
-			m.qmu.Unlock()
-			if log {
-				m.h.logf(slog.LevelInfo, "slow client: dropping messages (--drop-slow)", "id", m.sid, "queued", m.queued, "dropped", dropped)
-			}
-			return
-		}
-		queued := m.queued
-		m.dead = true
-		if !m.writing {
-			m.dropQueueLocked()
-		}
-		m.live.Add(1) // the closer below; the input pump has not ended (dead was false)
-		m.qmu.Unlock()
-		why := "too slow: outgoing queue full"
-		if continuing {
-			why = "too slow: outgoing queue full inside a message"
-		}
-		m.h.logf(slog.LevelInfo, "slow client disconnected", "id", m.sid, "queued", queued, "limit", m.h.ep.Shared.Queue, "why", why)
-		// Close waits for the write lock, which a blocked drain may
-		// hold for a while: never on the fan-out's time.
-		go func() {
-			defer m.done()
-			m.wc.Close(CloseTryAgainLater, why)
-		}()
+		m.overflowLocked(b, from) // unlocks qmu
 		return
 	}
 	b.refs.Add(1)
-	m.q = append(m.q, chunk{b, from})
+	m.q = append(m.q, chunk{b: b, off: from})
 	m.queued += size
 	m.mid = b.endsMid
 	if from == 0 {
@@ -229,44 +204,84 @@ func (m *member) push(b *blob) {
 		return
 	}
 	m.writing = true
-	m.live.Add(1) // the writer's, until writing is cleared
+	m.live.Add(1) // the writer's, given back when writing ends
 	m.qmu.Unlock()
-	// Write now, without waiting: most sockets take it all.
-	if m.wc.wmu.TryLock() {
-		emptied := m.writeQueued(false)
-		m.wc.wmu.Unlock()
-		m.wc.controlAfterUnlock()
-		if emptied {
-			m.done()
-			return
-		}
+	if !m.wc.wmu.TryLock() {
+		go m.drain(false) // a pong or a close is being written
+		return
 	}
-	go m.drain() // takes over the writer's count
+	// Write now, without waiting: most sockets take it all.
+	if m.writeQueued(false) && m.stopWriting() {
+		m.wc.wmu.Unlock()
+		m.controlLater()
+		m.done()
+		return
+	}
+	// The socket is full, maybe part-way through a frame: the drain takes
+	// over with the write lock held.
+	go m.drain(true)
+}
+
+// overflowLocked handles blob b (from offset from) that does not fit in
+// the queue: under DropSlow it is dropped, else the member is cut off
+// with 1013. qmu is held, and unlocked on return.
+func (m *member) overflowLocked(b *blob, from int) {
+	queued := m.queued
+	continuing := from == 0 && b.startsMid && m.mid
+	if m.h.ep.Shared.DropSlow && !continuing {
+		// Drop the blob: the member is then outside any message, and
+		// skips a message the blob leaves open.
+		m.mid = false
+		m.dropped += int64(b.messages)
+		dropped := m.dropped
+		now := time.Now()
+		log := now.Sub(m.lastDrop) > 10*time.Second
+		if log {
+			m.lastDrop = now
+		}
+		m.qmu.Unlock()
+		if log {
+			m.h.logf(slog.LevelInfo, "slow client: dropping messages (--drop-slow)", "id", m.sid, "queued", queued, "dropped", dropped)
+		}
+		return
+	}
+	why := "too slow: outgoing queue full"
+	if continuing {
+		why = "too slow: outgoing queue full inside a message"
+	}
+	// The writer drops what it has not begun and sends the close; the
+	// client has the close timeout to take them. There is a writer: the
+	// queue is not empty.
+	m.cut = true
+	m.closeLocked(CloseTryAgainLater, why)
+	m.qmu.Unlock()
+	m.h.logf(slog.LevelInfo, "slow client disconnected", "id", m.sid, "queued", queued, "limit", m.h.ep.Shared.Queue, "why", why)
 }
 
 // closeAfterQueued closes the member once what is queued for it is
-// written; the first close wins.
+// written; the first close wins. The client has the close timeout to take
+// the rest and the close.
 func (m *member) closeAfterQueued(code CloseCode, reason string) {
 	m.qmu.Lock()
 	if m.dead || m.closeCode != 0 {
 		m.qmu.Unlock()
 		return
 	}
-	m.closeCode, m.closeWhy = code, reason
+	m.closeLocked(code, reason)
 	if m.writing {
 		m.qmu.Unlock() // the writer sends it
 		return
 	}
 	m.writing = true
-	m.live.Add(1) // the writer's, until writing is cleared
+	m.live.Add(1)
 	m.qmu.Unlock()
-	go m.drain()
+	go m.drain(false)
 }
 
-// closeNow closes the member at once, dropping nothing queued (the close
-// follows frames already written), without waiting on the caller's time:
-// a writer blocked on a slow client may hold the write lock until the
-// close's write deadline.
+// closeNow closes the member at once, without waiting on the caller's
+// time: the close goes out between two frames (a writer blocked on a slow
+// client may hold the write lock until the close's write deadline), and
+// what is still queued is dropped.
 func (m *member) closeNow(code CloseCode, reason string) {
 	m.qmu.Lock()
 	if m.dead {
@@ -281,48 +296,118 @@ func (m *member) closeNow(code CloseCode, reason string) {
 	}()
 }
 
-// drain writes the queue, waiting for the socket as needed, until it is
-// empty; then sends a pending close. It holds the writer's count.
-func (m *member) drain() {
+// closeLocked records the close to send after the queue, and bounds the
+// time the client has to take them: a client that reads nothing would
+// hold a writer for ever.
+func (m *member) closeLocked(code CloseCode, reason string) {
+	m.closeCode, m.closeWhy = code, reason
+	_ = m.wc.conn.SetWriteDeadline(time.Now().Add(m.wc.cfg.CloseTimeout))
+}
+
+// stopWriting ends the writer's turn if nothing is left for it to do, and
+// reports whether it did; else a drain must finish the work.
+func (m *member) stopWriting() bool {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	if len(m.q) > 0 || m.closeCode != 0 || m.wc.pongWant.Load() || m.wc.pingWant.Load() {
+		return false
+	}
+	m.writing = false
+	return true
+}
+
+// controlLater sends a pong or ping wanted while the fan-out held the
+// write lock (whoever held it sends it), from a drain: the fan-out never
+// waits for a socket.
+func (m *member) controlLater() {
+	if !m.wc.pongWant.Load() && !m.wc.pingWant.Load() {
+		return
+	}
+	m.qmu.Lock()
+	if m.writing || m.dead {
+		m.qmu.Unlock() // a writer sends it as it ends; or nobody reads it
+		return
+	}
+	m.writing = true
+	m.live.Add(1)
+	m.qmu.Unlock()
+	go m.drain(false)
+}
+
+// drain is the writer while the socket makes it wait: it writes the queue
+// until it is empty, with the pongs and pings wanted meanwhile, then sends
+// a pending close. locked says the write lock is handed over by its
+// caller.
+func (m *member) drain(locked bool) {
 	defer m.done()
-	m.wc.wmu.Lock()
-	m.writeQueued(true)
+	if !locked {
+		m.wc.wmu.Lock()
+	}
+	var code CloseCode
+	var why string
+	for {
+		m.writeQueued(true)
+		m.wc.flushControlLocked()
+		m.qmu.Lock()
+		if len(m.q) > 0 {
+			m.qmu.Unlock() // more came meanwhile
+			continue
+		}
+		code, why = m.closeCode, m.closeWhy
+		if code != 0 {
+			m.dead = true // nothing may follow the close
+		}
+		m.writing = false
+		m.qmu.Unlock()
+		break
+	}
 	m.wc.wmu.Unlock()
+	if code != 0 {
+		// Sent even when the connection broke: Close also wakes the
+		// input pump, which ends the member.
+		m.wc.Close(code, why)
+	}
 	m.wc.controlAfterUnlock()
 }
 
-// writeQueued writes the queue with the write lock held, until it is
-// empty (it then clears writing and reports true) or, unless block, the
-// socket takes no more. A close waiting for the queue goes out last.
-func (m *member) writeQueued(block bool) bool {
+// writeQueued writes the queue with the write lock held until it is empty
+// (it reports true) or, unless wait, until the socket takes no more. With
+// wait, it lets others have the write lock between frames. A dead
+// member's queue is dropped; a cut one keeps only the chunk whose frame is
+// on the wire.
+func (m *member) writeQueued(wait bool) bool {
 	bt := batchPool.Get().(*batch)
 	defer batchPool.Put(bt)
+	yielded := false
 	for {
 		m.qmu.Lock()
 		if m.dead || m.wc.closeSent.Load() || m.wc.wbroken {
 			m.dead = true
 			m.dropQueueLocked()
 		}
+		if m.cut {
+			m.cut = false
+			keep := 0
+			if len(m.q) > 0 && m.q[0].begun {
+				keep = 1
+			}
+			m.dropFromLocked(keep)
+		}
 		if len(m.q) == 0 {
-			code, why := m.closeCode, m.closeWhy
-			send := code != 0 && !m.dead
-			if send && !block {
-				m.qmu.Unlock()
-				return false // a close may wait for the socket: the drain sends it
-			}
-			if send {
-				m.dead = true // nothing may follow the close
-			}
-			m.writing = false
 			m.qmu.Unlock()
-			if send {
-				// sendClose takes the write lock itself.
-				m.wc.wmu.Unlock()
-				m.wc.Close(code, why)
-				m.wc.wmu.Lock()
-			}
 			return true
 		}
+		if wait && !m.q[0].begun && !yielded {
+			// Between frames: a close or a pong waiting for the lock
+			// goes now, rather than after the whole queue.
+			m.qmu.Unlock()
+			m.wc.wmu.Unlock()
+			m.wc.controlAfterUnlock()
+			m.wc.wmu.Lock()
+			yielded = true
+			continue
+		}
+		yielded = false
 		iov := bt.iov[:0]
 		for _, c := range m.q {
 			if len(iov) == cap(iov) {
@@ -332,27 +417,18 @@ func (m *member) writeQueued(block bool) bool {
 		}
 		m.qmu.Unlock()
 
-		var n int
-		var err error
-		if block {
-			var n64 int64
-			bufs := net.Buffers(iov)
-			n64, err = bufs.WriteTo(m.wc.conn)
-			n = int(n64)
-		} else {
-			n, err = m.wc.writevNow(iov)
-		}
+		n, err := m.wc.writev(iov, wait)
 		clear(iov)
 
 		m.qmu.Lock()
 		m.consumeLocked(n)
 		if err != nil && !errors.Is(err, errWouldBlock) {
-			m.wc.wbroken = true // the connection is broken: nothing more fits
+			m.wc.wbroken = true // the connection is broken, or the close timeout passed
 			m.dead = true
 		}
 		m.qmu.Unlock()
-		if !block && err != nil && !m.dead {
-			return false // the socket is full: a drain takes over
+		if errors.Is(err, errWouldBlock) {
+			return false // not waiting: the socket is full
 		}
 	}
 }
@@ -366,6 +442,7 @@ func (m *member) consumeLocked(n int) {
 		left := len(c.b.buf) - c.off
 		if n < left {
 			c.off += n
+			c.begun = true
 			break
 		}
 		n -= left
@@ -376,13 +453,22 @@ func (m *member) consumeLocked(n int) {
 }
 
 // dropQueueLocked forgets everything queued; only the writer, or anyone
-// while nobody writes, may call it.
-func (m *member) dropQueueLocked() {
-	for _, c := range m.q {
+// while nobody writes, may call it: the writer's vectors point into the
+// blobs.
+func (m *member) dropQueueLocked() { m.dropFromLocked(0) }
+
+// dropFromLocked forgets the chunks from the keep-th on, as
+// dropQueueLocked does.
+func (m *member) dropFromLocked(keep int) {
+	for _, c := range m.q[keep:] {
+		m.queued -= len(c.b.buf) - c.off
 		c.b.release()
 	}
-	m.trimLocked(len(m.q))
-	m.queued = 0
+	clear(m.q[keep:])
+	m.q = m.q[:keep]
+	if keep == 0 && cap(m.q) > 16 {
+		m.q = nil // an idle member holds little
+	}
 }
 
 // trimLocked removes the first k chunks, and the queue's array once it is
@@ -396,12 +482,18 @@ func (m *member) trimLocked(k int) {
 	}
 }
 
-// writevNow writes iov with one writev(2) that does not wait: it returns
-// what the socket took, and errWouldBlock when it took only part or
-// nothing. The write lock is held.
-func (c *wsConn) writevNow(iov [][]byte) (int, error) {
+// writev writes iov with writev(2), the write lock held. With wait it
+// waits for room as often as needed until part is written (the write
+// deadline applies) and returns what was; without, it never waits and
+// returns errWouldBlock, with what the socket took, unless it took all.
+func (c *wsConn) writev(iov [][]byte, wait bool) (int, error) {
 	if c.pr.rc == nil {
-		return 0, errWouldBlock // no descriptor: the drain writes it
+		if !wait {
+			return 0, errWouldBlock // no descriptor: the drain writes it
+		}
+		bufs := net.Buffers(iov)
+		n, err := bufs.WriteTo(c.conn)
+		return int(n), err
 	}
 	want := 0
 	for _, b := range iov {
@@ -416,7 +508,7 @@ func (c *wsConn) writevNow(iov [][]byte) (int, error) {
 				break
 			}
 		}
-		return true // one try: never wait here
+		return werr != unix.EAGAIN || !wait
 	})
 	switch {
 	case err != nil:
@@ -425,7 +517,7 @@ func (c *wsConn) writevNow(iov [][]byte) (int, error) {
 		return 0, errWouldBlock
 	case werr != nil:
 		return 0, werr
-	case n < want:
+	case n < want && !wait:
 		return n, errWouldBlock
 	}
 	return n, nil

@@ -307,6 +307,57 @@ func (e *errorsOnly) Fatal(args ...any) {
 	runtime.Goexit()
 }
 
+// A client that does not read is cut off with 1013 once its queue is
+// full; the others lose nothing. What it reads is whole messages in order,
+// then the close, if it reads them within the close timeout (2s): then
+// the bridge gives up on it.
+func TestSharedSlowClientCutOff(t *testing.T) {
+	t.Parallel()
+	const size = 1000
+	b, _, _, slow, goodDone := slowRun(t)
+	recs := b.WaitRecords("slow client disconnected", 1, 10*time.Second)
+	if recs[0]["limit"] != "65536" {
+		t.Errorf("log line %v: want limit=65536", recs[0])
+	}
+	cut, err := time.Parse(time.RFC3339Nano, recs[0]["time"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	for {
+		op, data, cf, err := slow.ReadMessage(10 * time.Second)
+		if errors.Is(err, errRawClosed) {
+			if cf.CloseCode() != 1013 {
+				t.Fatalf("close %d %q after %d lines, want 1013", cf.CloseCode(), cf.CloseReason(), got)
+			}
+			break
+		}
+		if err != nil && time.Since(cut) < 1900*time.Millisecond {
+			t.Fatalf("after %d lines, %v after the cut: %v, want a close frame with 1013", got, time.Since(cut), err)
+		}
+		if err != nil {
+			t.Logf("NOTE: %v after %d lines: this client took %v to read, more than the close timeout", err, got, time.Since(cut))
+			break
+		}
+		if op == opText && strings.HasPrefix(string(data), "started ") && got == 0 {
+			continue
+		}
+		if n, ok := floodNumber(string(data), size); op != opText || !ok || n != got+1 {
+			t.Fatalf("after %d lines got %.30q (%d bytes), want line %d whole", got, data, len(data), got+1)
+		}
+		got++
+	}
+	t.Logf("the slow client got %d lines, then 1013, %v after the cut", got, time.Since(cut))
+	if got >= 3000 {
+		t.Errorf("the slow client got all %d lines: it was not slow", got)
+	}
+	goodDone()
+	access := b.Access(1)
+	if access[0]["close"] != "1013" {
+		t.Errorf("access line %v: want close=1013", access[0])
+	}
+}
+
 // With --drop-slow a client that does not read stays connected and loses
 // whole messages: what it reads is some of the lines, each whole, in
 // order, and then what comes after.
@@ -611,4 +662,131 @@ func TestSharedShutdown(t *testing.T) {
 		t.Errorf("the child %d outlived the bridge", child.PID)
 	}
 	_ = stuck // it never read: the bridge did not wait for it for ever
+}
+
+// stuckClients dials n clients that never read, floods every client of
+// a broadcast child until their sockets and queues are full, and returns
+// them with a client that reads. The bridge runs --drop-slow, so the
+// stuck clients stay connected, each with output it cannot write.
+func stuckClients(t *testing.T, b *bridgeProc, ctx context.Context, n int) ([]*rawConn, *websocket.Conn) {
+	t.Helper()
+	const lines, size = 3000, 1000
+	stuck := make([]*rawConn, n)
+	for i := range stuck {
+		stuck[i] = slowDial(t, b.Addr)
+	}
+	good := dialJoined(t, ctx, b.URL("/"), 1)
+	writeText(t, ctx, good[0], fmt.Sprintf("go %d %d %d", lines, size, n+1))
+	readFloodAll(t, ctx, good, lines, size)
+	b.WaitRecords("slow client: dropping messages (--drop-slow)", n, 10*time.Second)
+	return stuck, good[0]
+}
+
+// A client that the bridge closes (here for a restart) but that reads
+// nothing is not kept for ever: it has the close timeout to take its
+// output and the close, and is then dropped.
+func TestSharedCloseStuckClient(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, "--shared", "--drop-slow", "--queue=64KiB", childBin, "broadcast")
+	ctx := testCtx(t, 60*time.Second)
+	_, good := stuckClients(t, b, ctx, 1)
+	writeText(t, ctx, good, "exit 3")
+	if code, reason, _ := expectClose(t, ctx, good); code != websocket.StatusServiceRestart {
+		t.Fatalf("close %d %q, want 1012", code, reason)
+	}
+	for _, rec := range b.WaitRecords("session", 2, 20*time.Second) {
+		if rec["close"] != "1012" {
+			t.Errorf("access line %v: want close=1012", rec)
+		}
+	}
+}
+
+// SIGTERM with several clients that read nothing: the waits for them run
+// side by side, not one after the other.
+func TestSharedShutdownStuckClients(t *testing.T) {
+	t.Parallel()
+	const n = 8 // 8 close timeouts of 2s in a row would pass the bound below
+	b := startBridge(t, "--shared", "--drop-slow", "--queue=64KiB", childBin, "broadcast")
+	ctx := testCtx(t, 60*time.Second)
+	_, good := stuckClients(t, b, ctx, n)
+	closed := make(chan websocket.StatusCode, 1)
+	go func() {
+		_, _, err := good.Read(ctx)
+		closed <- websocket.CloseStatus(err)
+	}()
+	b.Signal(syscall.SIGTERM)
+	if err := b.Wait(12 * time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
+	if code := <-closed; code != websocket.StatusGoingAway {
+		t.Errorf("the client that reads got close %d, want 1001", code)
+	}
+}
+
+// A client that reads nothing but pings all the time holds up nobody:
+// the pongs it is owed wait for its socket like its messages. When it
+// reads at last, every frame is whole: no pong lands inside a message.
+func TestSharedPingingStuckClient(t *testing.T) {
+	t.Parallel()
+	const lines, size = 3000, 1000
+	b := startBridge(t, "--shared", "--drop-slow", "--queue=64KiB", childBin, "broadcast")
+	ctx := testCtx(t, 60*time.Second)
+	pinger := slowDial(t, b.Addr)
+	stop := make(chan struct{})
+	stopPings := sync.OnceFunc(func() { close(stop) })
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopPings()
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Microsecond):
+			}
+			if pinger.WriteFrame(true, opPing, []byte(strconv.Itoa(i))) != nil {
+				return
+			}
+		}
+	})
+	good := dialJoined(t, ctx, b.URL("/"), 2)
+	writeText(t, ctx, good[0], fmt.Sprintf("go %d %d 3", lines, size))
+	readFloodAll(t, ctx, good, lines, size)
+	stopPings()
+	wg.Wait()
+	last, quiet := 0, false
+	for {
+		timeout := 10 * time.Second
+		if !quiet {
+			timeout = 500 * time.Millisecond // long enough for the queue to drain once read
+		}
+		f, err := pinger.ReadFrame(timeout)
+		if errors.Is(err, os.ErrDeadlineExceeded) && !quiet {
+			// Everything queued is read: what is sent now must come.
+			quiet = true
+			writeText(t, ctx, good[0], "end")
+			continue
+		}
+		if err != nil {
+			t.Fatalf("after line %d: %v", last, err)
+		}
+		if f.Op == opPong {
+			continue
+		}
+		msg := string(f.Payload)
+		if f.Op != opText || !f.Fin {
+			t.Fatalf("after line %d: frame op %d fin %v %.30q: want a whole text message", last, f.Op, f.Fin, msg)
+		}
+		if msg == "echo: end" {
+			break
+		}
+		if strings.HasPrefix(msg, "started ") && last == 0 {
+			continue
+		}
+		n, ok := floodNumber(msg, size)
+		if !ok || n <= last {
+			t.Fatalf("after line %d got %.30q (%d bytes), want a later line whole", last, msg, len(msg))
+		}
+		last = n
+	}
 }
