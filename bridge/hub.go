@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wsbridge/wsbridge/framing"
 	"github.com/wsbridge/wsbridge/procs"
@@ -29,6 +32,11 @@ import (
 // under inMu, so messages of different members never interleave. With the
 // mux framing each record carries the member's id, and open and close
 // records tell the child who comes and goes.
+//
+// Goroutines: the supervisor, which also runs the fan-out; while a child
+// runs, a watcher that ends it when Serve ends or it exits, and, as it
+// starts, one that tells it who is connected. Each member has its own
+// (see member).
 type hub struct {
 	srv *Server
 	ep  *endpoint
@@ -152,41 +160,56 @@ func (h *hub) runChild() (string, error) {
 	h.inMu.Lock()
 	h.mu.Lock()
 	h.proc, h.stdin = proc, stdin
-	members := h.snapshotLocked()
-	h.mu.Unlock()
-	if h.mux {
-		// A restarted child learns who is connected.
-		for _, m := range members {
-			h.writeOpen(m)
-		}
+	tell := make([]*member, 0, len(h.members))
+	for _, m := range h.members {
+		tell = append(tell, m)
 	}
-	h.inMu.Unlock()
+	h.mu.Unlock()
+	// A mux child learns who is connected before any member's message
+	// (which waits for inMu). The fan-out runs meanwhile: a child may
+	// answer each open record before it reads the next.
+	var announcing sync.WaitGroup
+	announcing.Go(func() {
+		defer h.inMu.Unlock()
+		if h.mux {
+			for _, m := range tell {
+				h.writeOpen(m)
+			}
+		}
+	})
 
-	// Serve's end ends the child, whatever it is doing.
+	// When Serve ends, or the child exits, the watcher ends the child's
+	// group and has the fan-out stop once stdout holds nothing more, even
+	// if a process outside the group keeps it open.
 	fanned := make(chan struct{})
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
 		select {
 		case <-h.stop:
-			_ = proc.Terminate(h.ep.CloseGrace)
+		case <-proc.Done():
 		case <-fanned:
+			return
 		}
+		_ = proc.Terminate(h.ep.CloseGrace)
+		_ = proc.Stdout.SetReadDeadline(time.Now())
 	}()
 	h.fanOut(proc, dec)
 	close(fanned)
 	<-watched
 
+	// stdout is done: end the whole group as a session does. First of
+	// all: a member's write blocked on a stdin the child no longer reads
+	// holds inMu, and only closing stdin frees it.
+	if err := proc.Terminate(h.ep.CloseGrace); err != nil {
+		h.srv.log.Error("shared program did not end", "path", h.ep.Path, "pid", proc.PID, "err", err)
+	}
+	announcing.Wait()
 	h.inMu.Lock()
 	h.mu.Lock()
 	h.proc, h.stdin = nil, nil
 	h.mu.Unlock()
 	h.inMu.Unlock()
-	// stdout is done: the child is ending or has closed it; end the
-	// whole group as a session does.
-	if err := proc.Terminate(h.ep.CloseGrace); err != nil {
-		h.srv.log.Error("shared program did not end", "path", h.ep.Path, "pid", proc.PID, "err", err)
-	}
 	_ = proc.Stdout.Close()
 	<-proc.Done()
 	return proc.Status().String(), nil
@@ -196,9 +219,22 @@ func (h *hub) runChild() (string, error) {
 // pieces to the members it is for.
 func (h *hub) fanOut(proc *procs.Process, dec framing.Decoder) {
 	out := stdoutStream{dec: dec, buf: make([]byte, h.srv.opts.OutBuffer)}
-	grown := false
+	grown, held := false, false
 	for !out.eof {
-		n, err := proc.Stdout.Read(out.buf[out.end:])
+		var n int
+		var err error
+		if held {
+			n, err = readHeld(proc.Stdout, out.buf[out.end:])
+		} else {
+			n, err = proc.Stdout.Read(out.buf[out.end:])
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The watcher: the child is gone or Serve ends. Read what
+			// stdout holds, without waiting for more.
+			held = true
+			_ = proc.Stdout.SetReadDeadline(time.Time{})
+			continue
+		}
 		if n >= pipeDefault && !grown {
 			grown = true
 			if rc, err := proc.Stdout.SyscallConn(); err == nil {
@@ -217,6 +253,38 @@ func (h *hub) fanOut(proc *procs.Process, dec framing.Decoder) {
 			return
 		}
 	}
+}
+
+// readHeld reads what f holds now, without waiting: io.EOF when it holds
+// nothing, whether or not a writer still has it open.
+func readHeld(f *os.File, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = unix.Read(int(fd), p)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == unix.EAGAIN, rerr == nil && n == 0:
+		return 0, io.EOF
+	case rerr != nil:
+		return 0, rerr
+	}
+	return n, nil
 }
 
 // route sends one batch of pieces where it belongs: to every member, or

@@ -68,9 +68,11 @@
 //	                     sender; text "all:X": send X to 0; "to:ID:X": send
 //	                     X to ID; "close:CODE:REASON": a close record for
 //	                     the sender; "closeall:CODE:REASON": one for 0;
-//	                     "exit": exit 7; any other text T: send "echo ID: T"
-//	                     to the sender. Exit 0 at EOF, 2 on a malformed
-//	                     record.
+//	                     "exit": exit 7; "garble": stop reading stdin, wait
+//	                     until the stdin pipe is full, write a malformed
+//	                     record (kind 9) and block; any other text T: send
+//	                     "echo ID: T" to the sender. Exit 0 at EOF, 2 on a
+//	                     malformed record.
 package main
 
 import (
@@ -360,12 +362,36 @@ func mux() {
 			case msg == "exit":
 				w.Flush()
 				os.Exit(7)
+			case msg == "garble":
+				w.Flush()
+				waitStdinFull()
+				os.Stdout.Write(append([]byte{9}, make([]byte, framing.MuxHeaderLen-1)...))
+				block()
 			default:
 				text(id, "echo %d: %s", id, msg)
 			}
 		default:
 			fail(fmt.Sprintf("record of kind %d", kind))
 		}
+	}
+}
+
+// waitStdinFull polls until the pipe on stdin holds as much as it can:
+// whoever writes to it is blocked.
+func waitStdinFull() {
+	for {
+		size, err := unix.FcntlInt(0, unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			fail(err.Error())
+		}
+		held, err := unix.IoctlGetInt(0, unix.TIOCINQ)
+		if err != nil {
+			fail(err.Error())
+		}
+		if held >= size-4096 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -421,6 +421,24 @@ func dialMux(t *testing.T, ctx context.Context, b *bridgeProc, query string) mux
 	return muxClient{c, hello[1]}
 }
 
+// mustUpgradeMux is dialMux for a raw client.
+func mustUpgradeMux(t *testing.T, b *bridgeProc, query string) *rawConn {
+	t.Helper()
+	c := mustUpgrade(t, b.Addr, "/?"+query)
+	for {
+		_, msg, _, err := c.ReadMessage(10 * time.Second)
+		if err != nil {
+			t.Fatalf("greeting: %v", err)
+		}
+		if strings.HasPrefix(string(msg), "hello ") {
+			return c
+		}
+		if !strings.HasPrefix(string(msg), "started ") {
+			t.Fatalf("greeting %q, want hello ...", msg)
+		}
+	}
+}
+
 // With the mux framing the child tells clients apart: it sees each one's
 // environment, answers one, addresses another or everyone, closes one
 // with a code of its own, and learns how each one left.
@@ -788,5 +806,88 @@ func TestSharedPingingStuckClient(t *testing.T) {
 			t.Fatalf("after line %d got %.30q (%d bytes), want a later line whole", last, msg, len(msg))
 		}
 		last = n
+	}
+}
+
+// A mux child whose output turns malformed while it does not read its
+// stdin, on which a client's message waits: the child is ended and
+// restarted all the same, and the client is told.
+func TestSharedMalformedWhileStdinFull(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, "--shared", "--framing=mux", childBin, "mux")
+	ctx := testCtx(t, 30*time.Second)
+	c := mustUpgradeMux(t, b, "name=a")
+	if err := c.WriteFrame(true, opText, []byte("garble")); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the child's stdin: the bridge blocks writing to it.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer c.Conn.Close()
+	wg.Go(func() {
+		big := make([]byte, 900<<10)
+		for range 4 {
+			if c.WriteFrame(true, opBinary, big) != nil {
+				return
+			}
+		}
+	})
+	b.WaitRecords("shared program output is malformed; restarting it", 1, 10*time.Second)
+	for {
+		_, _, cf, err := c.ReadMessage(time.Until(deadlineOf(ctx)))
+		if errors.Is(err, errRawClosed) {
+			if cf.CloseCode() != 1012 {
+				t.Fatalf("close %d %q, want 1012", cf.CloseCode(), cf.CloseReason())
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("%v, want a close frame with 1012: the child was not restarted", err)
+		}
+	}
+	b.WaitRecords("shared program started", 2, 10*time.Second)
+}
+
+// deadlineOf returns ctx's deadline.
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// A mux child restarted with many clients, whose open records and
+// greetings fill both pipes: the bridge reads the child's output while it
+// tells it who is connected, and every client is greeted again.
+func TestSharedMuxRestartManyClients(t *testing.T) {
+	t.Parallel()
+	const clients = 250
+	b := startBridge(t, "--shared", "--on-restart=keep", "--framing=mux", childBin, "mux")
+	ctx := testCtx(t, 60*time.Second)
+	query := "q=" + strings.Repeat("x", 3500) // in QUERY_STRING and REQUEST_URI, and in the greeting
+	conns := make([]muxClient, clients)
+	for i := range conns {
+		conns[i] = dialMux(t, ctx, b, query)
+	}
+	writeText(t, ctx, conns[0].Conn, "exit")
+	for _, m := range conns {
+		if got, want := readSkipStarted(t, ctx, m.Conn), "hello "+m.id+" 127.0.0.1 "+query; got != want {
+			t.Fatalf("client %s got %.40q, want %.40q", m.id, got, want)
+		}
+	}
+}
+
+// A shared child that leaves a daemon holding its stdout does not hold
+// up shutdown.
+func TestSharedShutdownDaemonHoldsStdout(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, "--shared", childBin, "detach")
+	child := waitChildren(t, b.PID(), 1, 10*time.Second)[0]
+	daemon := waitChildren(t, child.PID, 1, 10*time.Second)[0]
+	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGKILL) })
+	b.Signal(syscall.SIGTERM)
+	if err := b.Wait(15 * time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
+	if !child.gone() {
+		t.Errorf("the child %d outlived the bridge", child.PID)
 	}
 }
