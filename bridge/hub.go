@@ -31,7 +31,9 @@ import (
 // Input: each member's messages go to stdin whole, one message at a time
 // under inMu, so messages of different members never interleave. With the
 // mux framing each record carries the member's id, and open and close
-// records tell the child who comes and goes.
+// records tell the child who comes and goes. A member talks only to the
+// child that knows it (member.announced): a client closed for a restart
+// never reaches the next child.
 //
 // Goroutines: the supervisor, which also runs the fan-out; while a child
 // runs, a watcher that ends it when Serve ends or it exits, and, as it
@@ -44,8 +46,11 @@ type hub struct {
 
 	// inMu orders everything written to stdin, and is held around
 	// changes of stdin (with mu) so a new child sees every member's open
-	// record before any of its messages. Lock inMu before mu.
-	inMu sync.Mutex
+	// record before any of its messages. Lock inMu before mu, and mu
+	// before a member's qmu.
+	inMu  sync.Mutex
+	gen   uint64        // counts the children started; under inMu
+	ready chan struct{} // closed once the child of gen knows its members; under inMu
 
 	mu      sync.Mutex
 	members map[uint32]*member
@@ -62,7 +67,7 @@ type hub struct {
 func newHub(srv *Server, ep *endpoint) *hub {
 	return &hub{
 		srv: srv, ep: ep, mux: ep.Framing == "mux",
-		members: map[uint32]*member{}, stop: make(chan struct{}),
+		members: map[uint32]*member{}, stop: make(chan struct{}), ready: make(chan struct{}),
 	}
 }
 
@@ -160,22 +165,26 @@ func (h *hub) runChild() (string, error) {
 	h.inMu.Lock()
 	h.mu.Lock()
 	h.proc, h.stdin = proc, stdin
-	tell := make([]*member, 0, len(h.members))
+	h.gen++
+	var tell []*member
 	for _, m := range h.members {
-		tell = append(tell, m)
+		// Without KeepClients the members left from the last child are
+		// being closed: the new one never hears of them.
+		if h.ep.Shared.KeepClients || !m.closing() {
+			tell = append(tell, m)
+		}
 	}
 	h.mu.Unlock()
-	// A mux child learns who is connected before any member's message
+	// The child learns who is connected before any member's message
 	// (which waits for inMu). The fan-out runs meanwhile: a child may
 	// answer each open record before it reads the next.
 	var announcing sync.WaitGroup
 	announcing.Go(func() {
 		defer h.inMu.Unlock()
-		if h.mux {
-			for _, m := range tell {
-				h.writeOpen(m)
-			}
+		for _, m := range tell {
+			h.announce(m)
 		}
+		close(h.ready) // messages waiting for a child go now
 	})
 
 	// When Serve ends, or the child exits, the watcher ends the child's
@@ -209,6 +218,7 @@ func (h *hub) runChild() (string, error) {
 	h.mu.Lock()
 	h.proc, h.stdin = nil, nil
 	h.mu.Unlock()
+	h.ready = make(chan struct{})
 	h.inMu.Unlock()
 	_ = proc.Stdout.Close()
 	<-proc.Done()
@@ -395,8 +405,8 @@ func (h *hub) join(m *member) {
 	h.members[m.id] = m
 	running := h.stdin != nil
 	h.mu.Unlock()
-	if h.mux && running {
-		h.writeOpen(m)
+	if running {
+		h.announce(m)
 		if !h.ep.Shared.KeepClients {
 			m.env = nil // sent; a restarted child never sees this member
 		}
@@ -405,33 +415,64 @@ func (h *hub) join(m *member) {
 	go m.pumpIn()
 }
 
-// leave removes a member and tells a mux child it is gone. code is how
-// the client side ended.
+// announce tells the running child about member m: m's messages go to
+// it from now on, and a mux child gets its open record. inMu is held.
+func (h *hub) announce(m *member) {
+	m.announced = h.gen
+	if h.mux {
+		env := framing.AppendMuxEnv(nil, m.environ())
+		h.writeLocked([]framing.Piece{{Data: env, Kind: framing.Open, Conn: m.id, First: true, Final: true}})
+	}
+}
+
+// knows reports whether the running child knows member m; inMu is held.
+func (h *hub) knows(m *member) bool { return h.stdin != nil && m.announced == h.gen }
+
+// leave removes a member and tells a mux child that knows it that it is
+// gone. code is how the client side ended.
 func (h *hub) leave(m *member, code CloseCode, reason string) {
 	h.inMu.Lock()
 	h.mu.Lock()
-	_, was := h.members[m.id]
 	delete(h.members, m.id)
-	running := h.stdin != nil
 	h.mu.Unlock()
-	if h.mux && was && running {
+	if h.mux && h.knows(m) {
 		rec := framing.AppendMuxClose(nil, uint16(code), reason)
 		h.writeLocked([]framing.Piece{{Data: rec, Kind: framing.Close, Conn: m.id, First: true, Final: true}})
 	}
 	h.inMu.Unlock()
 }
 
-// writeOpen tells a mux child about member m; inMu is held.
-func (h *hub) writeOpen(m *member) {
-	env := framing.AppendMuxEnv(nil, m.environ())
-	h.writeLocked([]framing.Piece{{Data: env, Kind: framing.Open, Conn: m.id, First: true, Final: true}})
-}
-
-// write sends whole messages to the child's stdin; without a running
-// child they are dropped.
-func (h *hub) write(pieces []framing.Piece) {
+// write sends member m's whole messages to the child's stdin. While no
+// child runs (it is starting, or restarting) they wait for the next one,
+// which holds the client back; they are dropped once Serve ends or m is
+// being closed, and when the running child does not know m (it was the
+// last child's, closed for the restart).
+func (h *hub) write(m *member, pieces []framing.Piece) {
 	h.inMu.Lock()
-	h.writeLocked(pieces)
+	for h.stdin == nil && (h.ep.Shared.KeepClients || m.announced == 0) {
+		ready, quit := h.ready, m.waitQuit()
+		if quit == nil {
+			break // m is being closed
+		}
+		h.inMu.Unlock()
+		select {
+		case <-ready:
+		case <-quit:
+		case <-h.stop:
+		}
+		h.inMu.Lock()
+		select {
+		case <-h.stop:
+			h.inMu.Unlock()
+			return
+		default:
+		}
+	}
+	if h.knows(m) {
+		h.writeLocked(pieces)
+	} else {
+		h.srv.log.Debug("no shared program running for this client; message dropped", "path", h.ep.Path, "id", m.sid)
+	}
 	h.inMu.Unlock()
 }
 

@@ -34,6 +34,10 @@ type member struct {
 	inRC   syscall.RawConn
 	finish func(pid int, exit string)
 
+	// announced is the generation (hub.gen) of the child that knows the
+	// member: its messages go to that child only. Guarded by hub.inMu.
+	announced uint64
+
 	asm assembler
 
 	qmu       sync.Mutex
@@ -47,6 +51,7 @@ type member struct {
 	lastDrop  time.Time
 	closeCode CloseCode // a close to send once q is written; 0: none
 	closeWhy  string
+	quit      chan struct{} // closed with the first close; made by waitQuit, for a write waiting for a child
 
 	// live counts what still uses the connection: the input pump, the
 	// writer while writing is set, a closer. Every increment happens
@@ -95,9 +100,12 @@ func (m *member) deliverIn(pieces []framing.Piece) error {
 	for i := range pieces {
 		pieces[i].Conn = m.id
 	}
-	m.asm.feed(pieces, m.h.write)
+	m.asm.feed(pieces, m.writeIn)
 	return nil
 }
+
+// writeIn hands whole messages to the hub.
+func (m *member) writeIn(whole []framing.Piece) { m.h.write(m, whole) }
 
 // assembler turns a client's pieces into whole messages, one piece each:
 // a message that arrives in one frame and one read is passed on as it is,
@@ -301,7 +309,31 @@ func (m *member) closeNow(code CloseCode, reason string) {
 // hold a writer for ever.
 func (m *member) closeLocked(code CloseCode, reason string) {
 	m.closeCode, m.closeWhy = code, reason
+	if m.quit != nil {
+		close(m.quit)
+	}
 	_ = m.wc.conn.SetWriteDeadline(time.Now().Add(m.wc.cfg.CloseTimeout))
+}
+
+// waitQuit returns a channel closed when the member is closed, or nil if
+// it is being closed already. Only members that wait hold one.
+func (m *member) waitQuit() chan struct{} {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	if m.dead || m.closeCode != 0 {
+		return nil
+	}
+	if m.quit == nil {
+		m.quit = make(chan struct{})
+	}
+	return m.quit
+}
+
+// closing reports whether the member is leaving or being closed.
+func (m *member) closing() bool {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	return m.dead || m.closeCode != 0
 }
 
 // stopWriting ends the writer's turn if nothing is left for it to do, and

@@ -642,12 +642,13 @@ func TestSharedLazy(t *testing.T) {
 	if kids := childrenOf(b.PID()); len(kids) != 0 {
 		t.Fatalf("children %+v before any client, want none", kids)
 	}
+	// The first message goes out at once: it waits for the child.
 	c := dialWS(t, ctx, b.URL("/"), nil)
-	pid := startedPIDs(t, marker, 1, 10*time.Second)[0]
 	writeText(t, ctx, c, "hello")
 	if got := readSkipStarted(t, ctx, c); got != "echo: hello" {
 		t.Fatalf("got %q, want \"echo: hello\"", got)
 	}
+	pid := startedPIDs(t, marker, 1, 10*time.Second)[0]
 	if kids := childrenOf(b.PID()); len(kids) != 1 || strconv.Itoa(kids[0].PID) != pid {
 		t.Fatalf("children %+v, want the one child %s", kids, pid)
 	}
@@ -872,6 +873,26 @@ func TestSharedMuxRestartManyClients(t *testing.T) {
 		if got, want := readSkipStarted(t, ctx, m.Conn), "hello "+m.id+" 127.0.0.1 "+query; got != want {
 			t.Fatalf("client %s got %.40q, want %.40q", m.id, got, want)
 		}
+	}
+}
+
+// With --on-restart=close a mux child never hears of the clients of the
+// child before it: no open record for them, nor a close record when they
+// finally go.
+func TestSharedMuxRestartForgetsOldClients(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, "--shared", "--framing=mux", childBin, "mux")
+	ctx := testCtx(t, 30*time.Second)
+	old := mustUpgradeMux(t, b, "name=old") // never answers the 1012
+	if err := old.WriteFrame(true, opText, []byte("exit")); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitRecords("shared program started", 2, 10*time.Second)
+	c := dialMux(t, ctx, b, "name=new")
+	b.Access(1) // the old client is gone
+	writeText(t, ctx, c.Conn, "hi")
+	if got, want := readText(t, ctx, c.Conn), "echo "+c.id+": hi"; got != want {
+		t.Fatalf("got %q, want %q: the new child heard of the old client", got, want)
 	}
 }
 
