@@ -33,7 +33,9 @@ import (
 // mux framing each record carries the member's id, and open and close
 // records tell the child who comes and goes. A member talks only to the
 // child that knows it (member.announced): a client closed for a restart
-// never reaches the next child.
+// never reaches the next child. A child that does not read its stdin
+// holds back the members that write to it, and nobody else: clients still
+// come and go (but for mux, whose open and close records must be written).
 //
 // Goroutines: the supervisor, which also runs the fan-out; while a child
 // runs, a watcher that ends it when Serve ends or it exits, and, as it
@@ -44,14 +46,16 @@ type hub struct {
 	ep  *endpoint
 	mux bool
 
-	// inMu orders everything written to stdin, and is held around
-	// changes of stdin (with mu) so a new child sees every member's open
-	// record before any of its messages. Lock inMu before mu, and mu
-	// before a member's qmu.
-	inMu  sync.Mutex
-	gen   uint64        // counts the children started; under inMu
-	ready chan struct{} // closed once the child of gen knows its members; under inMu
+	// inMu orders what is written to stdin: it is held around each write
+	// (a message, an open or a close record), which blocks while the child
+	// does not read, and, with mux, while a new child gets the open
+	// records and while a member joins or leaves, so that no message
+	// overtakes its member's open record or follows its close. Lock inMu
+	// before mu.
+	inMu sync.Mutex
 
+	// mu guards what follows and the members' announced. Lock mu before
+	// a member's qmu.
 	mu      sync.Mutex
 	members map[uint32]*member
 	nextID  uint32
@@ -59,6 +63,8 @@ type hub struct {
 	stopped bool           // Serve is ending: nobody joins, nothing restarts
 	proc    *procs.Process // the running child; nil between runs
 	stdin   *stdinWriter   // its stdin; nil between runs
+	gen     uint64         // counts the children started
+	ready   chan struct{}  // closed once the child of gen runs, for writes waiting for it
 	stop    chan struct{}  // closed by shutdown
 
 	snap []*member // the fan-out's reusable snapshot of members
@@ -162,7 +168,9 @@ func (h *hub) runChild() (string, error) {
 	}
 	h.srv.log.Info("shared program started", "path", h.ep.Path, "pid", proc.PID)
 
-	h.inMu.Lock()
+	if h.mux {
+		h.inMu.Lock() // until the open records are written
+	}
 	h.mu.Lock()
 	h.proc, h.stdin = proc, stdin
 	h.gen++
@@ -171,21 +179,24 @@ func (h *hub) runChild() (string, error) {
 		// Without KeepClients the members left from the last child are
 		// being closed: the new one never hears of them.
 		if h.ep.Shared.KeepClients || !m.closing() {
+			m.announced = h.gen
 			tell = append(tell, m)
 		}
 	}
+	close(h.ready) // messages waiting for a child go now (after the open records)
 	h.mu.Unlock()
-	// The child learns who is connected before any member's message
-	// (which waits for inMu). The fan-out runs meanwhile: a child may
-	// answer each open record before it reads the next.
+	// A mux child learns who is connected before any member's message.
+	// The fan-out runs meanwhile: a child may answer each open record
+	// before it reads the next.
 	var announcing sync.WaitGroup
-	announcing.Go(func() {
-		defer h.inMu.Unlock()
-		for _, m := range tell {
-			h.announce(m)
-		}
-		close(h.ready) // messages waiting for a child go now
-	})
+	if h.mux {
+		announcing.Go(func() {
+			defer h.inMu.Unlock()
+			for _, m := range tell {
+				h.writeOpen(stdin, m)
+			}
+		})
+	}
 
 	// When Serve ends, or the child exits, the watcher ends the child's
 	// group and has the fan-out stop once stdout holds nothing more, even
@@ -207,19 +218,17 @@ func (h *hub) runChild() (string, error) {
 	close(fanned)
 	<-watched
 
-	// stdout is done: end the whole group as a session does. First of
-	// all: a member's write blocked on a stdin the child no longer reads
-	// holds inMu, and only closing stdin frees it.
+	// stdout is done: end the whole group as a session does. This comes
+	// first: a write blocked on a stdin the child no longer reads holds
+	// inMu, and only closing stdin frees it.
 	if err := proc.Terminate(h.ep.CloseGrace); err != nil {
 		h.srv.log.Error("shared program did not end", "path", h.ep.Path, "pid", proc.PID, "err", err)
 	}
 	announcing.Wait()
-	h.inMu.Lock()
 	h.mu.Lock()
 	h.proc, h.stdin = nil, nil
-	h.mu.Unlock()
 	h.ready = make(chan struct{})
-	h.inMu.Unlock()
+	h.mu.Unlock()
 	_ = proc.Stdout.Close()
 	<-proc.Done()
 	return proc.Status().String(), nil
@@ -388,11 +397,13 @@ func (h *hub) snapshotLocked() []*member {
 func (h *hub) join(m *member) {
 	h.ensureRunning()
 	m.prepare()
-	h.inMu.Lock()
+	if h.mux {
+		h.inMu.Lock() // the open record goes before any of m's messages
+		defer h.inMu.Unlock()
+	}
 	h.mu.Lock()
 	if h.stopped {
 		h.mu.Unlock()
-		h.inMu.Unlock()
 		m.wc.Close(CloseGoingAway, "server shutting down")
 		go m.pumpIn() // reads the client's answer
 		return
@@ -403,44 +414,46 @@ func (h *hub) join(m *member) {
 	}
 	m.id = h.nextID
 	h.members[m.id] = m
-	running := h.stdin != nil
+	stdin := h.stdin
+	if stdin != nil {
+		m.announced = h.gen
+	}
 	h.mu.Unlock()
-	if running {
-		h.announce(m)
+	if stdin != nil && h.mux {
+		h.writeOpen(stdin, m)
 		if !h.ep.Shared.KeepClients {
 			m.env = nil // sent; a restarted child never sees this member
 		}
 	}
-	h.inMu.Unlock()
 	go m.pumpIn()
 }
 
-// announce tells the running child about member m: m's messages go to
-// it from now on, and a mux child gets its open record. inMu is held.
-func (h *hub) announce(m *member) {
-	m.announced = h.gen
-	if h.mux {
-		env := framing.AppendMuxEnv(nil, m.environ())
-		h.writeLocked([]framing.Piece{{Data: env, Kind: framing.Open, Conn: m.id, First: true, Final: true}})
-	}
+// writeOpen tells a mux child about member m; inMu is held.
+func (h *hub) writeOpen(stdin *stdinWriter, m *member) {
+	env := framing.AppendMuxEnv(nil, m.environ())
+	h.writeTo(stdin, []framing.Piece{{Data: env, Kind: framing.Open, Conn: m.id, First: true, Final: true}})
 }
-
-// knows reports whether the running child knows member m; inMu is held.
-func (h *hub) knows(m *member) bool { return h.stdin != nil && m.announced == h.gen }
 
 // leave removes a member and tells a mux child that knows it that it is
 // gone. code is how the client side ended.
 func (h *hub) leave(m *member, code CloseCode, reason string) {
-	h.inMu.Lock()
+	if h.mux {
+		h.inMu.Lock() // the close record goes after m's messages
+		defer h.inMu.Unlock()
+	}
 	h.mu.Lock()
 	delete(h.members, m.id)
+	stdin, known := h.stdin, h.knowsLocked(m)
 	h.mu.Unlock()
-	if h.mux && h.knows(m) {
+	if h.mux && known {
 		rec := framing.AppendMuxClose(nil, uint16(code), reason)
-		h.writeLocked([]framing.Piece{{Data: rec, Kind: framing.Close, Conn: m.id, First: true, Final: true}})
+		h.writeTo(stdin, []framing.Piece{{Data: rec, Kind: framing.Close, Conn: m.id, First: true, Final: true}})
 	}
-	h.inMu.Unlock()
 }
+
+// knowsLocked reports whether the running child knows member m; mu is
+// held.
+func (h *hub) knowsLocked(m *member) bool { return h.stdin != nil && m.announced == h.gen }
 
 // write sends member m's whole messages to the child's stdin. While no
 // child runs (it is starting, or restarting) they wait for the next one,
@@ -449,10 +462,23 @@ func (h *hub) leave(m *member, code CloseCode, reason string) {
 // last child's, closed for the restart).
 func (h *hub) write(m *member, pieces []framing.Piece) {
 	h.inMu.Lock()
-	for h.stdin == nil && (h.ep.Shared.KeepClients || m.announced == 0) {
-		ready, quit := h.ready, m.waitQuit()
+	defer h.inMu.Unlock()
+	for {
+		h.mu.Lock()
+		stdin, known, ready := h.stdin, h.knowsLocked(m), h.ready
+		wait := stdin == nil && (h.ep.Shared.KeepClients || m.announced == 0)
+		h.mu.Unlock()
+		if known {
+			h.writeTo(stdin, pieces)
+			return
+		}
+		var quit chan struct{}
+		if wait {
+			quit = m.waitQuit() // nil: m is being closed
+		}
 		if quit == nil {
-			break // m is being closed
+			h.srv.log.Debug("no shared program running for this client; message dropped", "path", h.ep.Path, "id", m.sid)
+			return
 		}
 		h.inMu.Unlock()
 		select {
@@ -463,29 +489,18 @@ func (h *hub) write(m *member, pieces []framing.Piece) {
 		h.inMu.Lock()
 		select {
 		case <-h.stop:
-			h.inMu.Unlock()
 			return
 		default:
 		}
 	}
-	if h.knows(m) {
-		h.writeLocked(pieces)
-	} else {
-		h.srv.log.Debug("no shared program running for this client; message dropped", "path", h.ep.Path, "id", m.sid)
-	}
-	h.inMu.Unlock()
 }
 
-// writeLocked is write with inMu held. A write blocks while the child does
-// not read: that holds every member's input back, which is the
-// backpressure a shared child gets. It is never abandoned half-way, which
-// would break the framing for everyone.
-func (h *hub) writeLocked(pieces []framing.Piece) {
-	if h.stdin == nil {
-		h.srv.log.Debug("no shared program running; message dropped", "path", h.ep.Path)
-		return
-	}
-	if err := h.stdin.write(pieces); err != nil {
+// writeTo writes pieces to stdin with inMu held. A write blocks while the
+// child does not read: that holds back the members that write, which is
+// the backpressure a shared child gets. It is never abandoned half-way,
+// which would break the framing for everyone.
+func (h *hub) writeTo(stdin *stdinWriter, pieces []framing.Piece) {
+	if err := stdin.write(pieces); err != nil {
 		h.srv.log.Debug("shared program not reading stdin; message dropped", "path", h.ep.Path, "err", err)
 	}
 }

@@ -35,7 +35,7 @@ type member struct {
 	finish func(pid int, exit string)
 
 	// announced is the generation (hub.gen) of the child that knows the
-	// member: its messages go to that child only. Guarded by hub.inMu.
+	// member: its messages go to that child only. Guarded by hub.mu.
 	announced uint64
 
 	asm assembler

@@ -912,3 +912,23 @@ func TestSharedShutdownDaemonHoldsStdout(t *testing.T) {
 		t.Errorf("the child %d outlived the bridge", child.PID)
 	}
 }
+
+// A child that never reads its stdin holds back the clients that write to
+// it, and nobody else: other clients still come and go.
+func TestSharedChildNotReadingStdin(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, "--shared", childBin, "noread")
+	ctx := testCtx(t, 30*time.Second)
+	fillStdin(t, b, ctx)
+	for i := range 3 {
+		c := dialWS(t, ctx, b.URL("/"), nil)
+		if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+			t.Fatalf("client %d: close: %v: the bridge did not answer", i, err)
+		}
+	}
+	for _, rec := range b.Access(3) {
+		if rec["close"] != "1000" || rec["close_by"] != "client" {
+			t.Errorf("access line %v: want close=1000 close_by=client", rec)
+		}
+	}
+}
