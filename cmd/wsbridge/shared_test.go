@@ -932,3 +932,18 @@ func TestSharedChildNotReadingStdin(t *testing.T) {
 		}
 	}
 }
+
+// Lines longer than the bridge's buffer go out in pieces, shared by every
+// client; each client gets each line whole. (--queue holds a whole line,
+// so no client counts as slow here.)
+func TestSharedLongLines(t *testing.T) {
+	t.Parallel()
+	const lines, size = 3, 300 << 10 // 300 KiB, more than the 128 KiB buffer
+	b := startBridge(t, "--shared", "--queue=4MiB", childBin, "broadcast")
+	ctx := testCtx(t, 30*time.Second)
+	conns := dialJoined(t, ctx, b.URL("/"), 3)
+	writeText(t, ctx, conns[0], fmt.Sprintf("go %d %d 3", lines, size))
+	readFloodAll(t, ctx, conns, lines, size)
+	writeText(t, ctx, conns[0], "end")
+	expectNext(t, ctx, conns, "echo: end")
+}
