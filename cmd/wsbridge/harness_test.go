@@ -21,6 +21,8 @@ import (
 var (
 	bridgeBin string // the wsbridge binary under test
 	childBin  string // cmd/testchild
+
+	raceEnabled bool // set by race_test.go in race builds
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +34,15 @@ func TestMain(m *testing.M) {
 	bridgeBin = filepath.Join(dir, "wsbridge")
 	childBin = filepath.Join(dir, "testchild")
 	for pkg, out := range map[string]string{".": bridgeBin, "../testchild": childBin} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
+		args := []string{"build", "-o", out}
+		if raceEnabled && pkg == "." {
+			// The binary the integration tests drive is race-checked
+			// too when the tests are: its races are the ones that
+			// matter. A race makes it exit 66 with the report in its
+			// log, which the test that stops it prints.
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n", pkg, err)
@@ -100,6 +110,9 @@ func startBridgeEnv(t testing.TB, env []string, args ...string) *bridgeProc {
 		if b.waitListening(10 * time.Second) {
 			t.Cleanup(func() {
 				b.Stop()
+				if strings.Contains(b.Log.String(), "WARNING: DATA RACE") {
+					t.Error("the race detector found a data race in wsbridge")
+				}
 				if t.Failed() {
 					t.Logf("wsbridge %s log:\n%s", strings.Join(full, " "), b.Log.String())
 				}
