@@ -15,6 +15,12 @@ import (
 const idleOpeners = 8 // connections opened in parallel
 
 func runIdle(ctx context.Context, b *bench, s *server) result {
+	return idleRSS(ctx, b, s, b.opts.idleConns, func(n int) ([]*wsClient, error) { return openIdle(ctx, s.addr, n) })
+}
+
+// idleRSS opens n connections with open and reports the server's resident
+// memory per connection once it has settled, and its threads.
+func idleRSS(ctx context.Context, b *bench, s *server, n int, open func(n int) ([]*wsClient, error)) result {
 	var res result
 	o := b.opts
 	before, err := settledRSS(ctx, s.pid, 300*time.Millisecond, o.settleMax)
@@ -22,11 +28,11 @@ func runIdle(ctx context.Context, b *bench, s *server) result {
 		res.err = err
 		return res
 	}
-	conns, err := openIdle(ctx, s.addr, o.idleConns)
+	conns, err := open(n)
 	defer closeAll(conns)
 	res.msgs = int64(len(conns))
 	if err != nil {
-		res.err = fmt.Errorf("%d of %d connections open: %w", len(conns), o.idleConns, err)
+		res.err = fmt.Errorf("%d of %d connections open: %w", len(conns), n, err)
 		return res
 	}
 	after, err := settledRSS(ctx, s.pid, o.settleMin, o.settleMax)

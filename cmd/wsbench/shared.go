@@ -73,33 +73,7 @@ func broadcastChild() error {
 // message: every message would reach every client) and reports the
 // server's resident memory per connection.
 func runIdleShared(ctx context.Context, b *bench, s *server) result {
-	var res result
-	o := b.opts
-	before, err := settledRSS(ctx, s.pid, 300*time.Millisecond, o.settleMax)
-	if err != nil {
-		res.err = err
-		return res
-	}
-	conns, err := openConns(ctx, s.addr, o.sharedConns, nil, nil)
-	defer closeAll(conns)
-	res.msgs = int64(len(conns))
-	if err != nil {
-		res.err = fmt.Errorf("%d of %d connections open: %w", len(conns), o.sharedConns, err)
-		return res
-	}
-	after, err := settledRSS(ctx, s.pid, o.settleMin, o.settleMax)
-	if err != nil {
-		res.err = err
-		return res
-	}
-	th, err := threads(s.pid)
-	if err != nil {
-		res.err = err
-		return res
-	}
-	res.kibPer = float64(after-before) / float64(len(conns))
-	res.threads = float64(th)
-	return res
+	return idleRSS(ctx, b, s, b.opts.sharedConns, func(n int) ([]*wsClient, error) { return openConns(ctx, s.addr, n, nil, nil) })
 }
 
 // runBroadcast connects the broadcast clients, then asks the child for
