@@ -139,15 +139,9 @@ func (c *cgiConn) run(msg []byte, kind framing.Kind) cgiReply {
 	if kind == framing.Text {
 		req.ContentType = "text/plain; charset=utf-8"
 	}
-	spec := procs.Spec{
-		Path: c.ep.Command[0],
-		Args: c.ep.Command,
-		Env:  req.Environ(c.ep.PassEnv),
-		Dir:  c.ep.Dir,
-		Stderr: func(line []byte) {
-			c.logf(slog.LevelWarn, "script stderr", "line", string(line))
-		},
-	}
+	spec := c.srv.childSpec(c.ep, req.Environ(c.ep.PassEnv), func(line []byte) {
+		c.logf(slog.LevelWarn, "script stderr", "line", string(line))
+	})
 	c.outMu.Lock()
 	if c.gone {
 		c.outMu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/framing"
+	"github.com/wsbridge/wsbridge/procs"
 )
 
 // Mode says how an endpoint's program serves its clients.
@@ -225,4 +226,15 @@ func (r routes) find(path string) (ep *endpoint, script, info string) {
 		return r.catchAll, path, ""
 	}
 	return nil, "", ""
+}
+
+// childSpec is how every mode starts the endpoint's program: with env as
+// its whole environment and each stderr line passed to stderr, read by a
+// reader that parks while the program is silent.
+func (s *Server) childSpec(ep *endpoint, env []string, stderr func(line []byte)) procs.Spec {
+	spec := procs.Spec{Path: ep.Command[0], Args: ep.Command, Env: env, Dir: ep.Dir, Stderr: stderr}
+	if s.poller != nil {
+		spec.Parker = s.poller
+	}
+	return spec
 }

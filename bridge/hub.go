@@ -141,19 +141,9 @@ func (h *hub) runChild() (string, error) {
 		ScriptName:     h.ep.Path,
 		Protocol:       "HTTP/1.1",
 	}
-	spec := procs.Spec{
-		Path: h.ep.Command[0],
-		Args: h.ep.Command,
-		Env:  cgi.Environ(h.ep.PassEnv),
-		Dir:  h.ep.Dir,
-		Stderr: func(line []byte) {
-			h.srv.log.Warn("shared program stderr", "path", h.ep.Path, "line", string(line))
-		},
-	}
-	if h.srv.poller != nil {
-		spec.Parker = h.srv.poller
-	}
-	proc, err := procs.Start(spec)
+	proc, err := procs.Start(h.srv.childSpec(h.ep, cgi.Environ(h.ep.PassEnv), func(line []byte) {
+		h.srv.log.Warn("shared program stderr", "path", h.ep.Path, "line", string(line))
+	}))
 	if err != nil {
 		return "", err
 	}

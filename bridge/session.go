@@ -94,19 +94,9 @@ func (s *session) start(env []string) bool {
 		return false
 	}
 	s.out.dec = dec
-	spec := procs.Spec{
-		Path: s.ep.Command[0],
-		Args: s.ep.Command,
-		Env:  env,
-		Dir:  s.ep.Dir,
-		Stderr: func(line []byte) {
-			s.logf(slog.LevelWarn, "child stderr", "line", string(line))
-		},
-	}
-	if s.srv.poller != nil {
-		spec.Parker = s.srv.poller
-	}
-	proc, err := procs.Start(spec)
+	proc, err := procs.Start(s.srv.childSpec(s.ep, env, func(line []byte) {
+		s.logf(slog.LevelWarn, "child stderr", "line", string(line))
+	}))
 	if err != nil {
 		s.logf(slog.LevelError, "cannot start child", "err", err)
 		s.client.Close(CloseInternalError, "cannot start the program")
