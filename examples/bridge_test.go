@@ -55,44 +55,56 @@ func startBridge(t *testing.T, args ...string) *bridgeProc {
 	t.Helper()
 	bin := wsbridgeBinary(t)
 	for attempt := 1; ; attempt++ {
-		port := freePort(t)
-		b := &bridgeProc{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
-		b.cmd = exec.Command(bin, append([]string{"--address=127.0.0.1", "--port=" + strconv.Itoa(port)}, args...)...)
-		b.cmd.Stdout, b.cmd.Stderr = &b.stderr, &b.stderr
-		b.cmd.WaitDelay = ioTimeout
-		if err := b.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			b.err = b.cmd.Wait()
-			close(b.done)
-		}()
-		err := b.waitReady()
+		port := strconv.Itoa(freePort(t))
+		argv := append([]string{bin, "--address=127.0.0.1", "--port=" + port}, args...)
+		b, err := launchBridge(t, net.JoinHostPort("127.0.0.1", port), argv)
 		if err == nil {
-			t.Cleanup(func() {
-				// Only after a failure is it still running: SIGTERM first, so
-				// it ends its children rather than orphan them.
-				select {
-				case <-b.done:
-				default:
-					b.cmd.Process.Signal(syscall.SIGTERM)
-					select {
-					case <-b.done:
-					case <-time.After(ioTimeout / 2):
-						b.cmd.Process.Kill()
-						<-b.done
-					}
-				}
-				if t.Failed() {
-					t.Logf("wsbridge log:\n%s", b.stderr.String())
-				}
-			})
 			return b
 		}
 		if !strings.Contains(b.stderr.String(), "address already in use") || attempt == 3 {
-			t.Fatalf("starting %s: %v\nlog:\n%s", strings.Join(b.cmd.Args, " "), err, b.stderr.String())
+			t.Fatalf("starting %s: %v\nlog:\n%s", strings.Join(argv, " "), err, b.stderr.String())
 		}
 	}
+}
+
+// launchBridge runs argv, a wsbridge command line that listens on addr,
+// and returns once it accepts connections; the test's cleanup stops it.
+// On an error the process has exited and its log is in b.stderr.
+func launchBridge(t *testing.T, addr string, argv []string) (b *bridgeProc, err error) {
+	t.Helper()
+	b = &bridgeProc{addr: addr, done: make(chan struct{})}
+	b.cmd = exec.Command(argv[0], argv[1:]...)
+	b.cmd.Stdout, b.cmd.Stderr = &b.stderr, &b.stderr
+	b.cmd.WaitDelay = ioTimeout
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		b.err = b.cmd.Wait()
+		close(b.done)
+	}()
+	if err := b.waitReady(); err != nil {
+		return b, err
+	}
+	t.Cleanup(func() {
+		// Only after a failure is it still running: SIGTERM first, so
+		// it ends its children rather than orphan them.
+		select {
+		case <-b.done:
+		default:
+			b.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-b.done:
+			case <-time.After(ioTimeout / 2):
+				b.cmd.Process.Kill()
+				<-b.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("wsbridge log:\n%s", b.stderr.String())
+		}
+	})
+	return b, nil
 }
 
 // waitReady polls until the bridge accepts a TCP connection.
