@@ -17,6 +17,9 @@ PORT       ?= 8080
 # without it. busybox: count.sh is tested under BusyBox's sh too. chromium:
 # the demo page and the origin policy are tested in a real browser.
 TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox chromium
+# The deployment recipes of examples/deploy/: systemd-analyze checks the
+# unit, dash runs the init scripts, kconfiglib reads Buildroot's Config.in.
+TEST_DEPS += systemd dash python3-kconfiglib
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat
