@@ -541,7 +541,7 @@ INSTALL_CONF:=install -m0600
 `
 	openwrtPackage = `PKG_BUILD_DIR:=$(BUILD_DIR)/$(PKG_NAME)-$(PKG_VERSION)
 define BuildPackage
-$(foreach v,PKG_NAME PKG_VERSION PKG_RELEASE PKG_SOURCE PKG_SOURCE_URL PKG_HASH PKG_LICENSE PKG_MAINTAINER,$(if $($(v)),,$(error $(v) is not set)))
+$(foreach v,PKG_NAME PKG_VERSION PKG_RELEASE PKG_SOURCE PKG_SOURCE_URL PKG_HASH PKG_MAINTAINER,$(if $($(v)),,$(error $(v) is not set)))
 $(if $(value Package/$(1)),,$(error Package/$(1) is not defined))
 $(eval $(Package/$(1)))
 $(foreach v,SECTION CATEGORY TITLE URL DEPENDS,$(if $($(v)),,$(error Package/$(1) does not set $(v))))
@@ -609,7 +609,7 @@ func TestOpenWrtPackage(t *testing.T) {
 const buildrootMakefile = `github = https://github.com/$(1)/$(2)/archive/$(3)
 INSTALL = install
 define inner-golang-package
-$$(foreach v,VERSION SITE LICENSE LICENSE_FILES GOMOD BUILD_TARGETS,$$(if $$($(2)_$$(v)),,$$(error $(2)_$$(v) is not set)))
+$$(foreach v,VERSION SITE GOMOD BUILD_TARGETS,$$(if $$($(2)_$$(v)),,$$(error $(2)_$$(v) is not set)))
 $(2)_PKGDIR := $(dir $(lastword $(MAKEFILE_LIST)))
 $(2)_INSTALL_BINS ?= $(1)
 build:

@@ -9,8 +9,8 @@
 
 WSBRIDGE_VERSION = 0.1.0
 WSBRIDGE_SITE = $(call github,wsbridge,wsbridge,v$(WSBRIDGE_VERSION))
-WSBRIDGE_LICENSE = MIT
-WSBRIDGE_LICENSE_FILES = LICENSE
+# WSBRIDGE_LICENSE and WSBRIDGE_LICENSE_FILES (for `make legal-info`): the
+# repository has no LICENSE file yet; set them when it does.
 
 WSBRIDGE_GOMOD = github.com/wsbridge/wsbridge
 WSBRIDGE_BUILD_TARGETS = cmd/wsbridge
