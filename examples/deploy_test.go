@@ -531,8 +531,8 @@ func checkVersion(t *testing.T, bin, want string) {
 
 // OpenWrt's build system, reduced to what the package Makefile uses: the
 // variables of rules.mk, BuildPackage checking what every package must
-// set, and golang-package.mk building GO_PKG_BUILD_PKG with GO_PKG_LDFLAGS
-// and GO_PKG_LDFLAGS_X as its go build does.
+// set, and golang-package.mk building GO_PKG_BUILD_PKG with GO_PKG_TAGS,
+// GO_PKG_LDFLAGS and GO_PKG_LDFLAGS_X as its go build does.
 const (
 	openwrtRules = `INCLUDE_DIR:=$(TOPDIR)/include
 INSTALL_DIR:=install -d -m0755
@@ -565,7 +565,7 @@ define GoPackage/Package/Install/Bin
 endef
 compile:
 	mkdir -p $(GO_PKG_BUILD_BIN_DIR)
-	cd $(WSBRIDGE_SRC) && CGO_ENABLED=0 go build -trimpath -ldflags "$(GO_PKG_LDFLAGS) $(patsubst %,-X %,$(GO_PKG_LDFLAGS_X))" -o $(GO_PKG_BUILD_BIN_DIR)/ $(GO_PKG_BUILD_PKG)
+	cd $(WSBRIDGE_SRC) && CGO_ENABLED=0 go build -trimpath -tags "$(GO_PKG_TAGS)" -ldflags "$(GO_PKG_LDFLAGS) $(patsubst %,-X %,$(GO_PKG_LDFLAGS_X))" -o $(GO_PKG_BUILD_BIN_DIR)/ $(GO_PKG_BUILD_PKG)
 `
 )
 

@@ -5,7 +5,7 @@
 ################################################################################
 # Copy this directory (cp -rL) to package/wsbridge (or to a BR2_EXTERNAL tree) and
 # add `source "package/wsbridge/Config.in"` to package/Config.in, under
-# "Networking applications". Pure Go: no cgo, no libc dependency.
+# "Networking applications".
 
 WSBRIDGE_VERSION = 0.1.0
 WSBRIDGE_SITE = $(call github,wsbridge,wsbridge,v$(WSBRIDGE_VERSION))
