@@ -242,6 +242,53 @@ func TestSysvinitScriptBadConfig(t *testing.T) {
 	}
 }
 
+// TestSysvinitScriptStalePidfile: a pidfile left by a crash, whose PID now
+// belongs to another program, neither stops wsbridge from starting nor
+// gets that program killed by stop.
+func TestSysvinitScriptStalePidfile(t *testing.T) {
+	script, err := filepath.Abs(filepath.Join("deploy", "sysvinit", "S50wsbridge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, echo := wsbridgeBinary(t), buildC(t, "line-echo")
+	shell := shells(t)[1].argv(t)
+	stranger := exec.Command("sleep", "60")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stranger.Process.Kill(); stranger.Wait() })
+	dir := t.TempDir()
+	pidfile := writeFile(t, dir, "wsbridge.pid", strconv.Itoa(stranger.Process.Pid)+"\n", 0o644)
+	env := []string{
+		"DAEMON=" + bin,
+		"WSBRIDGE_ARGS=--address=127.0.0.1 --port=" + strconv.Itoa(freePort(t)) + " " + echo,
+		"PIDFILE=" + pidfile,
+		"LOGFILE=" + filepath.Join(dir, "wsbridge.log"),
+	}
+	if out, errOut, code := run(t, dir, env, append(shell, script, "start")...); code != 0 || out != "Starting wsbridge: OK\n" {
+		t.Fatalf("start over a stale pidfile: exit %d, %q %q; want it to start wsbridge", code, out, errOut)
+	}
+	raw, _ := os.ReadFile(pidfile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if pid == stranger.Process.Pid || pid == 0 {
+		t.Fatalf("pidfile holds %q after start", raw)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	if out, errOut, code := run(t, dir, env, append(shell, script, "stop")...); code != 0 || out != "Stopping wsbridge: OK\n" {
+		t.Fatalf("stop: exit %d, %q %q", code, out, errOut)
+	}
+	if alive(pid) {
+		t.Errorf("wsbridge (pid %d) still running after stop", pid)
+	}
+	writeFile(t, dir, "wsbridge.pid", strconv.Itoa(stranger.Process.Pid)+"\n", 0o644)
+	if out, errOut, code := run(t, dir, env, append(shell, script, "stop")...); code != 0 || !strings.Contains(out, "not running") {
+		t.Errorf("stop with a pidfile naming another program: exit %d, %q %q; want not running", code, out, errOut)
+	}
+	if !alive(stranger.Process.Pid) {
+		t.Error("stop killed the program a stale pidfile named")
+	}
+}
+
 // procdStubs stand in for what /etc/rc.common and /lib/functions.sh give a
 // procd init script on OpenWrt. The UCI functions keep options in
 // CONFIG_<section>_<option> variables and load a file by sourcing it, as
