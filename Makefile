@@ -100,3 +100,10 @@ fuzz: ## run every Fuzz* test of the repo for FUZZTIME (default 30s) each
 
 clean: ## remove bin/ and examples/bin/
 	rm -rf bin examples/bin
+
+# ---- cross: board binaries (cross/README.md) --------------------------------
+
+.PHONY: cross
+
+cross: ## static binaries for every board target into bin/<os>-<arch>[-variant]/
+	sh cross/build.sh -o bin --version $(VERSION)
