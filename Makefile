@@ -105,5 +105,6 @@ clean: ## remove bin/ and examples/bin/
 
 .PHONY: cross
 
-cross: ## static binaries for every board target into bin/<os>-<arch>[-variant]/
+cross: ## static binaries for every board target into bin/<os>-<arch>[-variant]/ (wsbridge, wsbridge-minimal)
 	sh cross/build.sh -o bin --version $(VERSION)
+	sh cross/build.sh -o bin --version $(VERSION) --tags wsbridge_minimal --name wsbridge-minimal

@@ -1,3 +1,5 @@
+//go:build !wsbridge_minimal
+
 package bridge
 
 import (

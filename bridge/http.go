@@ -1,13 +1,75 @@
+//go:build !wsbridge_minimal
+
 package bridge
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// plainHTTP is the net/http server that answers every request that is not
+// a WebSocket upgrade on a fresh connection. The wsbridge_minimal build
+// replaces it with fixed answers (http_minimal.go).
+type plainHTTP struct {
+	srv  *http.Server
+	q    *connQueue
+	done chan struct{} // closed when serve's goroutine has returned
+}
+
+func (s *Server) newPlainHTTP() plainHTTP {
+	return plainHTTP{
+		q: newConnQueue(),
+		srv: &http.Server{
+			Handler:           http.HandlerFunc(s.serveHTTP),
+			ReadHeaderTimeout: s.opts.HandshakeTimeout,
+			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), LevelDebug),
+		},
+	}
+}
+
+// serve starts the server's goroutine; shutdown stops it and waits.
+func (p *plainHTTP) serve() {
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		_ = p.srv.Serve(p.q)
+	}()
+}
+
+// shutdown lets requests still running finish within timeout, then
+// closes what is left, and returns once the server's goroutine has.
+func (p *plainHTTP) shutdown(timeout time.Duration) {
+	ctx, stop := context.WithTimeout(context.Background(), timeout)
+	if p.srv.Shutdown(ctx) != nil {
+		_ = p.srv.Close() // requests still running had their time
+	}
+	stop()
+	_ = p.q.Close()
+	<-p.done
+}
+
+// take hands conn, whose request head and what followed it are in read,
+// to net/http, and reports true: net/http owns conn from now on (Shutdown
+// waits for it), and read is copied, so the caller may reuse it.
+func (p *plainHTTP) take(s *Server, conn net.Conn, read []byte, _ requestHead) bool {
+	pc := &prefixConn{Conn: conn, prefix: bytes.Clone(read), onClose: s.releaseConn}
+	_ = conn.SetDeadline(time.Time{})
+	s.sessions.Done()
+	p.q.push(pc)
+	return true
+}
+
+// checkPlainHTTP reports an option this build cannot serve: none.
+func checkPlainHTTP(Options) error { return nil }
 
 //go:embed demo.html
 var demoPage []byte

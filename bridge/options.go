@@ -85,6 +85,9 @@ func (opts Options) withDefaults() (Options, error) {
 			return opts, err
 		}
 	}
+	if err := checkPlainHTTP(opts); err != nil {
+		return opts, err
+	}
 	if opts.StaticDir != "" {
 		abs, err := filepath.Abs(opts.StaticDir)
 		if err == nil {

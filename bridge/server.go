@@ -36,9 +36,8 @@ type Server struct {
 
 	hdrAll, hdrWS, hdrHTTP ws.HandshakeHeader // nil when empty
 
-	httpSrv *http.Server
-	httpQ   *connQueue
-	poller  *poller // parks idle readers; nil where epoll is unavailable
+	plain  plainHTTP // answers what is not a WebSocket upgrade
+	poller *poller   // parks idle readers; nil where epoll is unavailable
 
 	liveMu   sync.Mutex
 	live     map[*session]struct{} // running sessions, closed at shutdown
@@ -76,14 +75,7 @@ func New(opts Options) (*Server, error) {
 	if s.routes, err = newRoutes(s.eps); err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
-	s.httpQ = newConnQueue()
-	s.httpSrv = &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
-		ReadHeaderTimeout: opts.HandshakeTimeout,
-		IdleTimeout:       time.Minute,
-		MaxHeaderBytes:    opts.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), LevelDebug),
-	}
+	s.plain = s.newPlainHTTP()
 	return s, nil
 }
 
@@ -138,11 +130,7 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 			ep.hub.ensureRunning()
 		}
 	}
-	httpDone := make(chan struct{})
-	go func() {
-		defer close(httpDone)
-		_ = s.httpSrv.Serve(s.httpQ)
-	}()
+	s.plain.serve()
 
 	var (
 		accepting sync.WaitGroup
@@ -170,13 +158,7 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 	accepting.Wait()
 	s.closeAll()
 	s.sessions.Wait()
-	shutdown, stop := context.WithTimeout(context.Background(), s.opts.CloseTimeout)
-	if s.httpSrv.Shutdown(shutdown) != nil {
-		_ = s.httpSrv.Close() // requests still running had their time
-	}
-	stop()
-	_ = s.httpQ.Close()
-	<-httpDone
+	s.plain.shutdown(s.opts.CloseTimeout)
 	if s.poller != nil {
 		s.poller.close()
 	}
@@ -222,7 +204,6 @@ func (s *Server) handle(conn net.Conn) {
 		s.sessions.Done()
 		return
 	}
-	release := s.releaseConn // the HTTP path calls it once, from prefixConn.Close
 	done := s.connDone
 	_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	buf := getBuffer(s.opts.MaxHeaderBytes)
@@ -249,13 +230,10 @@ func (s *Server) handle(conn net.Conn) {
 		s.log.Debug("no request head", "remote", conn.RemoteAddr(), "err", err)
 		_ = conn.Close()
 	case !head.upgrade:
-		// Plain HTTP: net/http takes the connection, head and all.
-		pc := &prefixConn{Conn: conn, prefix: bytes.Clone(buf[:n]), onClose: release}
-		putBuffer(buf)
-		_ = conn.SetDeadline(time.Time{})
-		s.sessions.Done() // net/http owns it now; Shutdown waits for it
-		s.httpQ.push(pc)
-		return
+		if s.plain.take(s, conn, buf[:n], head) {
+			putBuffer(buf) // take copied what it keeps
+			return
+		}
 	default:
 		var extra []byte
 		if n > hl {

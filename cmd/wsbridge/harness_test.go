@@ -94,11 +94,17 @@ func startBridge(t testing.TB, args ...string) *bridgeProc {
 // bridge's environment.
 func startBridgeEnv(t testing.TB, env []string, args ...string) *bridgeProc {
 	t.Helper()
+	return startBinary(t, bridgeBin, env, args...)
+}
+
+// startBinary is startBridgeEnv with another build of wsbridge, bin.
+func startBinary(t testing.TB, bin string, env []string, args ...string) *bridgeProc {
+	t.Helper()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
 		b := &bridgeProc{t: t, Log: &syncBuffer{}, done: make(chan struct{}), Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 		full := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", port), "--loglevel=debug"}, args...)
-		b.cmd = exec.Command(bridgeBin, full...)
+		b.cmd = exec.Command(bin, full...)
 		b.cmd.Stdout, b.cmd.Stderr = b.Log, b.Log
 		if env != nil {
 			b.cmd.Env = append(os.Environ(), env...)

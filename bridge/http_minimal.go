@@ -1,0 +1,53 @@
+//go:build wsbridge_minimal
+
+package bridge
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// The wsbridge_minimal build has no net/http server: net/http's server,
+// with the TLS and file-serving code it pulls in, is 1.8 MB of a 7.1 MB
+// linux-mipsle binary. A request that is not a WebSocket upgrade gets a
+// fixed answer on the connection it came on, which is then closed: 404
+// where no endpoint is, 426 where one is. The demo page, the console and
+// the static directory are left out, and asking for them is an error.
+
+// plainHTTP holds nothing in this build.
+type plainHTTP struct{}
+
+func (s *Server) newPlainHTTP() plainHTTP { return plainHTTP{} }
+
+func (p *plainHTTP) serve()                 {}
+func (p *plainHTTP) shutdown(time.Duration) {}
+
+// take answers head on conn and closes it. It reports false: the caller
+// still owns its accounting of conn.
+func (p *plainHTTP) take(s *Server, conn net.Conn, _ []byte, head requestHead) bool {
+	u, err := url.ParseRequestURI(head.target)
+	if err != nil {
+		s.reject(conn, http.StatusBadRequest, "malformed request target", false)
+		return false
+	}
+	if ep, _, _, _ := s.routes.lookup(u.EscapedPath(), u.Path); ep == nil {
+		s.reject(conn, http.StatusNotFound, "404 Not Found: no WebSocket endpoint at "+u.Path, false)
+		return false
+	}
+	s.reject(conn, http.StatusUpgradeRequired, "426 Upgrade Required: this is a WebSocket endpoint; connect with a WebSocket client", false)
+	return false
+}
+
+// errMinimal says which options this build leaves out.
+var errMinimal = errors.New("this wsbridge is a minimal build (tag wsbridge_minimal): it serves WebSocket endpoints only, without the demo page, the dev console or a static directory")
+
+// checkPlainHTTP refuses the options that need the net/http server.
+func checkPlainHTTP(opts Options) error {
+	if opts.Demo || opts.DevConsole || opts.StaticDir != "" {
+		return errMinimal
+	}
+	return nil
+}
