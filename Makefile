@@ -103,8 +103,9 @@ clean: ## remove bin/ and examples/bin/
 
 # ---- cross: board binaries (cross/README.md) --------------------------------
 
-.PHONY: cross
+.PHONY: cross footprint
 
-cross: ## static binaries for every board target into bin/<os>-<arch>[-variant]/ (wsbridge, wsbridge-minimal)
+cross: ## static binaries for every board target into bin/<os>-<arch>[-variant]/ (wsbridge, wsbridge-minimal), and the README size table
 	sh cross/build.sh -o bin --version $(VERSION)
 	sh cross/build.sh -o bin --version $(VERSION) --tags wsbridge_minimal --name wsbridge-minimal
+	sh cross/sizes.sh bin README.md
