@@ -22,7 +22,10 @@ type config struct {
 	port      int
 	logLevel  string
 	version   bool
-	bridge    bridge.Options
+	// memoryLimit is --memory-limit in bytes, 0 for none: the Go
+	// runtime's soft memory limit (see setMemory).
+	memoryLimit int64
+	bridge      bridge.Options
 }
 
 // listFlag collects a flag given several times.
@@ -107,6 +110,7 @@ type daemonFlags struct {
 	maxForks, maxConns                          int
 	logLevel, staticDir                         string
 	pingInterval, pingTimeout, handshakeTimeout time.Duration
+	memoryLimit                                 sizeFlag
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
@@ -126,6 +130,7 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.staticDir, "staticdir", "", "")
 	fs.BoolVar(&d.devConsole, "devconsole", false, "")
 	fs.BoolVar(&d.demo, "demo", false, "")
+	fs.Var(&d.memoryLimit, "memory-limit", "")
 }
 
 // apply checks d and sets what it says in c.
@@ -134,6 +139,10 @@ func (d *daemonFlags) apply(c *config) error {
 		return badFlag("port", "--port=%d: want 0 to 65535", d.port)
 	}
 	c.port, c.addresses, c.logLevel = d.port, d.addresses, d.logLevel
+	if d.memoryLimit != 0 && d.memoryLimit < minMemoryLimit {
+		return badFlag("memory-limit", "--memory-limit=%d: want 0 (no limit) or at least 1MiB", d.memoryLimit)
+	}
+	c.memoryLimit = int64(d.memoryLimit)
 	if _, err := bridge.ParseLevel(d.logLevel); err != nil {
 		return badFlag("loglevel", "--loglevel: %v", err)
 	}
@@ -426,6 +435,8 @@ The daemon (in a config file: keys at the top):
   --devconsole              * a plain GET of an endpoint's path gets a page to
                               try it from a browser
   --demo                      serve a demo page at / that talks to COMMAND
+  --memory-limit=SIZE         the Go runtime's soft memory limit, e.g. 24MiB
+                              (default: none, or GOMEMLIMIT; not both)
 
 The endpoint (in a config file: keys of an [endpoint] section):
   --dir=DIR                 * instead of COMMAND: each executable file of DIR

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -38,11 +39,9 @@ func main() {
 		os.Exit(0)
 	}
 
-	if os.Getenv("GOGC") == "" {
-		// Boards have less memory than CPU to spare: collect garbage
-		// at 50% growth, not 100%. The hot paths allocate nothing, so
-		// this costs CPU only when connections come and go.
-		debug.SetGCPercent(50)
+	if err := setMemory(c.memoryLimit, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "wsbridge:", err)
+		os.Exit(2)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,6 +73,7 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 	slog.SetDefault(log)
 	c.bridge.Logger = log
 	c.bridge.ServerSoftware = "wsbridge/" + version
+	logMemory(log, c.memoryLimit)
 
 	if err := procs.ReapOrphans(); err != nil {
 		log.Warn("cannot become a subreaper; orphaned grandchildren are left to init", "err", err)
@@ -110,6 +110,45 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 		}
 	}
 	return srv.Serve(ctx, listeners...)
+}
+
+// minMemoryLimit is the smallest --memory-limit: below it the runtime
+// would collect garbage all the time for nothing.
+const minMemoryLimit = 1 << 20
+
+// setMemory sets the garbage collector for a board: collect at 50% heap
+// growth unless GOGC says otherwise, and set the runtime's soft memory
+// limit to limit (bytes, 0: none). GOMEMLIMIT in the environment sets the
+// limit too, when the runtime starts; two limits would leave one silently
+// ignored, so --memory-limit with GOMEMLIMIT is an error.
+func setMemory(limit int64, getenv func(string) string) error {
+	if limit > 0 && getenv("GOMEMLIMIT") != "" {
+		return fmt.Errorf("--memory-limit=%d and GOMEMLIMIT=%s both set a memory limit: keep one", limit, getenv("GOMEMLIMIT"))
+	}
+	if getenv("GOGC") == "" {
+		// Boards have less memory than CPU to spare: collect garbage
+		// at 50% growth, not 100%. The hot paths allocate nothing, so
+		// this costs CPU only when connections come and go.
+		debug.SetGCPercent(50)
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	return nil
+}
+
+// logMemory logs the memory limit in force, read back from the runtime,
+// and where it comes from.
+func logMemory(log *slog.Logger, flag int64) {
+	limit := debug.SetMemoryLimit(-1) // a negative limit reads it
+	switch {
+	case limit == math.MaxInt64:
+		log.Info("memory", "limit", "none")
+	case flag > 0:
+		log.Info("memory", "limit", limit, "from", "--memory-limit")
+	default:
+		log.Info("memory", "limit", limit, "from", "GOMEMLIMIT")
+	}
 }
 
 // levelNames prints websocketd's level names for the levels slog lacks.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -59,7 +58,7 @@ func TestMinimalBuild(t *testing.T) {
 	})
 
 	t.Run("plain HTTP", func(t *testing.T) {
-		b := startBinary(t, bin, nil, "--config="+writeMinimalConfig(t))
+		b := startBinary(t, bin, nil, "--config="+testConfig(t, "[endpoint /ws]\ncommand = "+childBin+" echo\n"))
 		for _, tc := range []struct {
 			name, path string
 			want       int
@@ -94,14 +93,4 @@ func TestMinimalBuild(t *testing.T) {
 			}
 		}
 	})
-}
-
-// writeMinimalConfig writes a config file with one endpoint at /ws.
-func writeMinimalConfig(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "wsbridge.conf")
-	if err := os.WriteFile(path, []byte("[endpoint /ws]\ncommand = "+childBin+" echo\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
