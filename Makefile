@@ -109,3 +109,7 @@ cross: ## static binaries for every board target into bin/<os>-<arch>[-variant]/
 	sh cross/build.sh -o bin --version $(VERSION)
 	sh cross/build.sh -o bin --version $(VERSION) --tags wsbridge_minimal --name wsbridge-minimal
 	sh cross/sizes.sh bin README.md
+
+footprint: ## the daemon's RSS idle and with 100 connections, native and under qemu-user, into the README
+	sh cross/build.sh -o bin --version $(VERSION) linux-amd64 linux-arm-v7 linux-mipsle-softfloat
+	sh cross/footprint.sh bin README.md

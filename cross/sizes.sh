@@ -37,15 +37,4 @@ if [ -z "$file" ]; then
 	printf '%s\n' "$table"
 	exit 0
 fi
-grep -q '^<!-- cross sizes -->$' "$file" && grep -q '^<!-- /cross sizes -->$' "$file" || {
-	echo "cross/sizes.sh: $file has no <!-- cross sizes --> ... <!-- /cross sizes --> block" >&2
-	exit 1
-}
-tmp=$file.tmp.$$
-printf '%s\n' "$table" | awk '
-FNR == NR { block = block $0 "\n"; next }
-/^<!-- cross sizes -->$/ { print; printf "%s", block; skip = 1; next }
-/^<!-- \/cross sizes -->$/ { skip = 0 }
-!skip { print }' - "$file" >"$tmp"
-mv "$tmp" "$file"
-echo "cross: sizes written to $file" >&2
+printf '%s\n' "$table" | sh "$(dirname "$0")/mdblock.sh" "cross sizes" "$file"
