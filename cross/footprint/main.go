@@ -80,6 +80,7 @@ func measure(ctx context.Context, command []string, n, warm int, shared bool) (r
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	cmd.WaitDelay = time.Second // a grandchild holding the log pipe must not hold us
 	if err := cmd.Start(); err != nil {
 		return r, err
 	}
