@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -77,8 +78,8 @@ func measure(ctx context.Context, command []string, n, warm int, shared bool) (r
 	}
 	args = append(args, "/bin/cat")
 	cmd := exec.CommandContext(ctx, command[0], args...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := new(logBuffer)
+	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
 	cmd.WaitDelay = time.Second // a grandchild holding the log pipe must not hold us
 	if err := cmd.Start(); err != nil {
@@ -128,6 +129,25 @@ func measure(ctx context.Context, command []string, n, warm int, shared bool) (r
 	}
 	r.open, err = settled(ctx, pid)
 	return r, err
+}
+
+// logBuffer collects the daemon's output, written by exec's copying
+// goroutine while measure may read it for an error.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // waitListening waits until addr accepts connections.
