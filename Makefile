@@ -36,8 +36,9 @@ help: ## list the targets and the variables they take
 build: bin/wsbridge $(EXAMPLE_BINS) ## build bin/wsbridge (static, stripped, version-stamped) and the examples into examples/bin/
 
 # Phony: go build itself knows what is stale.
+# nethttpomithttp2: wsbridge speaks HTTP/1.1 only; cross/build.sh sets it too.
 bin/wsbridge:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/wsbridge
+	CGO_ENABLED=0 $(GO) build -trimpath -tags nethttpomithttp2 -ldflags "$(LDFLAGS)" -o $@ ./cmd/wsbridge
 
 examples/bin/greeter:
 	$(GO) build -trimpath -o $@ ./examples/go/greeter
