@@ -21,11 +21,13 @@ var (
 	errHeadBad      = errors.New("malformed request head")
 )
 
-// readHead reads from conn into buf until it holds a whole request head
-// (up to and including the empty line). It returns the head's length;
-// bytes after it in buf[:n] arrived early (a pipelined request or frame)
-// and belong to whoever takes the connection next.
-func readHead(conn net.Conn, buf []byte) (head, n int, err error) {
+// readHead reads from conn into buf, whose first have bytes are read
+// already, until it holds a whole request head (up to and including the
+// empty line). It returns the head's length; bytes after it in buf[:n]
+// arrived early (a pipelined request or frame) and belong to whoever
+// takes the connection next.
+func readHead(conn net.Conn, buf []byte, have int) (head, n int, err error) {
+	n = have
 	scanned := 0
 	for {
 		// A terminator can straddle reads: look back three bytes.

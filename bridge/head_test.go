@@ -76,7 +76,7 @@ func TestReadHead(t *testing.T) {
 			defer server.Close()
 			_ = server.SetDeadline(time.Now().Add(5 * time.Second))
 			buf := make([]byte, tc.size)
-			hl, n, err := readHead(server, buf)
+			hl, n, err := readHead(server, buf, 0)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}

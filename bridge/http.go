@@ -3,73 +3,164 @@
 package bridge
 
 import (
+	"bufio"
 	"bytes"
-	"context"
 	_ "embed"
-	"log/slog"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
+	"strconv"
 	"time"
 )
 
-// plainHTTP is the net/http server that answers every request that is not
-// a WebSocket upgrade on a fresh connection. The wsbridge_minimal build
-// replaces it with fixed answers (http_minimal.go).
-type plainHTTP struct {
-	srv  *http.Server
-	q    *connQueue
-	done chan struct{} // closed when serve's goroutine has returned
-}
+// plainHTTP answers, one at a time, the requests of a connection that are
+// not WebSocket upgrades, with net/http's handlers (the demo page, static
+// files, the console) but not its server: the server loop is the bridge's
+// own (see Server.handle), which reads every request head itself, so an
+// upgrade that follows plain requests on a kept-alive connection goes the
+// same way as one on a fresh connection, and net/http's server (1.4 MB of
+// a MIPS binary) is not linked in. The wsbridge_minimal build answers
+// with fixed texts instead (http_minimal.go).
+type plainHTTP struct{}
 
-func (s *Server) newPlainHTTP() plainHTTP {
-	return plainHTTP{
-		q: newConnQueue(),
-		srv: &http.Server{
-			Handler:           http.HandlerFunc(s.serveHTTP),
-			ReadHeaderTimeout: s.opts.HandshakeTimeout,
-			IdleTimeout:       time.Minute,
-			MaxHeaderBytes:    s.opts.MaxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), LevelDebug),
-		},
+func (s *Server) newPlainHTTP() plainHTTP { return plainHTTP{} }
+
+// answer serves the request whose head is head on conn and reports
+// whether the connection may carry another request. A request with a body
+// is answered without reading it, and the connection is then closed.
+func (plainHTTP) answer(s *Server, conn net.Conn, head []byte, _ requestHead) (keep bool) {
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+	if err != nil {
+		s.respond(conn, http.StatusBadRequest, "malformed request", false)
+		return false
 	}
-}
-
-// serve starts the server's goroutine; shutdown stops it and waits.
-func (p *plainHTTP) serve() {
-	p.done = make(chan struct{})
-	go func() {
-		defer close(p.done)
-		_ = p.srv.Serve(p.q)
-	}()
-}
-
-// shutdown lets requests still running finish within timeout, then
-// closes what is left, and returns once the server's goroutine has.
-func (p *plainHTTP) shutdown(timeout time.Duration) {
-	ctx, stop := context.WithTimeout(context.Background(), timeout)
-	if p.srv.Shutdown(ctx) != nil {
-		_ = p.srv.Close() // requests still running had their time
-	}
-	stop()
-	_ = p.q.Close()
-	<-p.done
-}
-
-// take hands conn, whose request head and what followed it are in read,
-// to net/http, and reports true: net/http owns conn from now on (Shutdown
-// waits for it), and read is copied, so the caller may reuse it.
-func (p *plainHTTP) take(s *Server, conn net.Conn, read []byte, _ requestHead) bool {
-	pc := &prefixConn{Conn: conn, prefix: bytes.Clone(read), onClose: s.releaseConn}
-	_ = conn.SetDeadline(time.Time{})
-	s.sessions.Done()
-	p.q.push(pc)
-	return true
+	req.RemoteAddr = conn.RemoteAddr().String()
+	body := req.ContentLength != 0 || len(req.TransferEncoding) > 0
+	w := &responseWriter{conn: conn, req: req, header: http.Header{},
+		keep: !req.Close && req.ProtoAtLeast(1, 1) && !body}
+	s.serveHTTP(w, req)
+	w.finish()
+	return w.keep && w.err == nil
 }
 
 // checkPlainHTTP reports an option this build cannot serve: none.
 func checkPlainHTTP(Options) error { return nil }
+
+// responseWriter is the http.ResponseWriter of one plain request: a
+// response whose handler set Content-Length goes out as it is written;
+// others are held up to respBuffer bytes and sent with a Content-Length,
+// or, when longer, chunked.
+type responseWriter struct {
+	conn   net.Conn
+	req    *http.Request
+	header http.Header
+	keep   bool // the connection stays open after this response
+
+	status  int    // 0 until WriteHeader
+	sent    bool   // the status line and header are out
+	chunked bool   // the body goes out in chunks
+	held    []byte // body held until the framing is known
+	err     error  // the first write error: the connection is done
+}
+
+// respBuffer is how much of a body without a Content-Length is held to
+// give it one.
+const respBuffer = 16 << 10
+
+// respTimeout bounds each write of a response to a client that does not
+// read.
+const respTimeout = time.Minute
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	if w.err != nil {
+		return 0, w.err
+	}
+	if !w.sent {
+		if w.header.Get("Content-Length") == "" && len(w.held)+len(p) <= respBuffer {
+			w.held = append(w.held, p...)
+			return len(p), nil
+		}
+		// Chunks for HTTP/1.1; an HTTP/1.0 client reads to the close.
+		w.chunked = w.header.Get("Content-Length") == "" && w.req.ProtoAtLeast(1, 1)
+		w.sendHeader()
+		w.writeBody(w.held)
+		w.held = nil
+	}
+	w.writeBody(p)
+	if w.err != nil {
+		return 0, w.err
+	}
+	return len(p), nil
+}
+
+// finish completes the response once the handler has returned.
+func (w *responseWriter) finish() {
+	w.WriteHeader(http.StatusOK)
+	if !w.sent {
+		if w.header.Get("Content-Length") == "" && bodyAllowed(w.status) {
+			w.header.Set("Content-Length", strconv.Itoa(len(w.held)))
+		}
+		w.sendHeader()
+		w.writeBody(w.held)
+		w.held = nil
+	}
+	if w.chunked {
+		w.write([]byte("0\r\n\r\n"))
+	}
+}
+
+func (w *responseWriter) sendHeader() {
+	w.sent = true
+	if w.chunked {
+		w.header.Set("Transfer-Encoding", "chunked")
+	}
+	if !w.keep {
+		w.header.Set("Connection", "close")
+	}
+	if w.header.Get("Date") == "" {
+		w.header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	}
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 " + strconv.Itoa(w.status) + " " + http.StatusText(w.status) + "\r\n")
+	_ = w.header.Write(&b)
+	b.WriteString("\r\n")
+	w.write(b.Bytes())
+}
+
+// writeBody writes p as body: nothing for HEAD or a status without one.
+func (w *responseWriter) writeBody(p []byte) {
+	if len(p) == 0 || w.req.Method == http.MethodHead || !bodyAllowed(w.status) {
+		return
+	}
+	if w.chunked {
+		w.write([]byte(strconv.FormatInt(int64(len(p)), 16) + "\r\n"))
+		w.write(p)
+		w.write([]byte("\r\n"))
+		return
+	}
+	w.write(p)
+}
+
+func (w *responseWriter) write(p []byte) {
+	if w.err != nil {
+		return
+	}
+	_ = w.conn.SetWriteDeadline(time.Now().Add(respTimeout))
+	_, w.err = w.conn.Write(p)
+}
+
+// bodyAllowed reports whether a response with status may have a body.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
 
 //go:embed demo.html
 var demoPage []byte
@@ -83,10 +174,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		for k, v := range h {
 			w.Header()[k] = v
 		}
-	}
-	if hasToken([]byte(r.Header.Get("Upgrade")), "websocket") {
-		s.upgradeHijacked(w, r)
-		return
 	}
 	get := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if s.opts.Demo && r.URL.Path == "/" && get {
@@ -110,123 +197,4 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "Upgrade")
 		http.Error(w, "426 Upgrade Required: this is a WebSocket endpoint; connect with a WebSocket client, e.g. ws://"+r.Host+r.URL.Path, http.StatusUpgradeRequired)
 	}
-}
-
-// upgradeHijacked serves a WebSocket upgrade that arrived on a kept-alive
-// HTTP connection (a proxy may reuse one): it takes the connection back
-// from net/http and runs the same upgrade as a fresh connection.
-func (s *Server) upgradeHijacked(w http.ResponseWriter, r *http.Request) {
-	if !s.admit() {
-		w.Header().Set("Connection", "close")
-		http.Error(w, "503 Service Unavailable: the server is shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		s.sessions.Done()
-		http.Error(w, "cannot upgrade this connection", http.StatusInternalServerError)
-		return
-	}
-	nc, brw, err := hj.Hijack()
-	if err != nil {
-		s.sessions.Done()
-		return
-	}
-	var head bytes.Buffer
-	head.WriteString(r.Method + " " + r.RequestURI + " HTTP/1.1\r\nHost: " + r.Host + "\r\n")
-	_ = r.Header.Write(&head)
-	head.WriteString("\r\n")
-	extra, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	extra = bytes.Clone(extra)
-	conn := nc
-	release := func() {}
-	if pc, ok := nc.(*prefixConn); ok {
-		// Back to the raw connection, so writev and polling work. What
-		// net/http has not read of the prefix follows what it has.
-		conn = pc.Conn
-		extra = append(extra, pc.takePrefix()...)
-		release = pc.onClose
-	}
-	s.serveWS(conn, head.Bytes(), extra, func() {
-		release()
-		s.sessions.Done()
-	})
-}
-
-// connQueue is a net.Listener fed by the server's own accept loop with
-// the connections that are plain HTTP.
-type connQueue struct {
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func newConnQueue() *connQueue {
-	return &connQueue{ch: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (q *connQueue) push(c net.Conn) {
-	select {
-	case q.ch <- c:
-	case <-q.done:
-		_ = c.Close()
-	}
-}
-
-func (q *connQueue) Accept() (net.Conn, error) {
-	select {
-	case c := <-q.ch:
-		return c, nil
-	case <-q.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (q *connQueue) Close() error {
-	q.once.Do(func() { close(q.done) })
-	return nil
-}
-
-func (q *connQueue) Addr() net.Addr { return queueAddr{} }
-
-type queueAddr struct{}
-
-func (queueAddr) Network() string { return "wsbridge" }
-func (queueAddr) String() string  { return "wsbridge" }
-
-// prefixConn replays bytes the server read before it knew who the
-// connection was for, then reads the connection itself.
-type prefixConn struct {
-	net.Conn
-	mu      sync.Mutex
-	prefix  []byte
-	onClose func() // runs once, when the connection closes
-	closed  atomic.Bool
-}
-
-func (c *prefixConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		c.mu.Unlock()
-		return n, nil
-	}
-	c.mu.Unlock()
-	return c.Conn.Read(p)
-}
-
-func (c *prefixConn) takePrefix() []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.prefix
-	c.prefix = nil
-	return p
-}
-
-func (c *prefixConn) Close() error {
-	if !c.closed.Swap(true) && c.onClose != nil {
-		c.onClose()
-	}
-	return c.Conn.Close()
 }

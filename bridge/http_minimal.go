@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"time"
 )
 
 // The wsbridge_minimal build has no net/http server: net/http's server,
@@ -22,22 +21,18 @@ type plainHTTP struct{}
 
 func (s *Server) newPlainHTTP() plainHTTP { return plainHTTP{} }
 
-func (p *plainHTTP) serve()                 {}
-func (p *plainHTTP) shutdown(time.Duration) {}
-
-// take answers head on conn and closes it. It reports false: the caller
-// still owns its accounting of conn.
-func (p *plainHTTP) take(s *Server, conn net.Conn, _ []byte, head requestHead) bool {
+// answer answers head on conn with a fixed text, and reports false: the
+// connection closes after it.
+func (plainHTTP) answer(s *Server, conn net.Conn, _ []byte, head requestHead) bool {
 	u, err := url.ParseRequestURI(head.target)
-	if err != nil {
-		s.reject(conn, http.StatusBadRequest, "malformed request target", false)
-		return false
+	switch {
+	case err != nil:
+		s.respond(conn, http.StatusBadRequest, "malformed request target", false)
+	case func() bool { ep, _, _, _ := s.routes.lookup(u.EscapedPath(), u.Path); return ep == nil }():
+		s.respond(conn, http.StatusNotFound, "404 Not Found: no WebSocket endpoint at "+u.Path, false)
+	default:
+		s.respond(conn, http.StatusUpgradeRequired, "426 Upgrade Required: this is a WebSocket endpoint; connect with a WebSocket client", false)
 	}
-	if ep, _, _, _ := s.routes.lookup(u.EscapedPath(), u.Path); ep == nil {
-		s.reject(conn, http.StatusNotFound, "404 Not Found: no WebSocket endpoint at "+u.Path, false)
-		return false
-	}
-	s.reject(conn, http.StatusUpgradeRequired, "426 Upgrade Required: this is a WebSocket endpoint; connect with a WebSocket client", false)
 	return false
 }
 

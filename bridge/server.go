@@ -130,7 +130,6 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 			ep.hub.ensureRunning()
 		}
 	}
-	s.plain.serve()
 
 	var (
 		accepting sync.WaitGroup
@@ -158,7 +157,6 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 	accepting.Wait()
 	s.closeAll()
 	s.sessions.Wait()
-	s.plain.shutdown(s.opts.CloseTimeout)
 	if s.poller != nil {
 		s.poller.close()
 	}
@@ -205,47 +203,71 @@ func (s *Server) handle(conn net.Conn) {
 		return
 	}
 	done := s.connDone
-	_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	buf := getBuffer(s.opts.MaxHeaderBytes)
+	defer func() { putBuffer(buf) }() // the session outlives this call; the head buffer does not
 	if !s.handshaking(conn, true) {
 		// Shutdown has begun: no new request is read.
-		putBuffer(buf)
 		_ = conn.Close()
 		done()
 		return
 	}
-	hl, n, err := readHead(conn, buf)
-	s.handshaking(conn, false)
-	var head requestHead
-	if err == nil {
-		head, err = parseHead(buf[:hl])
-	}
-	switch {
-	case errors.Is(err, errHeadTooLarge):
-		s.reject(conn, http.StatusRequestHeaderFieldsTooLarge, "request head larger than "+strconv.Itoa(s.opts.MaxHeaderBytes)+" bytes", false)
-	case errors.Is(err, errHeadBad):
-		s.reject(conn, http.StatusBadRequest, "malformed request", false)
-	case err != nil:
-		// Timed out or dropped before a whole head arrived.
-		s.log.Debug("no request head", "remote", conn.RemoteAddr(), "err", err)
-		_ = conn.Close()
-	case !head.upgrade:
-		if s.plain.take(s, conn, buf[:n], head) {
-			putBuffer(buf) // take copied what it keeps
+	// A connection carries plain requests, kept alive, until one is an
+	// upgrade; n bytes of the next request may be read already.
+	n, timeout := 0, s.opts.HandshakeTimeout
+	for {
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+		if n == 0 && timeout == idleTimeout && s.isStopping() {
+			// Shutdown began as the last answer went out: its deadline
+			// may be the one just replaced.
+			lingerClose(conn)
+			break
+		}
+		hl, m, err := readHead(conn, buf, n)
+		var head requestHead
+		if err == nil {
+			head, err = parseHead(buf[:hl])
+		}
+		switch {
+		case errors.Is(err, errHeadTooLarge):
+			s.reject(conn, http.StatusRequestHeaderFieldsTooLarge, "request head larger than "+strconv.Itoa(s.opts.MaxHeaderBytes)+" bytes", false)
+		case errors.Is(err, errHeadBad):
+			s.reject(conn, http.StatusBadRequest, "malformed request", false)
+		case err != nil:
+			// Timed out, dropped, or cut by shutdown before a whole
+			// head arrived (a kept-alive connection idles here).
+			s.log.Debug("no request head", "remote", conn.RemoteAddr(), "err", err)
+			_ = conn.Close()
+		case !head.upgrade:
+			_ = conn.SetDeadline(time.Time{})
+			if s.plain.answer(s, conn, buf[:hl], head) && !s.isStopping() {
+				n, timeout = copy(buf, buf[hl:m]), idleTimeout
+				continue
+			}
+			lingerClose(conn)
+		default:
+			s.handshaking(conn, false)
+			var extra []byte
+			if m > hl {
+				extra = bytes.Clone(buf[hl:m])
+			}
+			s.serveWS(conn, buf[:hl], extra, done)
 			return
 		}
-	default:
-		var extra []byte
-		if n > hl {
-			extra = bytes.Clone(buf[hl:n])
-		}
-		// The session outlives this call; the head buffer does not.
-		s.serveWS(conn, buf[:hl], extra, done)
-		putBuffer(buf)
-		return
+		break
 	}
-	putBuffer(buf)
+	s.handshaking(conn, false)
 	done()
+}
+
+// idleTimeout is how long a kept-alive connection may wait for its next
+// request.
+const idleTimeout = time.Minute
+
+// isStopping reports whether Serve's context has ended.
+func (s *Server) isStopping() bool {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	return s.stopping
 }
 
 // releaseConn gives back a connection's place under MaxConns.
@@ -255,20 +277,6 @@ func (s *Server) releaseConn() { s.conns.Add(-1) }
 func (s *Server) connDone() {
 	s.conns.Add(-1)
 	s.sessions.Done()
-}
-
-// admit counts a connection that net/http hands back for a session in
-// Serve's wait, unless Serve is shutting down: net/http runs handlers on
-// goroutines of its own, which may get here after that wait has ended.
-// Counting under liveMu orders every admitted connection before closeAll.
-func (s *Server) admit() bool {
-	s.liveMu.Lock()
-	defer s.liveMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.sessions.Add(1)
-	return true
 }
 
 // track registers a running session, so shutdown can close it.
@@ -315,9 +323,12 @@ func (s *Server) closeAll() {
 		all = append(all, sess)
 	}
 	// A connection that has not sent its request yet (a browser's
-	// preconnect, say) would hold shutdown for the handshake timeout.
+	// preconnect, say, or a kept-alive one between requests) would hold
+	// shutdown for the handshake timeout; one being answered gets
+	// CloseTimeout to finish.
 	for conn := range s.heads {
 		_ = conn.SetReadDeadline(time.Now())
+		_ = conn.SetWriteDeadline(time.Now().Add(s.opts.CloseTimeout))
 	}
 	s.liveMu.Unlock()
 	for _, sess := range all {
@@ -336,6 +347,13 @@ func (s *Server) closeAll() {
 // reject answers a request the server will not serve with a short text
 // and closes the connection.
 func (s *Server) reject(conn net.Conn, code int, reason string, retry bool) {
+	s.respond(conn, code, reason, retry)
+	lingerClose(conn)
+}
+
+// respond writes a short text answer that closes the connection, without
+// closing it.
+func (s *Server) respond(conn net.Conn, code int, reason string, retry bool) {
 	_ = conn.SetDeadline(time.Now().Add(s.opts.CloseTimeout))
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", code, http.StatusText(code))
@@ -350,7 +368,6 @@ func (s *Server) reject(conn net.Conn, code int, reason string, retry bool) {
 	body := reason + "\n"
 	fmt.Fprintf(&b, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 	_, _ = conn.Write(b.Bytes())
-	lingerClose(conn)
 }
 
 // lingerClose half-closes conn and reads what the peer still sends for a
