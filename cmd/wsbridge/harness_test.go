@@ -100,11 +100,19 @@ func startBridgeEnv(t testing.TB, env []string, args ...string) *bridgeProc {
 // startBinary is startBridgeEnv with another build of wsbridge, bin.
 func startBinary(t testing.TB, bin string, env []string, args ...string) *bridgeProc {
 	t.Helper()
+	return startBridgeVia(t, []string{bin}, env, args...)
+}
+
+// startBridgeVia is startBinary for a bridge run as run[0] run[1:]...: an
+// emulator and a cross-built wsbridge (see cross_test.go). PID and Signal
+// then address run[0]'s process.
+func startBridgeVia(t testing.TB, run, env []string, args ...string) *bridgeProc {
+	t.Helper()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
 		b := &bridgeProc{t: t, Log: &syncBuffer{}, done: make(chan struct{}), Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 		full := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", port), "--loglevel=debug"}, args...)
-		b.cmd = exec.Command(bin, full...)
+		b.cmd = exec.Command(run[0], append(run[1:len(run):len(run)], full...)...)
 		b.cmd.Stdout, b.cmd.Stderr = b.Log, b.Log
 		if env != nil {
 			b.cmd.Env = append(os.Environ(), env...)
