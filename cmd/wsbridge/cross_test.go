@@ -1,0 +1,309 @@
+package main
+
+// The cross matrix (make test-cross): wsbridge and testchild built for the
+// boards we ship to, run under Debian's qemu-user-static, and driven from
+// the host over real loopback sockets. It is slow, so it runs only when
+// WSBRIDGE_CROSS=1; make test skips it.
+//
+// Both programs run under qemu explicitly (qemu-ARCH-static BINARY ...):
+// the bridge's command is "qemu-ARCH-static testchild MODE", so nothing
+// depends on binfmt_misc handlers, which a container often lacks. Under
+// qemu a program's PID is that of its qemu process, and qemu passes the
+// signals it gets on to the program, so the checks on PIDs and signals
+// read as they do natively.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// crossEnv turns the matrix on.
+const crossEnv = "WSBRIDGE_CROSS"
+
+// crossTarget is one board's architecture and the qemu that runs it.
+type crossTarget struct {
+	name   string // bin/<name> in the cross build's naming
+	goarch string
+	goarm  string // arm only
+	qemu   string
+}
+
+var crossTargets = []crossTarget{
+	{name: "linux-arm-v5", goarch: "arm", goarm: "5", qemu: "/usr/bin/qemu-arm-static"},
+	{name: "linux-arm-v7", goarch: "arm", goarm: "7", qemu: "/usr/bin/qemu-arm-static"},
+	{name: "linux-arm64", goarch: "arm64", qemu: "/usr/bin/qemu-aarch64-static"},
+	{name: "linux-mips-softfloat", goarch: "mips", qemu: "/usr/bin/qemu-mips-static"},
+	{name: "linux-mipsle-softfloat", goarch: "mipsle", qemu: "/usr/bin/qemu-mipsel-static"},
+	{name: "linux-riscv64", goarch: "riscv64", qemu: "/usr/bin/qemu-riscv64-static"},
+}
+
+// crossBuild builds pkg (a path from the repository root) for tg into dir
+// and returns the binary's path: "go build", or "go test -c" when test is
+// set. It is the one place that knows how a cross binary is made.
+func crossBuild(t *testing.T, tg crossTarget, dir, pkg string, test bool) string {
+	t.Helper()
+	out := filepath.Join(dir, filepath.Base(pkg))
+	args := []string{"build", "-trimpath", "-o", out, "./" + pkg}
+	if test {
+		out += ".test"
+		args = []string{"test", "-c", "-trimpath", "-o", out, "./" + pkg}
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+tg.goarch, "GOARM="+tg.goarm, "GOMIPS=softfloat", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s for %s: %v\n%s", pkg, tg.name, err, b)
+	}
+	return out
+}
+
+// TestCross runs every check on every target. Targets run two at a time
+// (go test's -parallel defaults to GOMAXPROCS); each one's checks run in
+// order, as a board would see them.
+func TestCross(t *testing.T) {
+	if os.Getenv(crossEnv) != "1" {
+		t.Skipf("the qemu matrix is slow: run it with make test-cross (%s=1)", crossEnv)
+	}
+	for _, tg := range crossTargets {
+		t.Run(tg.name, func(t *testing.T) {
+			t.Parallel()
+			qemu := needTool(t, tg.qemu, "apt-get install -y qemu-user-static")
+			dir := t.TempDir()
+			start := time.Now()
+			x := crossRun{
+				bridge: []string{qemu, crossBuild(t, tg, dir, "cmd/wsbridge", false)},
+				child:  []string{qemu, crossBuild(t, tg, dir, "cmd/testchild", false)},
+			}
+			framingTest := crossBuild(t, tg, dir, "framing", true)
+			procsTest := crossBuild(t, tg, dir, "procs", true)
+			bridgeTest := crossBuild(t, tg, dir, "bridge", true)
+			t.Logf("%s: built in %v", tg.name, time.Since(start).Round(time.Millisecond))
+
+			t.Run("handshake", x.handshake)
+			t.Run("echo line", x.echo(nil, "echo", wsText("hello"), wsText("héllo wörld ✓"), wsText("")))
+			t.Run("echo raw", x.echoRaw)
+			t.Run("echo len32", x.echo([]string{"--framing=len32"}, "cat", wsText("hello"), wsBinary([]byte{0, 1, 0xff}), wsText("two\nlines")))
+			big := make([]byte, 1<<20)
+			_, _ = rand.Read(big)
+			t.Run("1MiB len32", x.echo([]string{"--framing=len32"}, "cat", wsBinary(big)))
+			t.Run("1MiB line", x.echo(nil, "echo", wsText(strings.Repeat("0123456789abcdef", 1<<16))))
+			t.Run("mux", x.mux)
+			t.Run("shared broadcast", x.broadcast)
+			t.Run("child killed on disconnect", x.childKilled)
+			t.Run("SIGTERM", x.sigterm)
+			// The packages' own tests: children they start (/bin/cat, a
+			// host testchild) run natively; the package code is the
+			// target's.
+			t.Run("unit framing", x.unit(framingTest, "framing", nil, ""))
+			t.Run("unit bridge", x.unit(bridgeTest, "bridge", nil, ""))
+			t.Run("unit procs", x.unit(procsTest, "procs", nil, "", "-test.skip=^TestReapOrphans$"))
+			// TestReapOrphans re-executes its own binary, which the
+			// kernel runs only where a binfmt_misc handler for the
+			// target is registered: run its scenario under qemu here,
+			// as the test would.
+			t.Run("unit procs ReapOrphans", x.unit(procsTest, "procs",
+				[]string{"PROCS_TEST_SCENARIO=reap-orphans"}, "--- PASS: TestReapOrphans",
+				"-test.run=^TestReapOrphans$", "-test.v"))
+		})
+	}
+}
+
+// crossRun is one target's built programs, each with its emulator.
+type crossRun struct {
+	bridge []string // qemu, wsbridge
+	child  []string // qemu, testchild
+}
+
+// start runs the target's bridge with flags, then the target's testchild
+// in mode with args.
+func (x crossRun) start(t *testing.T, flags []string, mode ...string) *bridgeProc {
+	t.Helper()
+	args := append(append(append([]string{}, flags...), x.child...), mode...)
+	return startBridgeVia(t, x.bridge, nil, args...)
+}
+
+// handshake: a raw upgrade gets 101 with the right Sec-WebSocket-Accept.
+func (x crossRun) handshake(t *testing.T) {
+	b := x.start(t, nil, "echo")
+	c := rawDial(t, b.Addr)
+	resp, err := c.Handshake("/")
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %s, want 101", resp.Status)
+	}
+}
+
+// echo returns a check: msgs sent one at a time through testchild mode
+// behind a bridge with flags each come back as sent.
+func (x crossRun) echo(flags []string, mode string, msgs ...wsMsg) func(t *testing.T) {
+	return func(t *testing.T) {
+		b := x.start(t, flags, mode)
+		ctx := testCtx(t, 60*time.Second)
+		c := dialWS(t, ctx, b.URL("/"), nil)
+		for _, m := range msgs {
+			typ := websocket.MessageText
+			if m.Binary {
+				typ = websocket.MessageBinary
+			}
+			if err := c.Write(ctx, typ, m.Data); err != nil {
+				t.Fatalf("write %v: %v", m, err)
+			}
+			gotTyp, got := readWS(t, ctx, c)
+			if gotTyp != typ || !bytes.Equal(got, m.Data) {
+				t.Fatalf("got %v %d bytes %.40q, want %v %d bytes %.40q", gotTyp, len(got), got, typ, len(m.Data), m.Data)
+			}
+		}
+		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	}
+}
+
+// echoRaw: with --binary the bytes come back in order, boundaries being
+// the pipe's.
+func (x crossRun) echoRaw(t *testing.T) {
+	b := x.start(t, []string{"--binary"}, "cat")
+	ctx := testCtx(t, 60*time.Second)
+	c := dialWS(t, ctx, b.URL("/"), nil)
+	want := make([]byte, 20000)
+	_, _ = rand.Read(want)
+	if err := c.Write(ctx, websocket.MessageBinary, want); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for len(got) < len(want) {
+		typ, data := readWS(t, ctx, c)
+		if typ != websocket.MessageBinary {
+			t.Fatalf("raw framing sent a %v message", typ)
+		}
+		got = append(got, data...)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes %x..., want %d bytes %x...", len(got), got[:16], len(want), want[:16])
+	}
+}
+
+// mux: a shared mux child answers each client by its id, addresses
+// another, and reaches everyone.
+func (x crossRun) mux(t *testing.T) {
+	b := x.start(t, []string{"--shared", "--framing=mux"}, "mux")
+	ctx := testCtx(t, 60*time.Second)
+	a := dialMux(t, ctx, b, "name=a")
+	c := dialMux(t, ctx, b, "name=c")
+	writeText(t, ctx, a.Conn, "hi")
+	if got, want := readText(t, ctx, a.Conn), "echo "+a.id+": hi"; got != want {
+		t.Fatalf("a got %q, want %q", got, want)
+	}
+	writeText(t, ctx, a.Conn, "to:"+c.id+":psst")
+	if got := readText(t, ctx, c.Conn); got != "psst" {
+		t.Fatalf("c got %q, want psst", got)
+	}
+	if err := c.Write(ctx, websocket.MessageBinary, []byte{0, 1, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	if typ, got := readWS(t, ctx, c.Conn); typ != websocket.MessageBinary || string(got) != "\x00\x01\xff" {
+		t.Fatalf("c got %v %q, want its binary back", typ, got)
+	}
+	writeText(t, ctx, c.Conn, "all:news")
+	for _, m := range []muxClient{a, c} {
+		if got := readText(t, ctx, m.Conn); got != "news" {
+			t.Fatalf("client %s got %q, want news", m.id, got)
+		}
+	}
+}
+
+// broadcast: two clients of one shared child get the same lines, in
+// order.
+func (x crossRun) broadcast(t *testing.T) {
+	const lines, size = 100, 300
+	b := x.start(t, []string{"--shared"}, "broadcast")
+	ctx := testCtx(t, 60*time.Second)
+	conns := dialJoined(t, ctx, b.URL("/"), 2)
+	writeText(t, ctx, conns[0], fmt.Sprintf("go %d %d 2", lines, size))
+	readFloodAll(t, ctx, conns, lines, size)
+	writeText(t, ctx, conns[1], "end")
+	expectNext(t, ctx, conns, "echo: end")
+	if n := len(childrenOf(b.PID())); n != 1 {
+		t.Errorf("%d children for 2 clients, want 1", n)
+	}
+}
+
+// childKilled: when the client goes, its child (the qemu running
+// testchild) is gone, not a zombie, even one that ignores SIGTERM.
+func (x crossRun) childKilled(t *testing.T) {
+	for _, mode := range []string{"sleep", "ignore-term"} {
+		t.Run(mode, func(t *testing.T) {
+			b := x.start(t, nil, mode)
+			ctx := testCtx(t, 30*time.Second)
+			c := dialWS(t, ctx, b.URL("/"), nil)
+			if mode == "ignore-term" {
+				if got := readText(t, ctx, c); got != "ready" {
+					t.Fatalf("child said %q, want ready", got)
+				}
+			}
+			child := waitChildren(t, b.PID(), 1, 10*time.Second)[0]
+			if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+				t.Fatal(err)
+			}
+			waitGone(t, 10*time.Second, child)
+		})
+	}
+}
+
+// sigterm: the bridge exits 0 on SIGTERM, every client gets 1001 and no
+// child is left.
+func (x crossRun) sigterm(t *testing.T) {
+	b := x.start(t, nil, "echo")
+	ctx := testCtx(t, 30*time.Second)
+	codes := make(chan error, 2)
+	for range 2 {
+		c := dialWS(t, ctx, b.URL("/"), nil)
+		go func() { _, _, err := c.Read(ctx); codes <- err }()
+	}
+	kids := waitChildren(t, b.PID(), 2, 10*time.Second)
+	b.Signal(syscall.SIGTERM)
+	for range 2 {
+		if err := <-codes; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("client got %v, want close 1001", err)
+		}
+	}
+	if err := b.Wait(15 * time.Second); err != nil {
+		t.Errorf("bridge exit: %v, want status 0", err)
+	}
+	waitGone(t, 5*time.Second, kids...)
+}
+
+// unit returns a check running a package's cross-built test binary under
+// qemu, in the package's directory, with -test.short, more variables in
+// env and more flags in args. It passes if the binary exits 0 and its
+// output has want in it.
+func (x crossRun) unit(bin, pkg string, env []string, want string, args ...string) func(t *testing.T) {
+	return func(t *testing.T) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, x.bridge[0], append([]string{bin, "-test.count=1", "-test.short", "-test.timeout=4m"}, args...)...)
+		cmd.Dir = filepath.Join("../..", pkg)
+		// The packages' children are the host's: the kernel runs them.
+		cmd.Env = append(append(os.Environ(), "WSBRIDGE_TESTCHILD="+childBin), env...)
+		out, err := cmd.CombinedOutput()
+		t.Logf("%s tests under %s: %v", pkg, filepath.Base(x.bridge[0]), time.Since(start).Round(time.Millisecond))
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("%v, want exit 0 and %q in the output:\n%s", err, want, out)
+		}
+	}
+}
