@@ -20,6 +20,8 @@ TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox ch
 # The deployment recipes of examples/deploy/: systemd-analyze checks the
 # unit, dash runs the init scripts, kconfiglib reads Buildroot's Config.in.
 TEST_DEPS += systemd dash python3-kconfiglib
+# qemu-user-static: make test-cross runs the cross-built binaries under it.
+TEST_DEPS += qemu-user-static
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat
@@ -53,6 +55,13 @@ run: build ## build, then serve the demo page on http://127.0.0.1:8080/ talking 
 # -race needs cgo, whatever the environment says.
 test: lint ## the whole suite, as CI runs it: vet, gofmt check, go test -race ./... (examples' tests included)
 	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) ./...
+
+# The qemu matrix is cmd/wsbridge's TestCross (see cross_test.go): slow,
+# so make test skips it. -v: which check passed on which target belongs
+# in the log.
+.PHONY: test-cross
+test-cross: ## wsbridge and the unit tests built for arm v5/v7, arm64, mips(le), riscv64, run under qemu-user-static
+	WSBRIDGE_CROSS=1 CGO_ENABLED=0 $(GO) test -count=1 -timeout 15m -v -run '^TestCross$$' ./cmd/wsbridge
 
 test-examples: ## only the examples' tests, verbose
 	$(GO) test -count=1 -v ./examples/
