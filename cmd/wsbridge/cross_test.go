@@ -49,25 +49,34 @@ var crossTargets = []crossTarget{
 	{name: "linux-riscv64", goarch: "riscv64", qemu: "/usr/bin/qemu-riscv64-static"},
 }
 
-// crossBuild builds pkg (a path from the repository root) for tg into dir
-// and returns the binary's path. A program is built by cross/build.sh, as
-// make cross builds it, so the matrix runs the binaries we ship; with test
-// set, the package's test binary is built by go test -c with the same
-// target settings and the same tag (cross/build.sh's nethttpomithttp2).
-func crossBuild(t *testing.T, tg crossTarget, dir, pkg string, test bool) string {
+// crossProgram builds the program pkg (a path from the repository root)
+// for tg into dir as name, with more build tags if any, by cross/build.sh
+// as make cross does: the matrix runs the binaries we ship. It returns the
+// binary's path.
+func crossProgram(t *testing.T, tg crossTarget, dir, pkg, name, tags string) string {
 	t.Helper()
-	out := filepath.Join(dir, tg.name, filepath.Base(pkg))
-	cmd := exec.Command("sh", "cross/build.sh", "-o", dir, "--pkg", "./"+pkg, tg.name)
-	if test {
-		out += ".test"
-		cmd = exec.Command("go", "test", "-c", "-trimpath", "-tags", "nethttpomithttp2", "-o", out, "./"+pkg)
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+tg.goarch, "GOARM="+tg.goarm, "GOMIPS=softfloat", "CGO_ENABLED=0")
-	}
+	cmd := exec.Command("sh", "cross/build.sh", "-o", dir, "--pkg", "./"+pkg, "--name", name, "--tags", tags, tg.name)
+	crossRunBuild(t, tg, cmd, pkg)
+	return filepath.Join(dir, tg.name, name)
+}
+
+// crossTest builds the test binary of the package pkg for tg into dir,
+// with the tag cross/build.sh gives every program (nethttpomithttp2).
+func crossTest(t *testing.T, tg crossTarget, dir, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, tg.name, pkg+".test")
+	cmd := exec.Command("go", "test", "-c", "-trimpath", "-tags", "nethttpomithttp2", "-o", out, "./"+pkg)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+tg.goarch, "GOARM="+tg.goarm, "GOMIPS=softfloat", "CGO_ENABLED=0")
+	crossRunBuild(t, tg, cmd, pkg)
+	return out
+}
+
+func crossRunBuild(t *testing.T, tg crossTarget, cmd *exec.Cmd, pkg string) {
+	t.Helper()
 	cmd.Dir = "../.."
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building %s for %s: %v\n%s", pkg, tg.name, err, b)
 	}
-	return out
 }
 
 // TestCross runs every check on every target. Targets run two at a time
@@ -83,44 +92,53 @@ func TestCross(t *testing.T) {
 			qemu := needTool(t, tg.qemu, "apt-get install -y qemu-user-static")
 			dir := t.TempDir()
 			start := time.Now()
-			x := crossRun{
-				bridge: []string{qemu, crossBuild(t, tg, dir, "cmd/wsbridge", false)},
-				child:  []string{qemu, crossBuild(t, tg, dir, "cmd/testchild", false)},
+			child := []string{qemu, crossProgram(t, tg, dir, "cmd/testchild", "testchild", "")}
+			bridges := []struct {
+				name string
+				run  []string
+			}{
+				{"wsbridge", []string{qemu, crossProgram(t, tg, dir, "cmd/wsbridge", "wsbridge", "")}},
+				{"wsbridge-minimal", []string{qemu, crossProgram(t, tg, dir, "cmd/wsbridge", "wsbridge-minimal", "wsbridge_minimal")}},
 			}
-			framingTest := crossBuild(t, tg, dir, "framing", true)
-			procsTest := crossBuild(t, tg, dir, "procs", true)
-			bridgeTest := crossBuild(t, tg, dir, "bridge", true)
+			framingTest := crossTest(t, tg, dir, "framing")
+			procsTest := crossTest(t, tg, dir, "procs")
+			bridgeTest := crossTest(t, tg, dir, "bridge")
 			t.Logf("%s: built in %v", tg.name, time.Since(start).Round(time.Millisecond))
 
-			t.Run("handshake", x.handshake)
-			t.Run("echo line", x.echo(nil, "echo", wsText("hello"), wsText("héllo wörld ✓"), wsText("")))
-			t.Run("echo raw", x.echoRaw)
-			t.Run("echo len32", x.echo([]string{"--framing=len32"}, "cat", wsText("hello"), wsBinary([]byte{0, 1, 0xff}), wsText("two\nlines")))
-			big := make([]byte, 1<<20)
-			_, _ = rand.Read(big)
-			t.Run("1MiB len32", x.echo([]string{"--framing=len32"}, "cat", wsBinary(big)))
-			t.Run("1MiB line", x.echo(nil, "echo", wsText(strings.Repeat("0123456789abcdef", 1<<16))))
-			t.Run("mux", x.mux)
-			t.Run("shared broadcast", x.broadcast)
-			t.Run("child killed on disconnect", x.childKilled)
-			t.Run("SIGTERM", x.sigterm)
+			for _, b := range bridges {
+				t.Run(b.name, func(t *testing.T) {
+					x := crossRun{bridge: b.run, child: child}
+					t.Run("handshake", x.handshake)
+					t.Run("echo line", x.echo(nil, "echo", wsText("hello"), wsText("héllo wörld ✓"), wsText("")))
+					t.Run("echo raw", x.echoRaw)
+					t.Run("echo len32", x.echo([]string{"--framing=len32"}, "cat", wsText("hello"), wsBinary([]byte{0, 1, 0xff}), wsText("two\nlines")))
+					big := make([]byte, 1<<20)
+					_, _ = rand.Read(big)
+					t.Run("1MiB len32", x.echo([]string{"--framing=len32"}, "cat", wsBinary(big)))
+					t.Run("1MiB line", x.echo(nil, "echo", wsText(strings.Repeat("0123456789abcdef", 1<<16))))
+					t.Run("mux", x.mux)
+					t.Run("shared broadcast", x.broadcast)
+					t.Run("child killed on disconnect", x.childKilled)
+					t.Run("SIGTERM", x.sigterm)
+				})
+			}
 			// The packages' own tests: children they start (/bin/cat, a
 			// host testchild) run natively; the package code is the
 			// target's.
-			t.Run("unit framing", x.unit(framingTest, "framing", nil, ""))
-			t.Run("unit bridge", x.unit(bridgeTest, "bridge", nil, ""))
+			t.Run("unit framing", unit(qemu, framingTest, "framing", nil, ""))
+			t.Run("unit bridge", unit(qemu, bridgeTest, "bridge", nil, ""))
 			// TestStderrLines' parked cases assert that the stderr
 			// reader found the pipe empty at least once, which takes a
 			// child slower than the reader: here the child is native
 			// and the reader emulated, so the child can write all
 			// and exits before the first read (seen on arm64).
-			t.Run("unit procs", x.unit(procsTest, "procs", nil, "",
+			t.Run("unit procs", unit(qemu, procsTest, "procs", nil, "",
 				"-test.skip=^TestReapOrphans$|^TestStderrLines$/_parked$"))
 			// TestReapOrphans re-executes its own binary, which the
 			// kernel runs only where a binfmt_misc handler for the
 			// target is registered: run its scenario under qemu here,
 			// as the test would.
-			t.Run("unit procs ReapOrphans", x.unit(procsTest, "procs",
+			t.Run("unit procs ReapOrphans", unit(qemu, procsTest, "procs",
 				[]string{"PROCS_TEST_SCENARIO=reap-orphans"}, "--- PASS: TestReapOrphans",
 				"-test.run=^TestReapOrphans$", "-test.v"))
 		})
@@ -298,12 +316,12 @@ func (x crossRun) sigterm(t *testing.T) {
 // qemu, in the package's directory, with -test.short, more variables in
 // env and more flags in args. It passes if the binary exits 0 and its
 // output has want in it.
-func (x crossRun) unit(bin, pkg string, env []string, want string, args ...string) func(t *testing.T) {
+func unit(qemu, bin, pkg string, env []string, want string, args ...string) func(t *testing.T) {
 	return func(t *testing.T) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, x.bridge[0], append([]string{bin, "-test.count=1", "-test.short", "-test.timeout=4m"}, args...)...)
+		cmd := exec.CommandContext(ctx, qemu, append([]string{bin, "-test.count=1", "-test.short", "-test.timeout=4m"}, args...)...)
 		cmd.Dir = filepath.Join("../..", pkg)
 		// The packages' children are the host's: the kernel runs them.
 		cmd.Env = append(append(os.Environ(), "WSBRIDGE_TESTCHILD="+childBin), env...)
@@ -311,7 +329,7 @@ func (x crossRun) unit(bin, pkg string, env []string, want string, args ...strin
 			t.Logf("%s tests run with %s", pkg, strings.Join(args, " "))
 		}
 		out, err := cmd.CombinedOutput()
-		t.Logf("%s tests under %s: %v", pkg, filepath.Base(x.bridge[0]), time.Since(start).Round(time.Millisecond))
+		t.Logf("%s tests under %s: %v", pkg, filepath.Base(qemu), time.Since(start).Round(time.Millisecond))
 		if err != nil || !strings.Contains(string(out), want) {
 			t.Fatalf("%v, want exit 0 and %q in the output:\n%s", err, want, out)
 		}
