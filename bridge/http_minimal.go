@@ -9,8 +9,8 @@ import (
 	"net/url"
 )
 
-// The wsbridge_minimal build has no net/http server: net/http's server,
-// with the TLS and file-serving code it pulls in, is 1.8 MB of a 7.1 MB
+// The wsbridge_minimal build leaves out the plain-HTTP handlers: the demo
+// page, the console and http.FileServer are 0.46 MB of a 5.8 MB
 // linux-mipsle binary. A request that is not a WebSocket upgrade gets a
 // fixed answer on the connection it came on, which is then closed: 404
 // where no endpoint is, 426 where one is. The demo page, the console and
@@ -39,7 +39,7 @@ func (plainHTTP) answer(s *Server, conn net.Conn, _ []byte, head requestHead) bo
 // errMinimal says which options this build leaves out.
 var errMinimal = errors.New("this wsbridge is a minimal build (tag wsbridge_minimal): it serves WebSocket endpoints only, without the demo page, the dev console or a static directory")
 
-// checkPlainHTTP refuses the options that need the net/http server.
+// checkPlainHTTP refuses the options that need the plain-HTTP handlers.
 func checkPlainHTTP(opts Options) error {
 	if opts.Demo || opts.DevConsole || opts.StaticDir != "" {
 		return errMinimal
