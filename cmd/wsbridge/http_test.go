@@ -90,6 +90,11 @@ func TestLimits(t *testing.T) {
 	t.Run("max-conns", func(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, "--max-conns=2", childBin, "echo")
+		// The harness's probe that found the port listening counts
+		// until the bridge has seen it go.
+		if !b.WaitLog("no request head", 5*time.Second) {
+			t.Fatal("the bridge never finished with the harness's probe connection")
+		}
 		mustUpgrade(t, b.Addr, "/")
 		mustUpgrade(t, b.Addr, "/")
 		resp, body := tryUpgrade(t, b.Addr)
