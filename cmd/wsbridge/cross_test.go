@@ -229,26 +229,7 @@ func (x crossRun) mux(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	a := dialMux(t, ctx, b, "name=a")
 	c := dialMux(t, ctx, b, "name=c")
-	writeText(t, ctx, a.Conn, "hi")
-	if got, want := readText(t, ctx, a.Conn), "echo "+a.id+": hi"; got != want {
-		t.Fatalf("a got %q, want %q", got, want)
-	}
-	writeText(t, ctx, a.Conn, "to:"+c.id+":psst")
-	if got := readText(t, ctx, c.Conn); got != "psst" {
-		t.Fatalf("c got %q, want psst", got)
-	}
-	if err := c.Write(ctx, websocket.MessageBinary, []byte{0, 1, 0xff}); err != nil {
-		t.Fatal(err)
-	}
-	if typ, got := readWS(t, ctx, c.Conn); typ != websocket.MessageBinary || string(got) != "\x00\x01\xff" {
-		t.Fatalf("c got %v %q, want its binary back", typ, got)
-	}
-	writeText(t, ctx, c.Conn, "all:news")
-	for _, m := range []muxClient{a, c} {
-		if got := readText(t, ctx, m.Conn); got != "news" {
-			t.Fatalf("client %s got %q, want news", m.id, got)
-		}
-	}
+	checkMuxAddressing(t, ctx, a, c, c, a, c)
 }
 
 // broadcast: two clients of one shared child get the same lines, in

@@ -439,20 +439,11 @@ func mustUpgradeMux(t *testing.T, b *bridgeProc, query string) *rawConn {
 	}
 }
 
-// With the mux framing the child tells clients apart: it sees each one's
-// environment, answers one, addresses another or everyone, closes one
-// with a code of its own, and learns how each one left.
-func TestSharedMux(t *testing.T) {
-	t.Parallel()
-	b := startBridge(t, "--shared", "--framing=mux", childBin, "mux")
-	ctx := testCtx(t, 30*time.Second)
-	a := dialMux(t, ctx, b, "name=a")
-	c := dialMux(t, ctx, b, "name=c")
-	d := dialMux(t, ctx, b, "name=d")
-	if a.id == c.id || c.id == d.id || a.id == d.id {
-		t.Fatalf("ids %s %s %s: not distinct", a.id, c.id, d.id)
-	}
-
+// checkMuxAddressing has testchild's mux child answer a by its id, send
+// from a to c by c's id, echo c's binary, and broadcast what from sends
+// to every one of all, who must have had nothing else meanwhile.
+func checkMuxAddressing(t *testing.T, ctx context.Context, a, c, from muxClient, all ...muxClient) {
+	t.Helper()
 	writeText(t, ctx, a.Conn, "hi")
 	if got, want := readText(t, ctx, a.Conn), "echo "+a.id+": hi"; got != want {
 		t.Fatalf("a got %q, want %q", got, want)
@@ -468,12 +459,29 @@ func TestSharedMux(t *testing.T) {
 		t.Fatalf("c got %v %q, want its binary back", typ, got)
 	}
 	// Only the sender got those: everyone's next message is the broadcast.
-	writeText(t, ctx, d.Conn, "all:news")
-	for _, m := range []muxClient{a, c, d} {
+	writeText(t, ctx, from.Conn, "all:news")
+	for _, m := range all {
 		if got := readText(t, ctx, m.Conn); got != "news" {
 			t.Fatalf("client %s got %q, want news", m.id, got)
 		}
 	}
+}
+
+// With the mux framing the child tells clients apart: it sees each one's
+// environment, answers one, addresses another or everyone, closes one
+// with a code of its own, and learns how each one left.
+func TestSharedMux(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, "--shared", "--framing=mux", childBin, "mux")
+	ctx := testCtx(t, 30*time.Second)
+	a := dialMux(t, ctx, b, "name=a")
+	c := dialMux(t, ctx, b, "name=c")
+	d := dialMux(t, ctx, b, "name=d")
+	if a.id == c.id || c.id == d.id || a.id == d.id {
+		t.Fatalf("ids %s %s %s: not distinct", a.id, c.id, d.id)
+	}
+
+	checkMuxAddressing(t, ctx, a, c, d, a, c, d)
 
 	// The child closes a with a code and reason of its own; a answers
 	// with the same code, which the child hears about.
