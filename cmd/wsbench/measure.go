@@ -85,8 +85,16 @@ var errStalled = errors.New("stalled")
 // when progress has not moved for stallAfter, the first error a load
 // goroutine reports on failed, or the context's error.
 func watch(ctx context.Context, progress func() int64, until time.Time, stallAfter time.Duration, failed <-chan error) error {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
+	return watchFor(ctx, progress, 20*time.Millisecond, stallAfter, failed,
+		func(_ int64, now time.Time) bool { return !now.Before(until) })
+}
+
+// watchFor looks at progress every tick until done says so, returning
+// nil; or returns errStalled when progress has not moved for stallAfter,
+// the first error on failed, or the context's error.
+func watchFor(ctx context.Context, progress func() int64, tick, stallAfter time.Duration, failed <-chan error, done func(n int64, now time.Time) bool) error {
+	t := time.NewTicker(tick)
+	defer t.Stop()
 	last, lastMove := progress(), time.Now()
 	for {
 		select {
@@ -94,13 +102,13 @@ func watch(ctx context.Context, progress func() int64, until time.Time, stallAft
 			return ctx.Err()
 		case err := <-failed:
 			return err
-		case now := <-tick.C:
+		case now := <-t.C:
 			if n := progress(); n != last {
 				last, lastMove = n, now
 			} else if now.Sub(lastMove) >= stallAfter {
 				return errStalled
 			}
-			if !now.Before(until) {
+			if done(last, now) {
 				return nil
 			}
 		}

@@ -176,22 +176,9 @@ func runBroadcast(ctx context.Context, b *bench, s *server) result {
 // waitFor waits until progress reaches want; it returns errStalled when
 // progress has not moved for stallAfter, or the first error on failed.
 func waitFor(ctx context.Context, progress func() int64, want int64, stallAfter time.Duration, failed <-chan error) error {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	last, lastMove := progress(), time.Now()
-	for last < want {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-failed:
-			return err
-		case now := <-tick.C:
-			if n := progress(); n != last {
-				last, lastMove = n, now
-			} else if now.Sub(lastMove) >= stallAfter {
-				return errStalled
-			}
-		}
+	if progress() >= want {
+		return nil
 	}
-	return nil
+	return watchFor(ctx, progress, time.Millisecond, stallAfter, failed,
+		func(n int64, _ time.Time) bool { return n >= want })
 }
