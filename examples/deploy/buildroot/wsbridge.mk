@@ -16,7 +16,8 @@ WSBRIDGE_GOMOD = github.com/wsbridge/wsbridge
 WSBRIDGE_BUILD_TARGETS = cmd/wsbridge
 WSBRIDGE_LDFLAGS = -X main.version=$(WSBRIDGE_VERSION)
 # Pure Go resolver and user lookup: nothing loads libc's NSS at run time.
-WSBRIDGE_TAGS = netgo osusergo
+# No HTTP/2 (wsbridge speaks HTTP/1.1 only): 390 KB less, as make cross.
+WSBRIDGE_TAGS = netgo osusergo nethttpomithttp2
 
 # The init script and the unit next to this file are links to
 # ../sysvinit and ../systemd: copy the directory with `cp -rL`.
