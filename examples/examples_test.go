@@ -24,6 +24,11 @@ import (
 const (
 	ioTimeout  = 10 * time.Second
 	runTimeout = 30 * time.Second
+	// buildTimeout bounds a step that compiles Go, such as a package
+	// recipe's make install: only a hang must fail it. With an empty
+	// build cache a tag set no other step uses (netgo, osusergo)
+	// recompiles the standard library, 30 s and more on 2 CPUs.
+	buildTimeout = 10 * time.Minute
 )
 
 // binDir holds what the tests build, shared by all tests of the run.
