@@ -39,6 +39,11 @@ func TestStderrLines(t *testing.T) {
 				spec := child(tt.args...)
 				pp := &pollParker{}
 				if parked {
+					// The child stays silent until stdin closes, and
+					// stdin closes once the reader has parked: on a
+					// loaded machine a child that wrote at once could
+					// be read to EOF before the reader ever waited.
+					spec = child(append([]string{"after-eof"}, tt.args...)...)
 					spec.Parker = pp
 				}
 				spec.Stderr = func(line []byte) {
@@ -47,6 +52,9 @@ func TestStderrLines(t *testing.T) {
 					mu.Unlock()
 				}
 				p := mustStart(t, spec)
+				if parked {
+					waitParked(t, pp)
+				}
 				p.Stdin.Close()
 				waitDone(t, p) // the child ends on its own, however slow it is
 				if err := p.Terminate(0); err != nil {
@@ -62,6 +70,17 @@ func TestStderrLines(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// waitParked waits until the reader has parked at least once.
+func waitParked(t *testing.T, pp *pollParker) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); pp.parks.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the stderr reader of a silent child did not park within 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -59,6 +59,8 @@
 //	                     CODE; any other line is printed back as "echo:
 //	                     LINE". Output is flushed whenever stdin has
 //	                     nothing more buffered. Exit 0 at EOF.
+//	after-eof MODE ...   read stdin to EOF, saying nothing, then run MODE
+//	                     with its arguments (stdin then at EOF).
 //	mux                  a shared child with the mux framing (see
 //	                     framing.MuxDecoder): send "started PID" to
 //	                     connection 0 (everyone), then for each record:
@@ -167,6 +169,13 @@ func main() {
 		broadcast(args)
 	case "mux":
 		mux()
+	case "after-eof":
+		// Silent until stdin ends, then MODE: the caller decides when
+		// the child speaks (procs' parked-reader tests need a reader
+		// that is parked before anything arrives).
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Args = append(os.Args[:1], args...)
+		main()
 	default:
 		fail("unknown mode " + strconv.Quote(mode))
 	}
