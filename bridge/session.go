@@ -94,15 +94,21 @@ func (s *session) start(env []string) bool {
 		return false
 	}
 	s.out.dec = dec
+	// The stderr reader starts inside procs.Start and may deliver a line
+	// before s.proc is set: it waits for that, so logf reads s.proc after
+	// the write (the race detector found the read racing it).
+	started := make(chan struct{})
 	proc, err := procs.Start(s.srv.childSpec(s.ep, env, func(line []byte) {
+		<-started
 		s.logf(slog.LevelWarn, "child stderr", "line", string(line))
 	}))
+	s.proc = proc
+	close(started)
 	if err != nil {
 		s.logf(slog.LevelError, "cannot start child", "err", err)
 		s.client.Close(CloseInternalError, "cannot start the program")
 		return false
 	}
-	s.proc = proc
 	if s.stdin, err = newStdinWriter(proc.Stdin, enc); err == nil {
 		s.outRC, err = proc.Stdout.SyscallConn()
 	}
