@@ -66,10 +66,9 @@ func (opts Options) Check() error {
 		}
 		_, err = newRoutes(eps)
 	}
-	if err != nil {
-		return fmt.Errorf("bridge: %w", err)
-	}
-	return nil
+	// No "bridge:" prefix: the daemon shows these to its user as they
+	// are, after the flag or the config line they come from.
+	return err
 }
 
 // withDefaults returns opts with zero values replaced by defaults, or an

@@ -217,7 +217,8 @@ func (p *Process) Signal(sig syscall.Signal) error {
 func LookPath(spec Spec) (string, error) {
 	path, err := lookPath(spec.Path, spec.Env, spec.Dir)
 	if err != nil {
-		return "", fmt.Errorf("procs: %q: %w", spec.Path, err)
+		// No package prefix: this is what a user is told at start.
+		return "", fmt.Errorf("%q: %w", spec.Path, err)
 	}
 	return path, nil
 }

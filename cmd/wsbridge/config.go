@@ -14,7 +14,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
 )
@@ -231,7 +230,7 @@ func (fc *fileConfig) endpoint(sec section) (bridge.Endpoint, error) {
 		return ep, fc.flagError(err, sec.settings, sec.line)
 	}
 	if err := (bridge.Options{Endpoints: []bridge.Endpoint{ep}}).Check(); err != nil {
-		return ep, configError(fc.name, sec.line, "%v", strings.TrimPrefix(err.Error(), "bridge: "))
+		return ep, configError(fc.name, sec.line, "%v", err)
 	}
 	if err := checkProgram(ep); err != nil {
 		return ep, configError(fc.name, lineOf(sec.settings, "command", sec.line), "%s: %v", header, err)
@@ -252,7 +251,13 @@ func (fc *fileConfig) setAll(fs *flag.FlagSet, settings []setting, where string,
 		case f == nil && slices.Contains(notYet, s.key):
 			return configError(fc.name, s.line, "%s: websocketd flag not supported by this version of wsbridge yet", s.key)
 		case f == nil:
-			return configError(fc.name, s.line, "unknown key %q %s (keys are the long flag names; see wsbridge --help)", s.key, where)
+			var names []string
+			fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+			hint := ""
+			if n := suggest(s.key, names); n != "" {
+				hint = fmt.Sprintf(": did you mean %s?", n)
+			}
+			return configError(fc.name, s.line, "unknown key %q %s%s (keys are the long flag names; see wsbridge --help)", s.key, where, hint)
 		}
 		if _, list := f.Value.(*listFlag); !list {
 			if l, dup := first[s.key]; dup {
@@ -289,15 +294,7 @@ func setKey(fs *flag.FlagSet, f *flag.Flag, value string) error {
 		}
 	}
 	if err := fs.Set(f.Name, value); err != nil {
-		if g, ok := f.Value.(flag.Getter); ok {
-			switch g.Get().(type) {
-			case int, uint:
-				return errors.New("want a whole number")
-			case time.Duration:
-				return errors.New("want a duration such as 500ms, 10s or 1m30s")
-			}
-		}
-		return err
+		return valueError(f, err)
 	}
 	return nil
 }

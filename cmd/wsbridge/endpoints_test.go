@@ -346,10 +346,10 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"flag and file disagree", "port = 8000\n[endpoint]\ncommand = cat\n", []string{"--port=8001"},
 			"--port=8001 on the command line, but port = 8000 at CONF:1: remove one"},
-		{"unknown key", "[endpoint /a]\ncommand = cat\nframeing = raw\n", nil, `CONF:3: unknown key "frameing" in [endpoint /a]`},
+		{"unknown key", "[endpoint /a]\ncommand = cat\nframeing = raw\n", nil, `CONF:3: unknown key "frameing" in [endpoint /a]: did you mean framing?`},
 		{"bad value", "ping-interval = soon\n[endpoint]\ncommand = cat\n", nil, "CONF:1: ping-interval = soon: want a duration"},
-		{"missing program", "[endpoint /a]\ncommand = /no/such/program\n", nil, `CONF:2: [endpoint /a]: cannot run the program: procs: "/no/such/program": no such file or directory`},
-		{"missing script dir", "[endpoint /a]\ndir = /no/such/dir\n", nil, "CONF:1: endpoint /a: script directory"},
+		{"missing program", "[endpoint /a]\ncommand = /no/such/program\n", nil, `CONF:2: [endpoint /a]: cannot run the program "/no/such/program": no such file or directory`},
+		{"missing script dir", "[endpoint /a]\ndir = /no/such/dir\n", nil, "CONF:2: --dir=/no/such/dir: no such directory"},
 		{"COMMAND and a catch-all", "[endpoint]\ncommand = cat\n", []string{"cat"}, "the COMMAND or --dir on the command line and [endpoint] at CONF:1 both serve every path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,14 +49,14 @@ func parseSize(v string) (int64, error) {
 		suffix string
 		mult   int64
 	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"k", 1 << 10}, {"B", 1}}
-	mult := int64(1)
+	num, mult := v, int64(1)
 	for _, u := range units {
 		if strings.HasSuffix(v, u.suffix) {
-			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			num, mult = strings.TrimSuffix(v, u.suffix), u.mult
 			break
 		}
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
 	if err != nil || n < 0 || n > (1<<62)/mult {
 		return 0, fmt.Errorf("%q is not a size in bytes (e.g. 1048576, 64KiB, 1MiB)", v)
 	}
@@ -138,6 +138,11 @@ func (d *daemonFlags) apply(c *config) error {
 	if d.port < 0 || d.port > 65535 {
 		return badFlag("port", "--port=%d: want 0 to 65535", d.port)
 	}
+	for _, a := range d.addresses {
+		if err := checkAddress(a); err != nil {
+			return badFlag("address", "--address=%s: %v", a, err)
+		}
+	}
 	c.port, c.addresses, c.logLevel = d.port, d.addresses, d.logLevel
 	if d.memoryLimit != 0 && d.memoryLimit < minMemoryLimit {
 		return badFlag("memory-limit", "--memory-limit=%d: want 0 (no limit) or at least 1MiB", d.memoryLimit)
@@ -182,6 +187,9 @@ func (d *daemonFlags) apply(c *config) error {
 			}
 			h.dst.Add(name, value)
 		}
+	}
+	if err := checkDir(d.staticDir); err != nil {
+		return badFlag("staticdir", "--staticdir=%s: %v", d.staticDir, err)
 	}
 	b.StaticDir, b.DevConsole, b.Demo = d.staticDir, d.devConsole, d.demo
 	return nil
@@ -251,6 +259,14 @@ func (e *endpointFlags) endpoint(path string, command []string) (bridge.Endpoint
 			ep.PassEnv = append(ep.PassEnv, v)
 		}
 	}
+	if err := checkFraming(ep.Framing, e.shared != ""); err != nil {
+		return ep, badFlag("framing", "--framing=%s: %v", ep.Framing, err)
+	}
+	for _, d := range []struct{ name, path string }{{"dir", e.dir}, {"workdir", e.workdir}} {
+		if err := checkDir(d.path); err != nil {
+			return ep, badFlag(d.name, "--%s=%s: %v", d.name, d.path, err)
+		}
+	}
 	ep.CloseGrace = time.Duration(e.closems) * time.Millisecond
 	ep.MaxMessage = int64(e.maxMessage)
 	if e.maxMessage == 0 {
@@ -271,6 +287,9 @@ func (e *endpointFlags) endpoint(path string, command []string) (bridge.Endpoint
 		ep.Shared.KeepClients = true
 	default:
 		return ep, badFlag("on-restart", "--on-restart=%s: want close or keep", e.restart)
+	}
+	if e.closems > maxCloseMS {
+		return ep, badFlag("closems", "--closems=%d: want 0 to %d (an hour)", e.closems, maxCloseMS)
 	}
 	if e.queue < 512 {
 		return ep, badFlag("queue", "--queue=%d: want at least 512 bytes", e.queue)
@@ -302,7 +321,7 @@ func checkProgram(ep bridge.Endpoint) error {
 		}
 	}
 	if _, err := procs.LookPath(procs.Spec{Path: ep.Command[0], Env: env, Dir: ep.Dir}); err != nil {
-		return fmt.Errorf("cannot run the program: %w", err)
+		return fmt.Errorf("cannot run the program %w", err)
 	}
 	return nil
 }
@@ -332,7 +351,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 			fmt.Fprint(out, usage)
 			return c, err
 		}
-		return c, fmt.Errorf("%v (see wsbridge --help)", err)
+		return c, flagSyntaxError(fs, err)
 	}
 	set := map[string]bool{}
 	var setNotYet []string
