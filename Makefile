@@ -49,7 +49,8 @@ examples/bin/%: examples/c/%.c examples/c/wsbridge.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $<
 
-run: build ## build, then serve the demo page on http://127.0.0.1:8080/ talking to examples/bin/greeter
+# Only what it runs: the demo needs Go alone, no C compiler.
+run: bin/wsbridge examples/bin/greeter ## build wsbridge and the Go greeter, then serve the demo page on http://$(ADDRESS):$(PORT)/ (PORT=8081 if 8080 is taken)
 	bin/wsbridge --address=$(ADDRESS) --port=$(PORT) --demo examples/bin/greeter
 
 # -race needs cgo, whatever the environment says.

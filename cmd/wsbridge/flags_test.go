@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -80,5 +82,26 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(tc.typed, names); got != tc.want {
 			t.Errorf("suggest(%q) = %q, want %q", tc.typed, got, tc.want)
 		}
+	}
+}
+
+// TestPortTaken: a port another program has is not a bad flag (exit 1,
+// not 2), but the message says what to do.
+func TestPortTaken(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	out, err := exec.Command(bridgeBin, "--address=127.0.0.1", "--port="+port, "cat").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want status 1; output %q", err, out)
+	}
+	want := "cannot listen on 127.0.0.1:" + port + ": another program (another wsbridge?) has that port: stop it or choose another with --port"
+	if !strings.Contains(string(out), want) {
+		t.Errorf("output %q, want %q", out, want)
 	}
 }

@@ -88,12 +88,16 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 	}
 	var listeners []net.Listener
 	for _, a := range addrs {
-		l, err := net.Listen("tcp", net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(c.port)))
+		hostPort := net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(c.port))
+		l, err := net.Listen("tcp", hostPort)
 		if err != nil {
 			for _, l := range listeners {
 				l.Close()
 			}
-			return err
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("cannot listen on %s: another program (another wsbridge?) has that port: stop it or choose another with --port", hostPort)
+			}
+			return fmt.Errorf("cannot listen on %s: %w", hostPort, err)
 		}
 		listeners = append(listeners, l)
 		log.Info("listening", "url", "http://"+l.Addr().String()+"/")
