@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,14 @@ func (opts Options) withDefaults() (Options, error) {
 		if opts.Endpoints[i], err = ep.withDefaults(); err != nil {
 			return opts, err
 		}
+		if ep.Dir != "" {
+			// Checked now, not at each client's chdir: a FIFO or a
+			// missing directory would fail every session.
+			if err := isDir(ep.Dir); err != nil {
+				name := cmp.Or(ep.Path, "(every path)")
+				return opts, fmt.Errorf("endpoint %s: working directory: %w", name, err)
+			}
+		}
 	}
 	if err := checkPlainHTTP(opts); err != nil {
 		return opts, err
@@ -91,10 +100,7 @@ func (opts Options) withDefaults() (Options, error) {
 	if opts.StaticDir != "" {
 		abs, err := filepath.Abs(opts.StaticDir)
 		if err == nil {
-			var st os.FileInfo
-			if st, err = os.Stat(abs); err == nil && !st.IsDir() {
-				err = fmt.Errorf("%s is not a directory", abs)
-			}
+			err = isDir(abs)
 		}
 		if err != nil {
 			return opts, fmt.Errorf("static directory: %w", err)
@@ -137,6 +143,16 @@ func (opts Options) withDefaults() (Options, error) {
 		opts.Logger = slog.Default()
 	}
 	return opts, nil
+}
+
+// isDir fails unless path is a directory (a stat, which cannot block on a
+// special file as an open can).
+func isDir(path string) error {
+	st, err := os.Stat(path)
+	if err == nil && !st.IsDir() {
+		err = fmt.Errorf("%s is not a directory", path)
+	}
+	return err
 }
 
 // ParseHeader parses a "Name: value" header as the --header flags take it.
