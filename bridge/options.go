@@ -22,6 +22,11 @@ type Options struct {
 
 	Origins    []string // --origin entries; "*" allows any page
 	SameOrigin bool     // --sameorigin; also the rule when Origins is empty
+	// AllowedHosts are Host names served besides IP literals, localhost
+	// and the machine's own name (--allow-host): "board.lan", ".lan" for
+	// a domain and every name below it, "*" for any Host. Any other Host
+	// gets 421, against DNS rebinding (see hostPolicy).
+	AllowedHosts []string
 
 	MaxForks int // children running at once; 0: no limit
 	MaxConns int // connections open at once, HTTP included; 0: no limit
@@ -106,6 +111,9 @@ func (opts Options) withDefaults() (Options, error) {
 			return opts, fmt.Errorf("static directory: %w", err)
 		}
 		opts.StaticDir = abs
+	}
+	if _, err := newHostPolicy(opts.AllowedHosts); err != nil {
+		return opts, err
 	}
 	if opts.MaxForks < 0 || opts.MaxConns < 0 {
 		return opts, errors.New("limits must not be negative")

@@ -33,6 +33,7 @@ type Server struct {
 	eps    []*endpoint
 	routes routes
 	origin originPolicy
+	hosts  hostPolicy
 
 	hdrAll, hdrWS, hdrHTTP ws.HandshakeHeader // nil when empty
 
@@ -69,6 +70,7 @@ func New(opts Options) (*Server, error) {
 		live:    map[*session]struct{}{},
 		heads:   map[net.Conn]struct{}{},
 	}
+	s.hosts, _ = newHostPolicy(opts.AllowedHosts) // checked by withDefaults
 	for _, e := range opts.Endpoints {
 		s.eps = append(s.eps, s.newEndpoint(e))
 	}
@@ -223,15 +225,27 @@ func (s *Server) handle(conn net.Conn) {
 			break
 		}
 		hl, m, err := readHead(conn, buf, n)
-		var head requestHead
+		var (
+			head    requestHead
+			hostErr error
+		)
 		if err == nil {
 			head, err = parseHead(buf[:hl])
+		}
+		if err == nil {
+			hostErr = s.hosts.check(head.host)
 		}
 		switch {
 		case errors.Is(err, errHeadTooLarge):
 			s.reject(conn, http.StatusRequestHeaderFieldsTooLarge, "request head larger than "+strconv.Itoa(s.opts.MaxHeaderBytes)+" bytes", false)
 		case errors.Is(err, errHeadBad):
 			s.reject(conn, http.StatusBadRequest, "malformed request", false)
+		case errors.Is(hostErr, errHostBad):
+			s.reject(conn, http.StatusBadRequest, hostErr.Error(), false)
+		case hostErr != nil:
+			// Plain requests too: a rebinding page could read them.
+			s.log.Info("refused: host", "remote", conn.RemoteAddr(), "host", head.host, "why", hostErr)
+			s.reject(conn, http.StatusMisdirectedRequest, "421 Misdirected Request: "+hostErr.Error(), false)
 		case err != nil:
 			// Timed out, dropped, or cut by shutdown before a whole
 			// head arrived (a kept-alive connection idles here).

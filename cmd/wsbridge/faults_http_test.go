@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -151,4 +152,94 @@ func TestFaultSpecialFilesAtStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// 9. DNS rebinding: a page of rebind.attacker.example, once its name
+// resolves to the board, is same-origin with a Host that names the
+// attacker. Only a Host that names this daemon is served.
+func TestFaultDNSRebinding(t *testing.T) {
+	t.Parallel()
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, _, _ := strings.Cut(host, ".")
+	const rebind = "rebind.attacker.example"
+	cases := []struct {
+		name    string
+		flags   []string
+		allowed map[string]bool // Host (":PORT" appended) -> allowed
+	}{
+		{"default", nil, map[string]bool{
+			"127.0.0.1": true, "[::1]": true, "localhost": true, "LOCALHOST": true, "localhost.": true,
+			host: true, short: true, short + ".local": true, "192.0.2.7": true,
+			rebind: false, "localhost.attacker.example": false, host + ".attacker.example": false,
+		}},
+		{"flag", []string{"--allow-host=board.example,.lan.example"}, map[string]bool{
+			"board.example": true, "BOARD.example": true, "x.lan.example": true, "lan.example": true, "localhost": true,
+			"127.0.0.1": true, rebind: false, "sub.board.example": false,
+		}},
+		{"star", []string{"--allow-host=*"}, map[string]bool{rebind: true, "localhost": true}},
+		{"--origin=* does not allow a Host", []string{"--origin=*"}, map[string]bool{rebind: false, "localhost": true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := startBridge(t, append(tc.flags, childBin, "echo")...)
+			_, port, _ := net.SplitHostPort(b.Addr)
+			for h, allowed := range tc.allowed {
+				hostport := h + ":" + port
+				t.Run(h, func(t *testing.T) {
+					// The attack: Origin and Host both the rebound name.
+					c := rawDial(t, b.Addr)
+					req, key := upgradeRequest(hostport, "/", "Origin: http://"+hostport)
+					resp, err := c.Request(req, key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					body, _ := io.ReadAll(resp.Body)
+					want := http.StatusMisdirectedRequest
+					if allowed {
+						want = http.StatusSwitchingProtocols
+					}
+					if resp.StatusCode != want {
+						t.Fatalf("upgrade with Host %s: %s %q, want %d", hostport, resp.Status, body, want)
+					}
+					if !allowed && !strings.Contains(string(body), "--allow-host="+strings.ToLower(h)) {
+						t.Errorf("421 body %q does not name the flag that allows the Host", body)
+					}
+					// A page of the same origin could read the static
+					// files, the console and the demo: plain requests
+					// are checked the same way.
+					resp, body2 := rawExchange(t, b.Addr, "GET /x HTTP/1.1\r\nHost: "+hostport+"\r\nConnection: close\r\n\r\n")
+					want = http.StatusMisdirectedRequest
+					if allowed {
+						want = http.StatusUpgradeRequired
+					}
+					if resp.StatusCode != want {
+						t.Fatalf("plain GET with Host %s: %s %q, want %d", hostport, resp.Status, body2, want)
+					}
+				})
+			}
+			if log := b.Log.String(); strings.Contains(log, "refused: host") && !strings.Contains(log, "--allow-host="+rebind) {
+				t.Errorf("Host refusals logged without naming --allow-host")
+			}
+			if !tc.allowed[rebind] && !b.WaitLog("refused: host", 5*time.Second) {
+				t.Errorf("no log line for the refused Host")
+			}
+		})
+	}
+	t.Run("no Host", func(t *testing.T) {
+		t.Parallel()
+		// HTTP/1.0 without Host: not a browser, so not a rebinding page.
+		b := startBridge(t, childBin, "echo")
+		resp, body := rawExchange(t, b.Addr, "GET /x HTTP/1.0\r\n\r\n")
+		if resp.StatusCode != http.StatusUpgradeRequired {
+			t.Fatalf("HTTP/1.0 without Host: %s %q, want 426", resp.Status, body)
+		}
+		resp, body = rawExchange(t, b.Addr, "GET /x HTTP/1.1\r\nHost: localhost\r\nHost: "+rebind+"\r\n\r\n")
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("two Host fields: %s %q, want 400", resp.Status, body)
+		}
+	})
 }
