@@ -243,3 +243,31 @@ func TestFaultDNSRebinding(t *testing.T) {
 		}
 	})
 }
+
+// 11. Every request head on a connection must arrive within
+// --handshake-timeout of its first byte, not only the first; the idle
+// wait between requests keeps its own, longer, timeout.
+func TestFaultHeadTimeoutKeptAlive(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, "--handshake-timeout=1s", childBin, "echo")
+	c := rawDial(t, b.Addr)
+	get := "GET /x HTTP/1.1\r\nHost: " + b.Addr + "\r\n\r\n"
+	resp, err := c.Request(get, "")
+	if err != nil || resp.StatusCode != http.StatusUpgradeRequired || resp.Close {
+		t.Fatalf("first request: %v %v, want 426 on a kept-alive connection", resp, err)
+	}
+	// Idle between requests longer than the head timeout: still served.
+	time.Sleep(2500 * time.Millisecond)
+	resp, err = c.Request(get, "")
+	if err != nil || resp.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("request after 2.5s idle: %v %v, want 426", resp, err)
+	}
+	// A slowloris head: the first line, then nothing. The idle timeout
+	// (a minute) must not be what ends it.
+	if _, err := io.WriteString(c.Conn, "GET /x HTTP/1.1\r\nHost: "+b.Addr+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.ExpectEOF(30 * time.Second)
+	t.Logf("a half head after a kept-alive request: disconnected after %v", time.Since(start).Round(time.Millisecond))
+}
