@@ -48,8 +48,10 @@ type Options struct {
 	// StaticDir, when set, serves its files to plain GET and HEAD requests
 	// (--staticdir): index.html for a directory, no listings, no hidden
 	// files, nothing outside it. WebSocket upgrades still go to the
-	// endpoints, and a path with no file that an endpoint serves gets
-	// what it would get without StaticDir.
+	// endpoints. A path with no file gets 404, but for a path an
+	// endpoint was put at (its Path and below, a script of its
+	// ScriptDir, or "/" for one at every path), which gets what it would
+	// get without StaticDir.
 	StaticDir string
 	// DevConsole answers a plain GET of an endpoint's path with a page to
 	// try the endpoint from a browser (--devconsole).

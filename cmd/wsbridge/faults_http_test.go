@@ -271,3 +271,46 @@ func TestFaultHeadTimeoutKeptAlive(t *testing.T) {
 	c.ExpectEOF(30 * time.Second)
 	t.Logf("a half head after a kept-alive request: disconnected after %v", time.Since(start).Round(time.Millisecond))
 }
+
+// 12. With --staticdir and an endpoint at every path, a browser's GET of a
+// file that is not there gets 404, not the endpoint's 426; the endpoint's
+// own path still says what it is.
+func TestFaultStaticMissingFile(t *testing.T) {
+	t.Parallel()
+	static := t.TempDir()
+	writeFile(t, static, "hello.txt", "HELLO", 0o644)
+	catchAll := startBridge(t, "--staticdir="+static, childBin, "echo")
+	console := startBridge(t, "--staticdir="+static, "--devconsole", childBin, "echo")
+	mounted := startBridge(t, "--staticdir="+static, "--config="+testConfig(t, "[endpoint /ws]\ncommand = "+childBin+" echo\n"))
+	for _, tc := range []struct {
+		name string
+		b    *bridgeProc
+		path string
+		code int
+	}{
+		{"favicon behind a catch-all", catchAll, "/favicon.ico", 404},
+		{"missing file in a directory behind a catch-all", catchAll, "/a/b.js", 404},
+		{"the catch-all's own path", catchAll, "/", 426},
+		{"a file behind a catch-all", catchAll, "/hello.txt", 200},
+		{"favicon with the console", console, "/favicon.ico", 404},
+		{"the console at the endpoint's path", console, "/", 200},
+		{"a mounted endpoint's path", mounted, "/ws", 426},
+		{"below a mounted endpoint's path", mounted, "/ws/room", 426},
+		{"favicon beside a mounted endpoint", mounted, "/favicon.ico", 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := getWithin(t, tc.b.Addr, tc.path, 15*time.Second)
+			if code != tc.code {
+				t.Fatalf("GET %s: %d %q, want %d", tc.path, code, body, tc.code)
+			}
+		})
+	}
+	// Upgrades at any path still reach the catch-all.
+	c := mustUpgrade(t, catchAll.Addr, "/favicon.ico")
+	if err := c.WriteFrame(true, opText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || string(data) != "hi" {
+		t.Fatalf("echo at /favicon.ico: %q %v", data, err)
+	}
+}
