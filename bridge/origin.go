@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -120,8 +121,7 @@ func originFlagValue(origin string) string {
 // browser that connected by address, so no name was rebound: with NAT or
 // a container the address may not be a local one, and it still names
 // whatever answers there, which is this daemon), localhost, the machine's
-// own name (as is, its first label, and that label under .local), or a
-// name given with --allow-host.
+// own name (see isMachineName), or a name given with --allow-host.
 type hostPolicy struct {
 	any     bool     // --allow-host='*'
 	names   []string // exact names, lower case, without a trailing dot
@@ -185,16 +185,55 @@ func (p hostPolicy) check(host string) error {
 			return nil
 		}
 	}
-	// Read at each request that needs it, not once: a board's name may
-	// be set after the daemon starts (by DHCP, say).
-	if self, err := os.Hostname(); err == nil {
-		self = strings.TrimSuffix(strings.ToLower(self), ".")
-		short, _, _ := strings.Cut(self, ".")
-		if name == self || name == short || name == short+".local" {
-			return nil
-		}
+	if isMachineName(name) {
+		return nil
 	}
 	return fmt.Errorf("host %s does not name this server (an IP address, localhost or the machine's name): allow it with --allow-host=%s, or any Host with --allow-host='*'", host, name)
+}
+
+// resolvConf is where the machine's search domains are read from.
+var resolvConf = "/etc/resolv.conf"
+
+// isMachineName reports whether name is one of the machine's own: its
+// host name as set, the first label of it, and that label under .local
+// (mDNS) or under a search domain of resolv.conf (OpenWrt's
+// "openwrt.lan"). None of these is resolved by public DNS, so a rebinding
+// page cannot have one as its origin. Read at each request that needs it,
+// not once: a board's name and domain may be set after the daemon starts
+// (by DHCP, say).
+func isMachineName(name string) bool {
+	self, err := os.Hostname()
+	if err != nil {
+		return false
+	}
+	self = strings.TrimSuffix(strings.ToLower(self), ".")
+	short, _, _ := strings.Cut(self, ".")
+	if name == self || name == short || name == short+".local" {
+		return true
+	}
+	domain, ok := strings.CutPrefix(name, short+".")
+	return ok && slices.Contains(searchDomains(), domain)
+}
+
+// searchDomains returns the domains of the "search" and "domain" lines of
+// resolv.conf, lower case.
+func searchDomains() []string {
+	f, err := os.Open(resolvConf)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 16<<10))
+	var domains []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(strings.ToLower(line))
+		if len(f) > 1 && (f[0] == "search" || f[0] == "domain") {
+			for _, d := range f[1:] {
+				domains = append(domains, strings.TrimSuffix(d, "."))
+			}
+		}
+	}
+	return domains
 }
 
 // hostName returns the host of a Host value (host[:port], the host an IP

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -61,6 +62,30 @@ func TestHostPolicy(t *testing.T) {
 				t.Fatalf("refusal %q does not name the flag that allows it", err)
 			}
 		})
+	}
+}
+
+// The machine's name under a search domain of resolv.conf is its own, as
+// OpenWrt's routers are "openwrt.lan"; under another domain it is not.
+func TestHostPolicySearchDomain(t *testing.T) {
+	self, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, _, _ := strings.Cut(strings.ToLower(self), ".")
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(conf, []byte("nameserver 192.168.1.1\nsearch lan home.arpa.\n# search evil.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer func(old string) { resolvConf = old }(resolvConf)
+	resolvConf = conf
+	var p hostPolicy
+	for host, allowed := range map[string]bool{
+		short + ".lan:8080": true, short + ".home.arpa": true, short + ".evil.example": false, "other.lan": false,
+	} {
+		if err := p.check(host); (err == nil) != allowed {
+			t.Errorf("check(%q) = %v, want allowed=%v", host, err, allowed)
+		}
 	}
 }
 
