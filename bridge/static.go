@@ -18,7 +18,7 @@ import (
 func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request, fallback bool) bool {
 	// Opened per request: a Server holds no descriptor between requests,
 	// and a directory replaced while running is followed.
-	root, err := os.OpenRoot(s.opts.StaticDir)
+	root, err := openRoot(s.opts.StaticDir)
 	if err != nil {
 		s.log.Error("static directory", "err", err)
 		http.Error(w, "500 Internal Server Error: cannot open the static directory", http.StatusInternalServerError)

@@ -314,3 +314,37 @@ func TestFaultStaticMissingFile(t *testing.T) {
 		t.Fatalf("echo at /favicon.ico: %q %v", data, err)
 	}
 }
+
+// 6. The directories themselves are opened at each request (so one
+// replaced while running is followed): one replaced by a FIFO must not
+// block the requests either.
+func TestFaultDirectoryReplacedByFIFO(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	static := filepath.Join(base, "www")
+	writeFile(t, static, "hello.txt", "HELLO", 0o644)
+	scripts := filepath.Join(base, "scripts")
+	writeFile(t, scripts, "ok.sh", "#!/bin/sh\necho ok\n", 0o755)
+	b := startBridge(t, "--staticdir="+static, "--config="+testConfig(t, "[endpoint /s]\ndir = "+scripts+"\n"))
+	if code, body := getWithin(t, b.Addr, "/hello.txt", 15*time.Second); code != 200 || body != "HELLO" {
+		t.Fatalf("GET /hello.txt: %d %q", code, body)
+	}
+	for _, d := range []string{static, scripts} {
+		if err := os.Rename(d, d+".old"); err != nil {
+			t.Fatal(err)
+		}
+		mkfifo(t, d, 0o755)
+	}
+	if code, body := getWithin(t, b.Addr, "/hello.txt", 15*time.Second); code == 200 {
+		t.Fatalf("GET /hello.txt from a FIFO: %d %q", code, body)
+	}
+	c := rawDial(t, b.Addr)
+	_ = c.Conn.SetDeadline(time.Now().Add(15 * time.Second))
+	resp, err := c.Handshake("/s/ok.sh")
+	if err != nil {
+		t.Fatalf("upgrade of a script in a FIFO: %v", err)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade of a script in a FIFO: %s", resp.Status)
+	}
+}
