@@ -12,7 +12,8 @@ import (
 // parses the whole head again; net/http parses the rest.
 type requestHead struct {
 	method, target, proto string
-	upgrade               bool // Upgrade: websocket
+	upgrade               bool   // Upgrade: websocket
+	host                  string // the Host field's value, trimmed; "": none
 }
 
 // Head errors, each answered with its own status.
@@ -97,6 +98,7 @@ func parseHeadLines(b []byte) (requestHead, error) {
 		return h, errHeadBad
 	}
 	h.method, h.target, h.proto = string(parts[0]), string(parts[1]), string(parts[2])
+	hosts := 0
 	for len(rest) > 0 {
 		line, rest, ok = cutLine(rest)
 		if !ok || len(line) == 0 {
@@ -108,8 +110,16 @@ func parseHeadLines(b []byte) (requestHead, error) {
 			// before the colon; a bare CR or a NUL is never valid.
 			return h, errHeadBad
 		}
-		if bytes.EqualFold(name, []byte("Upgrade")) && hasToken(value, "websocket") {
+		switch {
+		case bytes.EqualFold(name, []byte("Upgrade")) && hasToken(value, "websocket"):
 			h.upgrade = true
+		case bytes.EqualFold(name, []byte("Host")):
+			if hosts++; hosts > 1 {
+				// RFC 9112 3.2: which of two would the Host check
+				// and the handler each take?
+				return h, errHeadBad
+			}
+			h.host = string(bytes.TrimSpace(value))
 		}
 	}
 	return h, nil

@@ -16,11 +16,14 @@ func TestParseHead(t *testing.T) {
 		wantErr bool
 	}{
 		{"websocket", "GET /chat?x=1 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-			requestHead{method: "GET", target: "/chat?x=1", proto: "HTTP/1.1", upgrade: true}, false},
+			requestHead{method: "GET", target: "/chat?x=1", proto: "HTTP/1.1", upgrade: true, host: "a"}, false},
 		{"upgrade case and list", "GET / HTTP/1.1\r\nupgrade:  h2c , WebSocket\r\n\r\n",
 			requestHead{method: "GET", target: "/", proto: "HTTP/1.1", upgrade: true}, false},
 		{"plain", "GET /index.html HTTP/1.0\r\nHost: a\r\n\r\n",
-			requestHead{method: "GET", target: "/index.html", proto: "HTTP/1.0"}, false},
+			requestHead{method: "GET", target: "/index.html", proto: "HTTP/1.0", host: "a"}, false},
+		{"Host trimmed, any case", "GET / HTTP/1.1\r\nhOST:   b:80  \r\n\r\n",
+			requestHead{method: "GET", target: "/", proto: "HTTP/1.1", host: "b:80"}, false},
+		{"two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", requestHead{}, true},
 		{"bare LF", "POST /x HTTP/1.1\nUpgrade: websocket\n\n",
 			requestHead{method: "POST", target: "/x", proto: "HTTP/1.1", upgrade: true}, false},
 		{"other upgrade", "GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",

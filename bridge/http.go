@@ -168,7 +168,8 @@ var demoPage []byte
 // serveHTTP answers every request that is not a WebSocket upgrade on a
 // fresh connection: the demo page at "/", files of the static directory,
 // the console for an endpoint's path, and otherwise a 426 that says what
-// the path is for, or a 404 where no endpoint is.
+// the path is for, or a 404 where no endpoint is (with a static
+// directory, also where an endpoint at every path has no file).
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, h := range []http.Header{s.opts.Header, s.opts.HeaderHTTP} {
 		for k, v := range h {
@@ -183,7 +184,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ep, _, _, why := s.routes.lookup(r.URL.EscapedPath(), r.URL.Path)
-	if get && s.opts.StaticDir != "" && s.serveStatic(w, r, ep != nil) {
+	// With a static directory, a path with no file is the endpoint's only
+	// where the endpoint was put: an endpoint at every path (or at "/")
+	// would otherwise answer a browser's /favicon.ico with its 426.
+	own := ep != nil && (ep.Path != "" && ep.Path != "/" || r.URL.Path == "/")
+	if get && s.opts.StaticDir != "" && s.serveStatic(w, r, own) {
 		return
 	}
 	switch {

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,11 @@ type Options struct {
 
 	Origins    []string // --origin entries; "*" allows any page
 	SameOrigin bool     // --sameorigin; also the rule when Origins is empty
+	// AllowedHosts are Host names served besides IP literals, localhost
+	// and the machine's own name (--allow-host): "board.lan", ".lan" for
+	// a domain and every name below it, "*" for any Host. Any other Host
+	// gets 421, against DNS rebinding (see hostPolicy).
+	AllowedHosts []string
 
 	MaxForks int // children running at once; 0: no limit
 	MaxConns int // connections open at once, HTTP included; 0: no limit
@@ -42,8 +48,10 @@ type Options struct {
 	// StaticDir, when set, serves its files to plain GET and HEAD requests
 	// (--staticdir): index.html for a directory, no listings, no hidden
 	// files, nothing outside it. WebSocket upgrades still go to the
-	// endpoints, and a path with no file that an endpoint serves gets
-	// what it would get without StaticDir.
+	// endpoints. A path with no file gets 404, but for a path an
+	// endpoint was put at (its Path and below, a script of its
+	// ScriptDir, or "/" for one at every path), which gets what it would
+	// get without StaticDir.
 	StaticDir string
 	// DevConsole answers a plain GET of an endpoint's path with a page to
 	// try the endpoint from a browser (--devconsole).
@@ -83,6 +91,14 @@ func (opts Options) withDefaults() (Options, error) {
 		if opts.Endpoints[i], err = ep.withDefaults(); err != nil {
 			return opts, err
 		}
+		if ep.Dir != "" {
+			// Checked now, not at each client's chdir: a FIFO or a
+			// missing directory would fail every session.
+			if err := isDir(ep.Dir); err != nil {
+				name := cmp.Or(ep.Path, "(every path)")
+				return opts, fmt.Errorf("endpoint %s: working directory: %w", name, err)
+			}
+		}
 	}
 	if err := checkPlainHTTP(opts); err != nil {
 		return opts, err
@@ -90,15 +106,15 @@ func (opts Options) withDefaults() (Options, error) {
 	if opts.StaticDir != "" {
 		abs, err := filepath.Abs(opts.StaticDir)
 		if err == nil {
-			var st os.FileInfo
-			if st, err = os.Stat(abs); err == nil && !st.IsDir() {
-				err = fmt.Errorf("%s is not a directory", abs)
-			}
+			err = isDir(abs)
 		}
 		if err != nil {
 			return opts, fmt.Errorf("static directory: %w", err)
 		}
 		opts.StaticDir = abs
+	}
+	if _, err := newHostPolicy(opts.AllowedHosts); err != nil {
+		return opts, err
 	}
 	if opts.MaxForks < 0 || opts.MaxConns < 0 {
 		return opts, errors.New("limits must not be negative")
@@ -136,6 +152,16 @@ func (opts Options) withDefaults() (Options, error) {
 		opts.Logger = slog.Default()
 	}
 	return opts, nil
+}
+
+// isDir fails unless path is a directory (a stat, which cannot block on a
+// special file as an open can).
+func isDir(path string) error {
+	st, err := os.Stat(path)
+	if err == nil && !st.IsDir() {
+		err = fmt.Errorf("%s is not a directory", path)
+	}
+	return err
 }
 
 // ParseHeader parses a "Name: value" header as the --header flags take it.

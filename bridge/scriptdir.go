@@ -101,7 +101,7 @@ func (d *scriptDir) resolve(raw, rest string) (rel, info string, err error) {
 			return "", "", fmt.Errorf("%q component in the path", c)
 		}
 	}
-	root, err := os.OpenRoot(d.dir)
+	root, err := openRoot(d.dir)
 	if err != nil {
 		return "", "", fmt.Errorf("script directory: %w", err)
 	}
@@ -184,4 +184,12 @@ func (d *scriptDir) shutdown() {
 			ep.hub.shutdown()
 		}
 	}
+}
+
+// openRoot is os.OpenRoot for a directory opened at each request (a
+// directory replaced while running is followed), with a trailing slash:
+// the path must then be a directory, so one replaced by a FIFO fails
+// with ENOTDIR rather than blocking the open until a writer comes.
+func openRoot(dir string) (*os.Root, error) {
+	return os.OpenRoot(strings.TrimSuffix(dir, "/") + "/")
 }

@@ -33,6 +33,7 @@ type Server struct {
 	eps    []*endpoint
 	routes routes
 	origin originPolicy
+	hosts  hostPolicy
 
 	hdrAll, hdrWS, hdrHTTP ws.HandshakeHeader // nil when empty
 
@@ -69,6 +70,7 @@ func New(opts Options) (*Server, error) {
 		live:    map[*session]struct{}{},
 		heads:   map[net.Conn]struct{}{},
 	}
+	s.hosts, _ = newHostPolicy(opts.AllowedHosts) // checked by withDefaults
 	for _, e := range opts.Endpoints {
 		s.eps = append(s.eps, s.newEndpoint(e))
 	}
@@ -212,26 +214,55 @@ func (s *Server) handle(conn net.Conn) {
 		return
 	}
 	// A connection carries plain requests, kept alive, until one is an
-	// upgrade; n bytes of the next request may be read already.
-	n, timeout := 0, s.opts.HandshakeTimeout
+	// upgrade; n bytes of the next request may be read already. Between
+	// requests it may idle for idleTimeout; every head, the first or a
+	// later one, must then arrive whole within HandshakeTimeout of its
+	// first byte, or a slowloris client could hold a connection for the
+	// idle timeout at each request.
+	n, keptAlive := 0, false
 	for {
-		_ = conn.SetDeadline(time.Now().Add(timeout))
-		if n == 0 && timeout == idleTimeout && s.isStopping() {
-			// Shutdown began as the last answer went out: its deadline
-			// may be the one just replaced.
-			lingerClose(conn)
+		var err error
+		if keptAlive && n == 0 {
+			_ = conn.SetDeadline(time.Now().Add(idleTimeout))
+			if s.isStopping() {
+				// Shutdown began as the last answer went out: its
+				// deadline may be the one just replaced.
+				lingerClose(conn)
+				break
+			}
+			if n, err = awaitRequest(conn, buf); err != nil {
+				s.log.Debug("no request head", "remote", conn.RemoteAddr(), "err", err)
+				_ = conn.Close()
+				break
+			}
+		}
+		_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+		if s.isStopping() {
+			lingerClose(conn) // as above: no new request once shutdown began
 			break
 		}
 		hl, m, err := readHead(conn, buf, n)
-		var head requestHead
+		var (
+			head    requestHead
+			hostErr error
+		)
 		if err == nil {
 			head, err = parseHead(buf[:hl])
+		}
+		if err == nil {
+			hostErr = s.hosts.check(head.host)
 		}
 		switch {
 		case errors.Is(err, errHeadTooLarge):
 			s.reject(conn, http.StatusRequestHeaderFieldsTooLarge, "request head larger than "+strconv.Itoa(s.opts.MaxHeaderBytes)+" bytes", false)
 		case errors.Is(err, errHeadBad):
 			s.reject(conn, http.StatusBadRequest, "malformed request", false)
+		case errors.Is(hostErr, errHostBad):
+			s.reject(conn, http.StatusBadRequest, hostErr.Error(), false)
+		case hostErr != nil:
+			// Plain requests too: a rebinding page could read them.
+			s.log.Info("refused: host", "remote", conn.RemoteAddr(), "host", head.host, "why", hostErr)
+			s.reject(conn, http.StatusMisdirectedRequest, "421 Misdirected Request: "+hostErr.Error(), false)
 		case err != nil:
 			// Timed out, dropped, or cut by shutdown before a whole
 			// head arrived (a kept-alive connection idles here).
@@ -240,7 +271,7 @@ func (s *Server) handle(conn net.Conn) {
 		case !head.upgrade:
 			_ = conn.SetDeadline(time.Time{})
 			if s.plain.answer(s, conn, buf[:hl], head) && !s.isStopping() {
-				n, timeout = copy(buf, buf[hl:m]), idleTimeout
+				n, keptAlive = copy(buf, buf[hl:m]), true
 				continue
 			}
 			lingerClose(conn)
@@ -259,9 +290,29 @@ func (s *Server) handle(conn net.Conn) {
 	done()
 }
 
-// idleTimeout is how long a kept-alive connection may wait for its next
-// request.
+// idleTimeout is how long a kept-alive connection may wait for the first
+// byte of its next request.
 const idleTimeout = time.Minute
+
+// awaitRequest reads into buf the first bytes of a kept-alive connection's
+// next request, under the deadline the caller set, and returns how many.
+// Line ends before a request line are skipped (RFC 9112 2.2): they do not
+// start the head's timeout.
+func awaitRequest(conn net.Conn, buf []byte) (int, error) {
+	for {
+		m, err := conn.Read(buf)
+		i := 0
+		for i < m && (buf[i] == '\r' || buf[i] == '\n') {
+			i++
+		}
+		if i < m {
+			return copy(buf, buf[i:m]), nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
 
 // isStopping reports whether Serve's context has ended.
 func (s *Server) isStopping() bool {

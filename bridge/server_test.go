@@ -65,7 +65,7 @@ func TestServeLeavesNoHTTPConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234"); err != nil {
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n01234"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // for net/http to take it

@@ -261,8 +261,14 @@ func executable(path string) error {
 	if err := unix.Stat(path, &st); err != nil {
 		return err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
 		return unix.EISDIR
+	default:
+		// execve(2) refuses any other file with EACCES, as execvp's
+		// search skips it: say so before start, not at each client.
+		return fmt.Errorf("not a regular file: %w", unix.EACCES)
 	}
 	return unix.Access(path, unix.X_OK)
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/wsbridge/wsbridge/bridge"
 )
@@ -144,11 +145,18 @@ type fileConfig struct {
 
 // readConfig reads and checks the config file at path.
 func readConfig(path string) (fileConfig, error) {
-	fh, err := os.Open(path)
+	// Opened without blocking, and only a regular file is read: an open
+	// of a FIFO with no writer would hang the start.
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fileConfig{}, fmt.Errorf("--config: %w", err)
 	}
 	defer fh.Close()
+	if st, err := fh.Stat(); err != nil {
+		return fileConfig{}, fmt.Errorf("--config: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return fileConfig{}, fmt.Errorf("--config: %s is not a regular file", path)
+	}
 	data, err := io.ReadAll(io.LimitReader(fh, maxConfigSize+1))
 	if err != nil {
 		return fileConfig{}, fmt.Errorf("--config: %w", err)

@@ -104,7 +104,7 @@ func badFlag(name, format string, args ...any) error {
 // line, keys at the top of a config file.
 type daemonFlags struct {
 	port                                        int
-	addresses, origins                          listFlag
+	addresses, origins, allowHosts              listFlag
 	headers, headersWS, headersHTTP             listFlag
 	sameOrigin, devConsole, demo                bool
 	maxForks, maxConns                          int
@@ -118,6 +118,7 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.Var(&d.addresses, "address", "")
 	fs.Var(&d.origins, "origin", "")
 	fs.BoolVar(&d.sameOrigin, "sameorigin", false, "")
+	fs.Var(&d.allowHosts, "allow-host", "")
 	fs.IntVar(&d.maxForks, "maxforks", 0, "")
 	fs.IntVar(&d.maxConns, "max-conns", 0, "")
 	fs.Var(&d.headers, "header", "")
@@ -152,7 +153,7 @@ func (d *daemonFlags) apply(c *config) error {
 		return badFlag("loglevel", "--loglevel: %v", err)
 	}
 	b := &c.bridge
-	b.Origins, b.SameOrigin = d.origins, d.sameOrigin
+	b.Origins, b.SameOrigin, b.AllowedHosts = d.origins, d.sameOrigin, d.allowHosts
 	for _, l := range []struct {
 		name string
 		n    int
@@ -439,6 +440,9 @@ The daemon (in a config file: keys at the top):
   --origin=HOST[:PORT],...  * browser pages allowed to connect; '*' allows any
   --sameorigin              * allow pages served from the same host and port
                               (also the default when --origin is not given)
+  --allow-host=NAME,...       Host names served besides IP addresses, localhost
+                              and the machine's name; .lan for a domain, '*'
+                              for any; another Host gets 421 (DNS rebinding)
   --maxforks=N              * programs running at once (0: no limit); over it: 429
   --max-conns=N               connections open at once (0: no limit); over it: 503
   --ping-interval=DUR         ping a silent client after DUR (default 0: never)
