@@ -69,7 +69,14 @@ func (s *Server) serveCGI(ep *endpoint, wc *wsConn, id uint64, cgi procs.CGI, fi
 		c.inRC = wc.rawConn()
 	}
 	wc.setParking(c.inRC != nil, c.wakeIn)
+	s.track(c) // shutdown closes the client like a session's
 	go c.pumpIn()
+}
+
+// closeClient closes the client side; the input pump then ends the
+// scripts that run.
+func (c *cgiConn) closeClient(code CloseCode, reason string) {
+	_ = c.wc.Close(code, reason)
 }
 
 func (c *cgiConn) wakeIn() {
@@ -99,6 +106,7 @@ func (c *cgiConn) pumpIn() {
 	}
 	c.outMu.Unlock()
 	c.jobs.Wait()
+	c.srv.untrack(c)
 	c.finish(0, "")
 }
 
