@@ -116,11 +116,44 @@ func markerIn(environ []byte) (string, bool) {
 }
 
 func readStat(pid int) (procEntry, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	var buf [512]byte // a stat line is about 300 bytes
+	b, err := readProcFile(buf[:], pid, "stat")
 	if err != nil {
 		return procEntry{}, false
 	}
 	return parseStat(b)
+}
+
+// readProcFile reads /proc/PID/name into buf, growing it up to 1 MiB,
+// and returns what it read. No os.File: a walk reads thousands of these.
+func readProcFile(buf []byte, pid int, name string) ([]byte, error) {
+	var path [32]byte
+	p := append(strconv.AppendInt(append(path[:0], "/proc/"...), int64(pid), 10), '/')
+	fd, err := unix.Open(string(append(p, name...)), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	n := 0
+	for {
+		if n == len(buf) {
+			if len(buf) >= 1<<20 {
+				return buf[:n], nil
+			}
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			return buf[:n], nil
+		}
+		n += m
+	}
 }
 
 // procTable is one walk of /proc.
@@ -174,6 +207,9 @@ func (t *procTable) match(hit func(*procEntry) bool) []procEntry {
 	return out
 }
 
+// environBuf is scanProcs's buffer: walks are one at a time (snapshot).
+var environBuf = make([]byte, 4096)
+
 // scanProcs walks /proc once. Environments are read for the candidates
 // (see the package comment); running lists the process groups whose
 // leader is still running.
@@ -201,8 +237,12 @@ func scanProcs(adopts bool, running map[int]bool) (*procTable, error) {
 		if e.zombie || pid == t.self || running[e.pgid] || adopts && !t.descendsFrom(pid, t.self) {
 			continue
 		}
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ"); err == nil {
+		b, err := readProcFile(environBuf, pid, "environ")
+		if err == nil {
 			e.marker, _ = markerIn(b)
+		}
+		if cap(b) > cap(environBuf) {
+			environBuf = b[:cap(b)] // keep the larger buffer for the next
 		}
 	}
 	return t, nil
