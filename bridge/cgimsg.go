@@ -197,13 +197,15 @@ func (c *cgiConn) run(msg []byte, kind framing.Kind, early func(cgiReply)) cgiRe
 		proc.Stdin.Close()
 		fed <- err
 	}()
-	// Once the script has exited, reading stops cgiExitGrace later,
-	// whoever else holds stdout. The watcher ends before run reads on.
+	// Once the script has exited, reading stops cgiExitGrace later, and
+	// feeding stdin at once, whoever else holds the pipes. The watcher
+	// ends before run reads on.
 	stopWatch, watched := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(watched)
 		select {
 		case <-proc.Done():
+			_ = proc.Stdin.SetWriteDeadline(time.Now())
 			if t := time.Now().Add(cgiExitGrace); t.Before(deadline) {
 				_ = proc.Stdout.SetReadDeadline(t)
 			}
