@@ -482,10 +482,10 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 	// exit describe the child it had, if one of its own.
 	finish := func(pid int, exit string) {
 		wc.finish()
-		s.accessLine(id, conn.RemoteAddr().String(), began, wc, pid, exit)
 		if forked {
-			s.forks.Add(-1)
+			s.forks.Add(-1) // free before the access line says it is
 		}
+		s.accessLine(id, conn.RemoteAddr().String(), began, wc, pid, exit)
 		done()
 	}
 	if ep.Mode == ModeCGI {
