@@ -244,6 +244,7 @@ func TestCGITimeoutEscape(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	c := dialWS(t, ctx, b.URL("/"), nil)
 	defer c.CloseNow()
+	sent := time.Now()
 	for _, m := range []string{"hang", "after"} {
 		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
 			t.Fatal(err)
@@ -256,6 +257,7 @@ func TestCGITimeoutEscape(t *testing.T) {
 	if err := json.Unmarshal([]byte(readText(t, rctx, c)), &reply); err != nil || reply.Status != 504 {
 		t.Fatalf("first reply: %+v %v, want status 504", reply, err)
 	}
+	t.Logf("504 came %v after the message (--cgi-timeout=2s)", time.Since(sent).Round(time.Millisecond))
 	if got := readText(t, rctx, c); got != "reply after" {
 		t.Fatalf("second reply %q", got)
 	}
