@@ -241,8 +241,8 @@ func scanProcs(adopts bool, running map[int]bool) (*procTable, error) {
 		if err == nil {
 			e.marker, _ = markerIn(b)
 		}
-		if cap(b) > cap(environBuf) {
-			environBuf = b[:cap(b)] // keep the larger buffer for the next
+		if cap(b) > cap(environBuf) && cap(b) <= 64<<10 {
+			environBuf = b[:cap(b)] // keep a larger buffer, not a huge one
 		}
 	}
 	return t, nil
