@@ -19,12 +19,16 @@ import (
 // process group (setsid, setpgid, a daemon's double fork), so that the
 // group signals of the ladder miss them. Each child's environment carries
 // a marker, WSBRIDGE_CHILD=TOKEN-N (TOKEN random per daemon, N per child),
-// which its descendants inherit; after the group is gone, Terminate looks
-// in /proc for processes with that marker, and for their descendants, and
-// ends them with the same ladder. A process that clears its environment
-// and whose marked parent is gone is not found by the session; EndAll and
-// KillAll, for a daemon about to exit, also end every descendant of the
-// daemon, which a subreaper's are.
+// which its descendants inherit, and Terminate notes the leader's
+// descendants outside its group before it signals anything, while they
+// still hang off the leader. After the group is gone, Terminate looks in
+// /proc for both, and for their descendants, and ends them with the same
+// ladder. What can still escape a session: a process that clears its
+// environment and whose parent was gone before Terminate began (an
+// env -i daemon that double-forks), and a process handed to something
+// outside the daemon (systemd-run, at). EndAll and KillAll, for a daemon
+// about to exit, also end every child of the daemon, which a subreaper's
+// orphans are, and their descendants.
 //
 // The scan reads /proc/PID/stat of every process and /proc/PID/environ of
 // the candidates: descendants of the daemon when it is a subreaper (an
