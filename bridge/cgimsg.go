@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,7 +69,14 @@ func (s *Server) serveCGI(ep *endpoint, wc *wsConn, id uint64, cgi procs.CGI, fi
 		c.inRC = wc.rawConn()
 	}
 	wc.setParking(c.inRC != nil, c.wakeIn)
+	s.track(c) // shutdown closes the client like a session's
 	go c.pumpIn()
+}
+
+// closeClient closes the client side; the input pump then ends the
+// scripts that run.
+func (c *cgiConn) closeClient(code CloseCode, reason string) {
+	_ = c.wc.Close(code, reason)
 }
 
 func (c *cgiConn) wakeIn() {
@@ -100,6 +106,7 @@ func (c *cgiConn) pumpIn() {
 	}
 	c.outMu.Unlock()
 	c.jobs.Wait()
+	c.srv.untrack(c)
 	c.finish(0, "")
 }
 
@@ -123,15 +130,26 @@ func (c *cgiConn) start(msg []byte, kind framing.Kind) {
 	c.jobs.Add(1)
 	go func() {
 		defer c.jobs.Done()
-		r := c.run(msg, kind)
+		sent := false
+		r := c.run(msg, kind, func(r cgiReply) { c.reply(seq, r); sent = true })
 		<-c.ep.cgiSlots
 		<-c.slots
-		c.reply(seq, r)
+		if !sent {
+			c.reply(seq, r)
+		}
 	}()
 }
 
-// run runs the program once for msg and makes its reply.
-func (c *cgiConn) run(msg []byte, kind framing.Kind) cgiReply {
+// cgiExitGrace is how long the reply may still take once the script has
+// exited: what it wrote is in the pipe by then, and a process it left
+// behind may hold stdout open for good.
+const cgiExitGrace = 100 * time.Millisecond
+
+// run runs the program once for msg and makes its reply. When the reply
+// is due while the script still runs (the timeout, too much output), run
+// hands it to early before it ends the script, so the client hears at
+// once; the slot stays taken until the script is gone.
+func (c *cgiConn) run(msg []byte, kind framing.Kind, early func(cgiReply)) cgiReply {
 	req := c.base
 	req.Method = http.MethodPost
 	req.ContentLength = strconv.Itoa(len(msg))
@@ -165,13 +183,11 @@ func (c *cgiConn) run(msg []byte, kind framing.Kind) cgiReply {
 	}()
 
 	// The timeout covers the whole run: feeding stdin, reading stdout,
-	// the exit.
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(c.ep.CGI.Timeout, func() {
-		timedOut.Store(true)
-		_ = proc.Terminate(c.ep.CloseGrace)
-	})
-	defer timer.Stop()
+	// the exit. It is a deadline on both pipes, so it ends the reply at
+	// the timeout whatever holds them.
+	deadline := time.Now().Add(c.ep.CGI.Timeout)
+	_ = proc.Stdin.SetWriteDeadline(deadline)
+	_ = proc.Stdout.SetReadDeadline(deadline)
 
 	// stdin is written while stdout is read: a script may answer before
 	// it has read everything, and either pipe can fill.
@@ -181,23 +197,62 @@ func (c *cgiConn) run(msg []byte, kind framing.Kind) cgiReply {
 		proc.Stdin.Close()
 		fed <- err
 	}()
+	// Once the script has exited, reading stops cgiExitGrace later, and
+	// feeding stdin at once, whoever else holds the pipes. The watcher
+	// ends before run reads on.
+	stopWatch, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-proc.Done():
+			_ = proc.Stdin.SetWriteDeadline(time.Now())
+			if t := time.Now().Add(cgiExitGrace); t.Before(deadline) {
+				_ = proc.Stdout.SetReadDeadline(t)
+			}
+		case <-stopWatch:
+		}
+	}()
 	out, tooBig, rerr := readAtMost(proc.Stdout, c.ep.CGI.MaxOut)
-	if tooBig {
-		_ = proc.Terminate(c.ep.CloseGrace)
+	close(stopWatch)
+	<-watched
+	timedOut := false
+	if errors.Is(rerr, os.ErrDeadlineExceeded) {
+		// The timeout, or the exit grace is over: then what is in the
+		// pipe is the rest of the reply (a late reader may find the
+		// deadline passed before it read what was there).
+		timedOut, rerr = !time.Now().Before(deadline), nil
+		if !timedOut {
+			var rest []byte
+			rest, tooBig = readReady(proc.Stdout, c.ep.CGI.MaxOut-int64(len(out)))
+			out = append(out, rest...)
+		}
 	}
 	_ = proc.Stdout.Close()
 	<-fed
-	<-proc.Done()
-	timer.Stop()
-	_ = proc.Terminate(c.ep.CloseGrace) // anything left in its group
-	status := proc.Status()
+	if !timedOut && !tooBig {
+		wait := time.NewTimer(time.Until(deadline))
+		select {
+		case <-proc.Done():
+		case <-wait.C:
+			timedOut = true
+		}
+		wait.Stop()
+	}
 	switch {
-	case timedOut.Load():
+	case timedOut:
 		c.logf(slog.LevelError, "script timed out", "pid", proc.PID, "timeout", c.ep.CGI.Timeout)
-		return cgiError(http.StatusGatewayTimeout, "the script ran longer than "+c.ep.CGI.Timeout.String())
+		early(cgiError(http.StatusGatewayTimeout, "the script ran longer than "+c.ep.CGI.Timeout.String()))
+		_ = proc.Terminate(c.ep.CloseGrace)
+		return cgiReply{}
 	case tooBig:
 		c.logf(slog.LevelError, "script output too large", "pid", proc.PID, "limit", c.ep.CGI.MaxOut)
-		return cgiError(http.StatusBadGateway, fmt.Sprintf("the script wrote more than %d bytes", c.ep.CGI.MaxOut))
+		early(cgiError(http.StatusBadGateway, fmt.Sprintf("the script wrote more than %d bytes", c.ep.CGI.MaxOut)))
+		_ = proc.Terminate(c.ep.CloseGrace)
+		return cgiReply{}
+	}
+	_ = proc.Terminate(c.ep.CloseGrace) // anything left in its group, or outside it
+	status := proc.Status()
+	switch {
 	case rerr != nil:
 		c.logf(slog.LevelError, "reading script output", "pid", proc.PID, "err", rerr)
 		return cgiError(http.StatusBadGateway, "cannot read the script's output")
@@ -267,6 +322,30 @@ func readAtMost(r io.Reader, limit int64) (out []byte, tooBig bool, err error) {
 		return b.Bytes()[:limit], true, err
 	}
 	return b.Bytes(), false, err
+}
+
+// readReady reads what is in f's pipe now, without waiting, keeping at
+// most limit bytes; more reports that there was more.
+func readReady(f *os.File, limit int64) (out []byte, more bool) {
+	rc, err := f.SyscallConn()
+	if err != nil || f.SetReadDeadline(time.Time{}) != nil {
+		return nil, false
+	}
+	buf := make([]byte, 16<<10)
+	for {
+		n := 0
+		rerr := rc.Read(func(fd uintptr) bool {
+			n, err = syscall.Read(int(fd), buf)
+			return true // EAGAIN: the pipe is empty, do not wait
+		})
+		if rerr != nil || err != nil || n <= 0 {
+			return out, false
+		}
+		if int64(len(out)+n) > limit {
+			return append(out, buf[:limit-int64(len(out))]...), true
+		}
+		out = append(out, buf[:n]...)
+	}
 }
 
 func (c *cgiConn) logf(level slog.Level, msg string, args ...any) {

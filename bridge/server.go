@@ -41,11 +41,11 @@ type Server struct {
 	poller *poller   // parks idle readers; nil where epoll is unavailable
 
 	liveMu   sync.Mutex
-	live     map[*session]struct{} // running sessions, closed at shutdown
-	heads    map[net.Conn]struct{} // connections whose request head is being read
-	stopping bool                  // Serve's context has ended
-	conns    atomic.Int64          // open connections, for MaxConns
-	forks    atomic.Int64          // running children, for MaxForks
+	live     map[clientCloser]struct{} // running sessions and CGI connections, closed at shutdown
+	heads    map[net.Conn]struct{}     // connections whose request head is being read
+	stopping bool                      // Serve's context has ended
+	conns    atomic.Int64              // open connections, for MaxConns
+	forks    atomic.Int64              // running children, for MaxForks
 	nextID   atomic.Uint64
 	uidBase  string
 	sessions sync.WaitGroup
@@ -67,7 +67,7 @@ func New(opts Options) (*Server, error) {
 		hdrWS:   handshakeHeader(opts.HeaderWS),
 		hdrHTTP: handshakeHeader(opts.HeaderHTTP),
 		uidBase: hex.EncodeToString(rnd[:]),
-		live:    map[*session]struct{}{},
+		live:    map[clientCloser]struct{}{},
 		heads:   map[net.Conn]struct{}{},
 	}
 	s.hosts, _ = newHostPolicy(opts.AllowedHosts) // checked by withDefaults
@@ -330,8 +330,14 @@ func (s *Server) connDone() {
 	s.sessions.Done()
 }
 
+// clientCloser is what shutdown closes: a session, or a per-message CGI
+// connection.
+type clientCloser interface {
+	closeClient(code CloseCode, reason string)
+}
+
 // track registers a running session, so shutdown can close it.
-func (s *Server) track(sess *session) {
+func (s *Server) track(sess clientCloser) {
 	s.liveMu.Lock()
 	s.live[sess] = struct{}{}
 	stopping := s.stopping
@@ -341,7 +347,7 @@ func (s *Server) track(sess *session) {
 	}
 }
 
-func (s *Server) untrack(sess *session) {
+func (s *Server) untrack(sess clientCloser) {
 	s.liveMu.Lock()
 	delete(s.live, sess)
 	s.liveMu.Unlock()
@@ -369,7 +375,7 @@ func (s *Server) handshaking(conn net.Conn, in bool) bool {
 func (s *Server) closeAll() {
 	s.liveMu.Lock()
 	s.stopping = true
-	all := make([]*session, 0, len(s.live))
+	all := make([]clientCloser, 0, len(s.live))
 	for sess := range s.live {
 		all = append(all, sess)
 	}
@@ -527,10 +533,10 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 	// exit describe the child it had, if one of its own.
 	finish := func(pid int, exit string) {
 		wc.finish()
-		s.accessLine(id, conn.RemoteAddr().String(), began, wc, pid, exit)
 		if forked {
-			s.forks.Add(-1)
+			s.forks.Add(-1) // free before the access line says it is
 		}
+		s.accessLine(id, conn.RemoteAddr().String(), began, wc, pid, exit)
 		done()
 	}
 	if ep.Mode == ModeCGI {

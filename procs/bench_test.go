@@ -36,3 +36,18 @@ func BenchmarkEnviron(b *testing.B) {
 		c.Environ(pass)
 	}
 }
+
+// One walk of /proc, as each Terminate makes (costs scale with the
+// processes on the machine: see the process count it reports).
+func BenchmarkSnapshot(b *testing.B) {
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		t, err := snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(t.byPID)
+	}
+	b.ReportMetric(float64(n), "procs")
+}

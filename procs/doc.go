@@ -19,8 +19,16 @@
 // Terminate waits for it.
 //
 // Terminate is the termination ladder: close stdin, SIGTERM, SIGKILL, and
-// then the same for whatever is left in the child's process group, so no
-// member of the group outlives it.
+// then the same for whatever is left in the child's process group, and for
+// what its descendants started outside the group (setsid, a double fork),
+// so that nothing the child started outlives it. Those are found in /proc:
+// every child's environment carries a marker, WSBRIDGE_CHILD, that its
+// descendants inherit, and Terminate notes the leader's descendants while
+// the leader still runs. Each Terminate therefore walks /proc (concurrent
+// walks are shared). A process that clears its environment after its
+// parent is gone cannot be told apart: EndAll and KillAll, for a daemon
+// about to exit, end every process it started, such orphans of a
+// subreaper included.
 //
 // Signals: the child starts with default dispositions for every signal
 // the daemon handles or was notified of (SIGPIPE and SIGTERM included) and

@@ -46,6 +46,7 @@ type reaper struct {
 	procs   map[int]*Process // registered children by PID
 	running bool             // a loop goroutine is running
 	orphans bool             // ReapOrphans mode: wait4(-1), reap everything
+	adopts  bool             // orphans are reparented to us: a subreaper, or PID 1
 	sigc    chan os.Signal   // SIGCHLD, coalesced: one pending value means "scan"
 
 	// In orphans mode wait4(-1) can reap a child of ours before fork has
@@ -236,6 +237,7 @@ func ReapOrphans() error {
 	r.mu.Lock()
 	r.notify()
 	r.orphans = true
+	r.adopts = err == nil || os.Getpid() == 1
 	if r.running {
 		// Make the running loop scan now, in the new mode.
 		select {
@@ -251,14 +253,35 @@ func ReapOrphans() error {
 	return nil
 }
 
+// groups reports whether orphans come to us, and the process groups
+// whose leader is still running, for a walk of /proc.
+func (r *reaper) groups() (adopts bool, running map[int]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	running = make(map[int]bool, len(r.procs))
+	for pid := range r.procs {
+		running[pid] = true
+	}
+	return r.adopts, running
+}
+
 // KillAll sends SIGKILL to the process group of every child not yet
-// reaped, for a daemon that must exit at once (a second SIGTERM): without
-// it, children in their own groups would outlive the daemon. It does not
-// wait; the caller is about to exit.
+// reaped, and then to every other process the daemon started that it can
+// find (see EndAll), for a daemon that must exit at once (a second
+// SIGTERM): without it, children in their own groups, and what they left
+// outside them, would outlive the daemon. It waits for nothing but two
+// walks of /proc (the second finds what the first one's processes started
+// meanwhile); the caller is about to exit.
 func KillAll() {
 	theReaper.mu.Lock()
-	defer theReaper.mu.Unlock()
 	for _, p := range theReaper.procs {
 		p.Signal(syscall.SIGKILL)
+	}
+	theReaper.mu.Unlock()
+	hit := ours()
+	for range 2 {
+		if found, err := find(hit); err == nil {
+			signalAll(found, syscall.SIGKILL)
+		}
 	}
 }

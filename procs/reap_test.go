@@ -141,6 +141,9 @@ func reapOrphansScenario(t *testing.T) {
 		})
 	}
 
+	t.Run("escapees", testEscapees)
+	t.Run("EndAll ends what cleared its environment", endAllScenario)
+
 	// Not a single child left, zombie or alive.
 	var ws unix.WaitStatus
 	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); !errors.Is(err, unix.ECHILD) {

@@ -26,8 +26,10 @@ type Spec struct {
 	// relative to Dir.
 	Path string
 	Args []string // argv, Args[0] included; empty means []string{Path}
-	// Env is the child's whole environment, KEY=VALUE; nil means an empty
-	// one (nothing of the daemon's environment leaks in).
+	// Env is the child's environment, KEY=VALUE; nil means an empty one
+	// (nothing of the daemon's environment leaks in). Start adds
+	// WSBRIDGE_CHILD, the marker by which Terminate finds the processes
+	// the child leaves outside its process group (replacing any in Env).
 	Env []string
 	Dir string // working directory; "" keeps the daemon's
 
@@ -66,14 +68,20 @@ type Process struct {
 	stderrDone   chan struct{} // closed when the stderr reader has finished
 	stderrReader *stderrReader
 
+	marker string // WSBRIDGE_CHILD in its environment: finds what it left outside its group
+	swept  bool   // under termMu: Terminate ended everything found with marker
+	// escapees, under termMu: PID to start time of the leader's
+	// descendants outside its group when Terminate began.
+	escapees map[int]uint64
+
 	sys    *system
 	termMu sync.Mutex  // serializes Terminate
 	gone   atomic.Bool // the group is known empty: signal nothing (its ID may be reused)
 }
 
 // Start starts the child described by spec. The returned Process must be
-// ended with Terminate (which is cheap once the child has exited) and its
-// Stdout closed.
+// ended with Terminate (a walk of /proc once the child has exited: see
+// BenchmarkSnapshot) and its Stdout closed.
 //
 // The child gets the three descriptors and nothing else: the first Start
 // marks every descriptor the daemon inherited close-on-exec.
@@ -131,10 +139,10 @@ func start(spec Spec, sys *system) (*Process, error) {
 		}
 	}
 
-	p := &Process{done: make(chan struct{}), sys: sys}
+	p := &Process{done: make(chan struct{}), sys: sys, marker: newMarker()}
 	attr := &syscall.ProcAttr{
 		Dir:   spec.Dir,
-		Env:   spec.Env,
+		Env:   withMarker(spec.Env, p.marker),
 		Files: []uintptr{uintptr(inR), uintptr(outW), uintptr(errFD)},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	}

@@ -249,7 +249,7 @@ func TestPathLookup(t *testing.T) {
 	}
 }
 
-// The child's environment is Spec.Env and nothing else.
+// The child's environment is Spec.Env and nothing else but its marker.
 func TestChildEnvironment(t *testing.T) {
 	t.Setenv("WSBRIDGE_SECRET", "leak")
 	t.Setenv("LANG", "C.UTF-8")
@@ -265,6 +265,7 @@ func TestChildEnvironment(t *testing.T) {
 	}
 	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 	want := append([]string(nil), env...)
+	want = append(want, markerKey+"="+p.marker)
 	slices.Sort(want)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("child environment:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -1,6 +1,7 @@
 package procs
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -39,7 +40,12 @@ const (
 //  4. once the leader is reaped, however it ended: while the group still
 //     has members (zombies count until reaped), SIGTERM and SIGCONT them,
 //     poll every 10ms for up to grace+100ms, then SIGKILL and poll for up
-//     to 1s.
+//     to 1s;
+//  5. the same as 4 for the processes the child's descendants left
+//     outside the group (setsid, setpgid, a double fork) and their own
+//     descendants, found in /proc by the marker in their environment, or
+//     as descendants of the leader when step 1 began (see EndAll for
+//     what cannot be found either way).
 //
 // It then ends the stderr goroutine (waiting up to grace+100ms for EOF,
 // which writers outside the group could hold back), so no Spec.Stderr call
@@ -59,12 +65,31 @@ const (
 func (p *Process) Terminate(grace time.Duration) error {
 	p.termMu.Lock()
 	defer p.termMu.Unlock()
+	select {
+	case <-p.done:
+	default:
+		// What the leader started outside its group is reparented once
+		// the leader is gone, which closing stdin may cause: note it
+		// while it still hangs off the leader.
+		if !p.swept {
+			p.noteEscapees()
+		}
+	}
 	if p.Stdin != nil {
 		p.Stdin.Close() // may be closed already, by the caller or a first call
 	}
 	var err error
 	if !p.gone.Load() {
 		err = p.terminate(grace)
+	}
+	// Even a group found empty may have left processes outside it; they
+	// may hold stderr, so they go before it is drained.
+	if !p.swept {
+		if serr := p.endEscapees(grace); serr != nil {
+			err = errors.Join(err, serr)
+		} else {
+			p.swept = true
+		}
 	}
 	p.stopStderr(grace)
 	if err == nil {

@@ -22,6 +22,13 @@
 //	                     stdout and stderr inherited, never waited for, as
 //	                     a daemon started by the child would; print
 //	                     "grandchild PID", then echo.
+//	escape [unmarked]    a double fork: start a middle process that starts
+//	                     a grandchild (testchild hold) in a session and
+//	                     process group of its own, stdout inherited, and
+//	                     exits at once; wait for the middle, print
+//	                     "grandchild PID", then echo. With "unmarked" the
+//	                     grandchild gets an empty environment.
+//	hold                 ignore SIGTERM and SIGINT and block, silently.
 //	env                  print the environment sorted, one KEY=VALUE per
 //	                     line, then echo.
 //	stderr N             write "err 1" .. "err N" as lines on stderr, then
@@ -128,6 +135,14 @@ func main() {
 	case "detach":
 		fmt.Printf("grandchild %d\n", startGrandchild(true))
 		echo()
+	case "escape":
+		fmt.Printf("grandchild %d\n", escape(len(args) > 0 && args[0] == "unmarked"))
+		echo()
+	case "escape-middle":
+		startEscapee(len(args) > 0 && args[0] == "unmarked")
+	case "hold":
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+		block()
 	case "env":
 		env := os.Environ()
 		slices.Sort(env)
@@ -428,6 +443,63 @@ func startGrandchild(detach bool) int {
 	}
 	syscall.Close(null)
 	return pid
+}
+
+// escape runs the middle process of a double fork and returns the PID of
+// the grandchild it left behind, which is reparented (to the nearest
+// subreaper, or init) once the middle exits.
+func escape(unmarked bool) int {
+	self, err := os.Executable()
+	if err != nil {
+		fail(err.Error())
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		fail(err.Error())
+	}
+	argv := []string{self, "escape-middle"}
+	if unmarked {
+		argv = append(argv, "unmarked")
+	}
+	// The middle reports the grandchild's PID on descriptor 3.
+	attr := &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2, w.Fd()}}
+	pid, err := syscall.ForkExec(self, argv, attr)
+	if err != nil {
+		fail(err.Error())
+	}
+	w.Close()
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		fail(fmt.Sprintf("middle process: %v %v", err, ws))
+	}
+	var gpid int
+	if _, err := fmt.Fscan(r, &gpid); err != nil {
+		fail("middle process: " + err.Error())
+	}
+	return gpid
+}
+
+// startEscapee starts testchild hold in a session of its own with stdout
+// and stderr inherited, writes its PID on descriptor 3 and returns.
+func startEscapee(unmarked bool) {
+	self, err := os.Executable()
+	if err != nil {
+		fail(err.Error())
+	}
+	null, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		fail(err.Error())
+	}
+	env := os.Environ()
+	if unmarked {
+		env = []string{}
+	}
+	attr := &syscall.ProcAttr{Env: env, Files: []uintptr{uintptr(null), 1, 2}, Sys: &syscall.SysProcAttr{Setsid: true}}
+	pid, err := syscall.ForkExec(self, []string{self, "hold"}, attr)
+	if err != nil {
+		fail(err.Error())
+	}
+	fmt.Fprintln(os.NewFile(3, "pid report"), pid)
 }
 
 // openFDs lists the open descriptors, comma separated, less the

@@ -634,27 +634,29 @@ func TestClientGoesAway(t *testing.T) {
 
 	// A daemon the child started in a session of its own keeps stdout and
 	// stderr open once the child's group is gone: nothing more can reach
-	// the client, so the session must end anyway and free its slot.
+	// the client, so the session must end anyway and free its slot, and
+	// the daemon ends with it (it is outside the group: the bridge finds
+	// it as the child's descendant).
 	t.Run("detached grandchild holds stdout", func(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, "--maxforks=1", childBin, "detach")
 		ctx := testCtx(t, 30*time.Second)
 		c := dialWS(t, ctx, b.URL("/"), nil)
-		// The detached grandchild is outside the group the bridge ends:
-		// the test kills each one it caused.
-		killLater := func(text string) {
+		// Killed by the test too, should the bridge leave it.
+		killLater := func(text string) procStat {
 			var pid int
 			if _, err := fmt.Sscanf(text, "grandchild %d", &pid); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+			return mustStat(t, pid)
 		}
-		killLater(readText(t, ctx, c))
+		gc := killLater(readText(t, ctx, c))
 		child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
 		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
 			t.Fatal(err)
 		}
-		waitGone(t, 10*time.Second, child)
+		waitGone(t, 10*time.Second, child, gc)
 		if rec := b.Access(1)[0]; rec["close"] != "1000" || rec["pid"] != strconv.Itoa(child.PID) {
 			t.Errorf("access line %v: want close=1000 pid=%d", rec, child.PID)
 		}

@@ -113,7 +113,14 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 			log.Info("endpoint", "path", path, "command", strings.Join(ep.Command, " "))
 		}
 	}
-	return srv.Serve(ctx, listeners...)
+	err = srv.Serve(ctx, listeners...)
+	// Every session has ended its program; what they left that could not
+	// be told apart (a process that cleared its environment and left its
+	// group) must not outlive the daemon either.
+	if eerr := procs.EndAll(0); eerr != nil {
+		log.Error("processes left running", "err", eerr)
+	}
+	return err
 }
 
 // minMemoryLimit is the smallest --memory-limit: below it the runtime

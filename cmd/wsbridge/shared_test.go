@@ -905,7 +905,7 @@ func TestSharedMuxRestartForgetsOldClients(t *testing.T) {
 }
 
 // A shared child that leaves a daemon holding its stdout does not hold
-// up shutdown.
+// up shutdown, and the daemon does not outlive it.
 func TestSharedShutdownDaemonHoldsStdout(t *testing.T) {
 	t.Parallel()
 	b := startBridge(t, "--shared", childBin, "detach")
@@ -919,6 +919,7 @@ func TestSharedShutdownDaemonHoldsStdout(t *testing.T) {
 	if !child.gone() {
 		t.Errorf("the child %d outlived the bridge", child.PID)
 	}
+	waitGone(t, 5*time.Second, daemon) // ended, not just left behind
 }
 
 // A child that never reads its stdin holds back the clients that write to
