@@ -27,6 +27,11 @@
 //	stderr N             write "err 1" .. "err N" as lines on stderr, then
 //	                     echo.
 //	errbytes HEX         write the hex-decoded bytes to stderr, exit 0.
+//	lines FILE           print "ready", then read stdin line by line as
+//	                     fgets does (a last line without newline is read
+//	                     too, at EOF) and append each line read to FILE as
+//	                     "got:LINE|"; exit 0 at EOF. What a line-reading
+//	                     program would act on.
 //	flood COUNT SIZE     write COUNT lines of SIZE bytes each (newline not
 //	                     counted): the line number from 1, a space, then
 //	                     'a'..'z' cycling, cut to SIZE; buffered, as fast as
@@ -141,6 +146,8 @@ func main() {
 		echo()
 	case "errbytes":
 		os.Stderr.Write(hexArg(args, 0))
+	case "lines":
+		recordLines(strArg(args, 0))
 	case "flood":
 		flood(intArg(args, 0), intArg(args, 1))
 	case "noread":
@@ -207,6 +214,24 @@ func catStdin() {
 		}
 		if err != nil {
 			os.Exit(1)
+		}
+	}
+}
+
+func recordLines(path string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fail(err.Error())
+	}
+	fmt.Println("ready")
+	r := bufio.NewReader(os.Stdin)
+	for {
+		line, err := r.ReadString('\n')
+		if line != "" {
+			f.WriteString("got:" + strings.TrimSuffix(line, "\n") + "|\n")
+		}
+		if err != nil {
+			return
 		}
 	}
 }
