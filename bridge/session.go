@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wsbridge/wsbridge/framing"
 	"github.com/wsbridge/wsbridge/procs"
 )
@@ -71,6 +73,8 @@ type session struct {
 	// Input pump state, owned by whichever goroutine runs it.
 	inRC      syscall.RawConn // the client's descriptor, when it parks
 	stdinGone bool
+	held      []byte       // an unfinished message held back from stdin (pooled; nil: none)
+	heldKind  framing.Kind // held's kind
 
 	// Output pump state, likewise.
 	outRC    syscall.RawConn
@@ -80,8 +84,16 @@ type session struct {
 	outGrown bool  // stdout's pipe has been grown (see growPipe)
 	status   procs.Status
 
-	outStop atomic.Bool  // stopOut: read what stdout holds, then end
+	outStop atomic.Bool  // stopOut: read nothing more, end
 	live    atomic.Int32 // pumps still running
+
+	// The leader's exit, which the reaper reports (see leaderExited):
+	// from then on the output pump reads only what stdout already
+	// holds, for at most exitDrain, since a background job the program
+	// started may keep stdout open for ever.
+	exited    atomic.Bool // the leader has been reaped
+	ready     atomic.Bool // the pumps are set up: an exit can be acted on
+	exitArmed atomic.Bool // drainAfterExit has run
 }
 
 // start starts the child and both pumps, then returns: the session runs on
@@ -94,9 +106,11 @@ func (s *session) start(env []string) bool {
 		return false
 	}
 	s.out.dec = dec
-	proc, err := procs.Start(s.srv.childSpec(s.ep, env, func(line []byte) {
+	spec := s.srv.childSpec(s.ep, env, func(line []byte) {
 		s.logf(slog.LevelWarn, "child stderr", "line", string(line))
-	}))
+	})
+	spec.OnExit = s.leaderExited
+	proc, err := procs.Start(spec)
 	if err != nil {
 		s.logf(slog.LevelError, "cannot start child", "err", err)
 		s.client.Close(CloseInternalError, "cannot start the program")
@@ -126,9 +140,39 @@ func (s *session) start(env []string) bool {
 	}
 	s.live.Store(2)
 	s.srv.track(s)
+	s.ready.Store(true)
+	if s.exited.Load() {
+		s.drainAfterExit() // the leader was reaped before it could be
+	}
 	go s.pumpOut()
 	go s.pumpIn()
 	return true
+}
+
+// exitDrain bounds how long the output pump reads a leader's stdout after
+// the leader is reaped, before the close goes out: what the pipe holds
+// when the pump catches up is normally read at once.
+const exitDrain = 250 * time.Millisecond
+
+// leaderExited is the child's procs.Spec.OnExit: it runs on the reaper's
+// goroutine, maybe before start has the process, and must not block.
+func (s *session) leaderExited() {
+	s.exited.Store(true)
+	if s.ready.Load() {
+		s.drainAfterExit()
+	}
+}
+
+// drainAfterExit makes the output pump end once it has read what stdout
+// holds now that the leader is gone (a parked pump is woken to look), and
+// at the latest after exitDrain plus the endpoint's grace. It runs once,
+// from start or the reaper, whichever sees both the exit and the pumps.
+func (s *session) drainAfterExit() {
+	if !s.exitArmed.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(exitDrain+s.ep.CloseGrace, s.stopOut) // harmless once the pump is done
+	s.wakeOut()
 }
 
 // closeClient closes the client side and wakes an input pump waiting on a
@@ -194,7 +238,77 @@ func closing(c Client) bool {
 	return ok && (wc.closeSent.Load() || wc.pingLate.Load())
 }
 
+// holdMax is the most of an unfinished message the input pump holds back
+// from the child's stdin. A message that fits is written only once it has
+// arrived whole and valid, so one that is cut or rejected never reaches
+// the child; a longer one streams, and if it is cut the child is ended
+// without reading EOF after it (see endCut). The buffer is pooled and held
+// only while a client has such a message open: at most holdMax a session.
+const holdMax = 64 << 10
+
+// deliverIn writes the client's whole messages to stdin and holds back
+// the start of an unfinished one, up to holdMax.
 func (s *session) deliverIn(pieces []framing.Piece) error {
+	if s.stdinGone {
+		return nil
+	}
+	k := len(pieces)
+	for k > 0 && !pieces[k-1].Final {
+		k--
+	}
+	whole, tail := pieces[:k], pieces[k:]
+	if len(whole) > 0 {
+		if err := s.flushHeld(); err != nil {
+			return err
+		}
+		if err := s.writeIn(whole); err != nil {
+			return err
+		}
+	}
+	if len(tail) == 0 {
+		return nil
+	}
+	n := len(s.held)
+	for _, p := range tail {
+		n += len(p.Data)
+	}
+	if s.stdin.mid || n > holdMax {
+		// Too long to hold, or streaming already: it goes as it comes.
+		if err := s.flushHeld(); err != nil {
+			return err
+		}
+		return s.writeIn(tail)
+	}
+	if s.held == nil {
+		s.held = buffers.Get(0, holdMax)
+		s.heldKind = tail[0].Kind
+	}
+	for _, p := range tail {
+		s.held = append(s.held, p.Data...)
+	}
+	return nil
+}
+
+// flushHeld writes the held start of a message, if any, as its first
+// piece, and gives the buffer back.
+func (s *session) flushHeld() error {
+	if s.held == nil {
+		return nil
+	}
+	p := [1]framing.Piece{{Data: s.held, Kind: s.heldKind, First: true}}
+	err := s.writeIn(p[:])
+	s.dropHeld()
+	return err
+}
+
+// dropHeld forgets the held start of a message.
+func (s *session) dropHeld() {
+	putBuffer(s.held)
+	s.held = nil
+}
+
+// writeIn writes pieces to stdin, unless the child or the client is gone.
+func (s *session) writeIn(pieces []framing.Piece) error {
 	if s.stdinGone {
 		return nil
 	}
@@ -203,17 +317,28 @@ func (s *session) deliverIn(pieces []framing.Piece) error {
 	case err == nil:
 	case isBrokenPipe(err):
 		s.stdinGone = true
+		s.stdin.mid = false // no reader is left to misread a cut message
 		s.logf(slog.LevelInfo, "child stopped reading stdin; dropping client messages")
 	case errors.Is(err, errClientGone):
 		s.stdinGone = true
 		s.logf(slog.LevelInfo, "dropping client messages: the client left or is closing while the child does not read stdin")
 		// Nothing will read the client's close frame while Receive
 		// waits for one: make its wait short.
-		s.client.Close(CloseGoingAway, "client went away")
+		reason := "client went away"
+		if late(s.client) {
+			reason = errPingTimeout.Error()
+		}
+		s.client.Close(CloseGoingAway, reason)
 	default:
 		return err
 	}
 	return nil
+}
+
+// late reports whether c left a ping unanswered.
+func late(c Client) bool {
+	wc, ok := c.(*wsConn)
+	return ok && wc.pingLate.Load()
 }
 
 // endIn runs once the client side has ended: it closes the client side
@@ -230,11 +355,46 @@ func (s *session) endIn(err error) {
 	if s.inRC != nil {
 		s.srv.poller.Forget(s.inRC)
 	}
-	if err := s.proc.Terminate(s.ep.CloseGrace); err != nil {
+	s.dropHeld() // a message that never ended: the child never sees it
+	end := s.proc.Terminate
+	if s.stdin.mid && s.ep.Framing != "len32" {
+		// A len32 record says how long it is: the child can tell a
+		// cut one. Lines and raw bytes cannot.
+		end = s.endCut
+	}
+	if err := end(s.ep.CloseGrace); err != nil {
 		s.logf(slog.LevelError, "child did not end", "err", err)
 	}
 	s.stopOut()
 	s.pumpDone()
+}
+
+// endCut ends the child's group while its stdin holds the start of a
+// message that will never end: SIGTERM first, then the ladder, with stdin
+// kept open (a duplicate of our write end, the only one, is held) until
+// the group is gone, so no reader ever gets EOF after the cut part and
+// takes it for a last line. Without a duplicate it kills the group first.
+func (s *session) endCut(grace time.Duration) error {
+	dup := -1
+	if rc, err := s.proc.Stdin.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if d, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+				dup = d
+			}
+		})
+	}
+	sig := syscall.SIGTERM
+	if dup < 0 {
+		sig = syscall.SIGKILL
+	}
+	s.logf(slog.LevelInfo, "a client message was cut after its start reached the program: ending it without EOF on stdin")
+	_ = s.proc.Signal(sig)
+	_ = s.proc.Signal(syscall.SIGCONT)
+	err := s.proc.Terminate(grace)
+	if dup >= 0 {
+		unix.Close(dup)
+	}
+	return err
 }
 
 // stopOut ends the output pump once the client side has ended and the
@@ -244,11 +404,16 @@ func (s *session) endIn(err error) {
 func (s *session) stopOut() {
 	s.outStop.Store(true)
 	_ = s.proc.Stdout.SetReadDeadline(time.Now()) // a pump blocked in a read
+	s.wakeOut()
+}
+
+// wakeOut runs a parked output pump now, to see a stop or an exit.
+func (s *session) wakeOut() {
 	if s.srv.poller == nil {
 		return
 	}
 	if rc, err := s.proc.Stdout.SyscallConn(); err == nil && s.srv.poller.Unpark(rc) {
-		go s.pumpOut() // a parked one
+		go s.pumpOut()
 	}
 }
 
@@ -278,11 +443,15 @@ func (s *session) pumpOut() {
 		switch {
 		case s.outStop.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 			err = io.EOF // a read stopOut cut short
+		case errors.Is(err, errWouldBlock) && s.exited.Load():
+			// The leader is gone and the pipe is empty: what is left
+			// holding stdout open is not the program.
+			err = io.EOF
 		case errors.Is(err, errWouldBlock):
 			if s.srv.poller.Park(s.outRC, s.pumpOut) == nil {
-				// A stop that came while parking found nothing to
-				// wake: look again now.
-				if s.outStop.Load() && s.srv.poller.Unpark(s.outRC) {
+				// A stop or exit that came while parking found
+				// nothing to wake: look again now.
+				if (s.outStop.Load() || s.exited.Load()) && s.srv.poller.Unpark(s.outRC) {
 					continue
 				}
 				return
