@@ -265,9 +265,9 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 // and again every PingInterval while it stays silent but for its pongs,
 // and marks it late when a ping goes unanswered for PingTimeout; wake then
 // gets the reader to notice, wherever it is waiting. A timer, not a read
-// deadline, so a parked reader is watched too. Only bytes read count as
-// an answer: bytes left unread while the reader waits on a child that does
-// not read its stdin may as well hide the client's close.
+// deadline, so a parked reader is watched too. Bytes left unread while
+// the reader waits on a child that does not read its stdin keep a client
+// from being late, but not from being pinged.
 func (c *wsConn) startPings(wake func()) {
 	d := c.cfg.PingInterval
 	if d <= 0 {
@@ -288,10 +288,18 @@ func (c *wsConn) startPings(wake func()) {
 			unanswered = 0 // something came after the ping
 		}
 		if unanswered != 0 && now-unanswered >= int64(c.cfg.PingTimeout) {
-			c.pingLate.Store(true)
-			_ = c.conn.SetReadDeadline(time.Now()) // a blocked reader
-			wake()                                 // a parked one
-			return
+			if c.pollNow(unix.POLLIN)&unix.POLLIN == 0 {
+				c.pingLate.Store(true)
+				_ = c.conn.SetReadDeadline(time.Now()) // a blocked reader
+				wake()                                 // a parked one
+				return
+			}
+			// Bytes wait unread, behind a child that does not read
+			// its stdin, and the answer may be among them: not late.
+			// The pings go on all the same, and one that reaches a
+			// client that has closed its socket gets the connection
+			// reset, which Gone sees.
+			unanswered = 0
 		}
 		due := max(heard, lastPing) + int64(d) // D of silence, ours included
 		if now >= due {
