@@ -82,18 +82,22 @@ type session struct {
 	out      stdoutStream
 	sendErr  error // the client is gone: keep draining, send nothing
 	outGrown bool  // stdout's pipe has been grown (see growPipe)
+	outEmpty bool  // a read after the leader's exit found the pipe empty
 	status   procs.Status
 
 	outStop atomic.Bool  // stopOut: read nothing more, end
 	live    atomic.Int32 // pumps still running
 
 	// The leader's exit, which the reaper reports (see leaderExited):
-	// from then on the output pump reads only what stdout already
-	// holds, for at most exitDrain, since a background job the program
-	// started may keep stdout open for ever.
-	exited    atomic.Bool // the leader has been reaped
-	ready     atomic.Bool // the pumps are set up: an exit can be acted on
-	exitArmed atomic.Bool // drainAfterExit has run
+	// from then on the output pump reads only what stdout held at the
+	// exit, since a background job the program started may keep stdout
+	// open, and even busy, for ever.
+	reaped    atomic.Bool  // the leader has been reaped
+	ready     atomic.Bool  // the pumps are set up: an exit can be acted on
+	exitArmed atomic.Bool  // drainAfterExit has run
+	exited    atomic.Bool  // drainEnd is set: the pump drains, then ends
+	drainEnd  atomic.Int64 // outRead past which stdout is no longer the program's
+	outRead   atomic.Int64 // bytes the output pump has read from stdout
 }
 
 // start starts the child and both pumps, then returns: the session runs on
@@ -141,7 +145,7 @@ func (s *session) start(env []string) bool {
 	s.live.Store(2)
 	s.srv.track(s)
 	s.ready.Store(true)
-	if s.exited.Load() {
+	if s.reaped.Load() {
 		s.drainAfterExit() // the leader was reaped before it could be
 	}
 	go s.pumpOut()
@@ -149,29 +153,38 @@ func (s *session) start(env []string) bool {
 	return true
 }
 
-// exitDrain bounds how long the output pump reads a leader's stdout after
-// the leader is reaped, before the close goes out: what the pipe holds
-// when the pump catches up is normally read at once.
-const exitDrain = 250 * time.Millisecond
-
 // leaderExited is the child's procs.Spec.OnExit: it runs on the reaper's
 // goroutine, maybe before start has the process, and must not block.
 func (s *session) leaderExited() {
-	s.exited.Store(true)
+	s.reaped.Store(true)
 	if s.ready.Load() {
 		s.drainAfterExit()
 	}
 }
 
 // drainAfterExit makes the output pump end once it has read what stdout
-// holds now that the leader is gone (a parked pump is woken to look), and
-// at the latest after exitDrain plus the endpoint's grace. It runs once,
-// from start or the reaper, whichever sees both the exit and the pumps.
+// holds now that the leader is gone: until the pipe is empty, or it has
+// read as much as the pipe held at the exit (plus one read's worth, for a
+// read in flight as it was measured). A pump blocked or parked is woken
+// to look. It runs once, from start or the reaper, whichever sees both
+// the exit and the pumps.
 func (s *session) drainAfterExit() {
 	if !s.exitArmed.CompareAndSwap(false, true) {
 		return
 	}
-	time.AfterFunc(exitDrain+s.ep.CloseGrace, s.stopOut) // harmless once the pump is done
+	queued := s.srv.opts.OutBuffer
+	if rc, err := s.proc.Stdout.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if n, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ); err == nil {
+				queued += n
+			} else {
+				queued = 1 << 62 // unknown: read until the pipe is empty
+			}
+		})
+	}
+	s.drainEnd.Store(s.outRead.Load() + int64(queued))
+	s.exited.Store(true)
+	_ = s.proc.Stdout.SetReadDeadline(time.Now()) // a pump blocked in a read
 	s.wakeOut()
 }
 
@@ -432,7 +445,9 @@ func (s *session) pumpOut() {
 		if s.outStop.Load() {
 			err = io.EOF // read nothing more: a daemon may keep stdout busy, too
 		} else {
-			park := s.outRC != nil && s.out.end == 0
+			// Once the leader is gone the pump never waits: an
+			// empty pipe is the end.
+			park := s.outRC != nil && s.out.end == 0 || s.exited.Load()
 			n, err = s.outR.readAt(&s.out.buf, s.out.end, park)
 			if n >= pipeDefault && !s.outGrown && s.outRC != nil {
 				// A full pipe's worth in one read: a stream.
@@ -443,9 +458,19 @@ func (s *session) pumpOut() {
 		switch {
 		case s.outStop.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 			err = io.EOF // a read stopOut cut short
+		case s.exited.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+			// A read drainAfterExit cut short: read on, without waiting.
+			_ = s.proc.Stdout.SetReadDeadline(time.Time{})
+			continue
 		case errors.Is(err, errWouldBlock) && s.exited.Load():
 			// The leader is gone and the pipe is empty: what is left
-			// holding stdout open is not the program.
+			// holding stdout open is not the program. Empty in a read
+			// that began after the exit was known, to be sure all the
+			// leader wrote is read.
+			if !s.outEmpty {
+				s.outEmpty = true
+				continue
+			}
 			err = io.EOF
 		case errors.Is(err, errWouldBlock):
 			if s.srv.poller.Park(s.outRC, s.pumpOut) == nil {
@@ -466,6 +491,12 @@ func (s *session) pumpOut() {
 			s.out.eof = true
 		}
 		s.out.end += n
+		if n > 0 {
+			s.outEmpty = false
+		}
+		if read := s.outRead.Add(int64(n)); n > 0 && s.exited.Load() && read >= s.drainEnd.Load() {
+			s.out.eof = true // the rest is not the program's
+		}
 		if !s.decodeOut() {
 			break
 		}
