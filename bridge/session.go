@@ -40,7 +40,8 @@ type Client interface {
 	Close(code CloseCode, reason string) error
 
 	// Gone reports, without blocking, whether the client can no longer
-	// take part: it hung up, or its side is closing. The input pump asks
+	// take part: it hung up, left a ping unanswered, or its side is
+	// closing. The input pump asks
 	// while it waits on a child that does not read its stdin, since it
 	// cannot read the client meanwhile. Safe to call from any goroutine.
 	Gone() bool
@@ -383,10 +384,12 @@ func (s *session) endIn(err error) {
 }
 
 // endCut ends the child's group while its stdin holds the start of a
-// message that will never end: SIGTERM first, then the ladder, with stdin
-// kept open (a duplicate of our write end, the only one, is held) until
-// the group is gone, so no reader ever gets EOF after the cut part and
-// takes it for a last line. Without a duplicate it kills the group first.
+// message that will never end: by the usual ladder (the child has the
+// same 100ms + grace to act on the whole messages before it, then
+// SIGTERM, then SIGKILL), but with stdin kept open, by a duplicate of our
+// write end (the only one), until the group is gone, so no reader ever
+// gets EOF after the cut part and takes it for a last line. Without a
+// duplicate it kills the group before stdin closes.
 func (s *session) endCut(grace time.Duration) error {
 	dup := -1
 	if rc, err := s.proc.Stdin.SyscallConn(); err == nil {
@@ -396,13 +399,10 @@ func (s *session) endCut(grace time.Duration) error {
 			}
 		})
 	}
-	sig := syscall.SIGTERM
-	if dup < 0 {
-		sig = syscall.SIGKILL
-	}
 	s.logf(slog.LevelInfo, "a client message was cut after its start reached the program: ending it without EOF on stdin")
-	_ = s.proc.Signal(sig)
-	_ = s.proc.Signal(syscall.SIGCONT)
+	if dup < 0 {
+		_ = s.proc.Signal(syscall.SIGKILL)
+	}
 	err := s.proc.Terminate(grace)
 	if dup >= 0 {
 		unix.Close(dup)

@@ -144,6 +144,10 @@ func TestCutMessageNeverReachesLineProgram(t *testing.T) {
 						if err := c.WriteFrame(true, opText, []byte("whole-1"+p.nl)); err != nil {
 							t.Fatal(err)
 						}
+						// The program acts on it before the fault: a
+						// busy machine must not make the ladder's
+						// 100ms the test's subject.
+						waitFile(t, file, "got:whole-1|", 10*time.Second)
 						head := []byte(size.prefix + "rm -rf /tmp/x")
 						if err := f.send(c, head, []byte("/y"+p.nl)); err != nil {
 							t.Fatal(err)
@@ -169,6 +173,88 @@ func TestCutMessageNeverReachesLineProgram(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCutMessageLen32: what a len32 program sees of a message that was
+// cut or rejected: a small one nothing at all; one that streamed, its
+// records so far, the last marked as continued, then EOF. It never sees
+// the message end, and can tell it did not.
+func TestCutMessageLen32(t *testing.T) {
+	prefix := strings.Repeat("a", 100<<10)
+	for _, f := range cutFaults {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			for _, streamed := range []bool{false, true} {
+				file := filepath.Join(t.TempDir(), "records")
+				b := startBridge(t, "--framing=len32", "--max-message=200000", childBin, "records", file)
+				c := mustUpgrade(t, b.Addr, "/")
+				if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || string(data) != "ready" {
+					t.Fatalf("program did not start: %q, %v", data, err)
+				}
+				if err := c.WriteFrame(true, opText, []byte("whole-1")); err != nil {
+					t.Fatal(err)
+				}
+				waitFile(t, file, "rec:whole-1|", 10*time.Second)
+				head := "rm -rf /tmp/x"
+				if streamed {
+					head = prefix + head
+				}
+				if err := f.send(c, []byte(head), []byte("/y")); err != nil {
+					t.Fatal(err)
+				}
+				if f.code != 0 {
+					_, _, _, _ = c.ReadMessage(10 * time.Second)
+				}
+				c.Conn.Close()
+				if !b.WaitLog("msg=session", 20*time.Second) {
+					t.Fatal("session did not end within 20s")
+				}
+				got, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rest, ok := strings.CutPrefix(string(got), "rec:whole-1|")
+				if !streamed {
+					if !ok || rest != "eof|" {
+						t.Errorf("small: the program read %.120q, want only whole-1, then EOF", got)
+					}
+					continue
+				}
+				// Records of the cut message, all marked as continued,
+				// whose data is a prefix of what the client sent.
+				var data strings.Builder
+				for rest != "eof|" && rest != "short|" {
+					rec, tail, found := strings.Cut(rest, "|")
+					part, isMore := strings.CutPrefix(rec, "more:")
+					if !ok || !found || !isMore {
+						t.Fatalf("streamed: the program read %.200q, want whole-1, then continued records, then EOF", got)
+					}
+					data.WriteString(part)
+					rest = tail
+				}
+				if !strings.HasPrefix(head, data.String()) || data.Len() == 0 {
+					t.Errorf("streamed: the cut message's records hold %d bytes, not a start of what was sent", data.Len())
+				}
+				t.Logf("streamed: %d bytes in continued records, then %s", data.Len(), rest)
+			}
+		})
+	}
+}
+
+// waitFile waits up to d for file to hold want.
+func waitFile(t *testing.T, file, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		b, _ := os.ReadFile(file)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %.120q after %v, want %q", file, b, d, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
