@@ -298,15 +298,22 @@ func TestPingAfterSilence(t *testing.T) {
 	const d = 4 * time.Second
 	modes := []struct {
 		name string
-		args []string
+		args func(t *testing.T) []string
 	}{
-		{"per connection", []string{childBin, "echo"}},
-		{"shared", []string{"--shared", childBin, "broadcast"}},
+		{"per connection", func(*testing.T) []string { return []string{childBin, "echo"} }},
+		{"shared", func(*testing.T) []string { return []string{"--shared", childBin, "broadcast"} }},
+		{"per-message CGI", func(t *testing.T) []string {
+			script := writeScript(t, "cgi.sh", cgiScript)
+			if err := os.Chmod(script, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--cgi-per-message", script}
+		}},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			b := startBridge(t, append([]string{"--ping-interval=" + d.String()}, m.args...)...)
+			b := startBridge(t, append([]string{"--ping-interval=" + d.String()}, m.args(t)...)...)
 			c := mustUpgrade(t, b.Addr, "/")
 			// Half an interval into the session the client speaks: a
 			// timer counting whole intervals from the start would see
