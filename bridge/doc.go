@@ -8,7 +8,9 @@
 // splits it with a framing.Decoder and writes frames with writev. The two
 // directions never wait for each other, and neither queues: a slow reader
 // on one side stops the pump that feeds it. Buffers are held only while
-// data moves, so an idle session holds none.
+// data moves, so an idle session holds none, but for the start of an
+// unfinished client message (up to 64 KiB), which is written to the
+// child only once the message is whole.
 //
 // Each Endpoint is a program at a URL path, or a directory whose
 // executable files are each an endpoint (ScriptDir, looked up per request

@@ -532,10 +532,12 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 	// finish ends the connection once its mode is done with it: pid and
 	// exit describe the child it had, if one of its own.
 	finish := func(pid int, exit string) {
-		wc.finish()
 		if forked {
-			s.forks.Add(-1) // free before the access line says it is
+			// The program is gone: its slot is free now, not once
+			// the client has let go of the TCP connection too.
+			s.forks.Add(-1)
 		}
+		wc.finish()
 		s.accessLine(id, conn.RemoteAddr().String(), began, wc, pid, exit)
 		done()
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wsbridge/wsbridge/framing"
 	"github.com/wsbridge/wsbridge/procs"
 )
@@ -38,7 +40,8 @@ type Client interface {
 	Close(code CloseCode, reason string) error
 
 	// Gone reports, without blocking, whether the client can no longer
-	// take part: it hung up, or its side is closing. The input pump asks
+	// take part: it hung up, left a ping unanswered, or its side is
+	// closing. The input pump asks
 	// while it waits on a child that does not read its stdin, since it
 	// cannot read the client meanwhile. Safe to call from any goroutine.
 	Gone() bool
@@ -71,6 +74,8 @@ type session struct {
 	// Input pump state, owned by whichever goroutine runs it.
 	inRC      syscall.RawConn // the client's descriptor, when it parks
 	stdinGone bool
+	held      []byte       // an unfinished message held back from stdin (pooled; nil: none)
+	heldKind  framing.Kind // held's kind
 
 	// Output pump state, likewise.
 	outRC    syscall.RawConn
@@ -78,10 +83,22 @@ type session struct {
 	out      stdoutStream
 	sendErr  error // the client is gone: keep draining, send nothing
 	outGrown bool  // stdout's pipe has been grown (see growPipe)
+	outEmpty bool  // a read after the leader's exit found the pipe empty
 	status   procs.Status
 
-	outStop atomic.Bool  // stopOut: read what stdout holds, then end
+	outStop atomic.Bool  // stopOut: read nothing more, end
 	live    atomic.Int32 // pumps still running
+
+	// The leader's exit, which the reaper reports (see leaderExited):
+	// from then on the output pump reads only what stdout held at the
+	// exit, since a background job the program started may keep stdout
+	// open, and even busy, for ever.
+	reaped    atomic.Bool  // the leader has been reaped
+	ready     atomic.Bool  // the pumps are set up: an exit can be acted on
+	exitArmed atomic.Bool  // drainAfterExit has run
+	exited    atomic.Bool  // drainEnd is set: the pump drains, then ends
+	drainEnd  atomic.Int64 // outRead past which stdout is no longer the program's
+	outRead   atomic.Int64 // bytes the output pump has read from stdout
 }
 
 // start starts the child and both pumps, then returns: the session runs on
@@ -98,10 +115,12 @@ func (s *session) start(env []string) bool {
 	// before s.proc is set: it waits for that, so logf reads s.proc after
 	// the write (the race detector found the read racing it).
 	started := make(chan struct{})
-	proc, err := procs.Start(s.srv.childSpec(s.ep, env, func(line []byte) {
+	spec := s.srv.childSpec(s.ep, env, func(line []byte) {
 		<-started
 		s.logf(slog.LevelWarn, "child stderr", "line", string(line))
-	}))
+	})
+	spec.OnExit = s.leaderExited
+	proc, err := procs.Start(spec)
 	s.proc = proc
 	close(started)
 	if err != nil {
@@ -132,9 +151,48 @@ func (s *session) start(env []string) bool {
 	}
 	s.live.Store(2)
 	s.srv.track(s)
+	s.ready.Store(true)
+	if s.reaped.Load() {
+		s.drainAfterExit() // the leader was reaped before it could be
+	}
 	go s.pumpOut()
 	go s.pumpIn()
 	return true
+}
+
+// leaderExited is the child's procs.Spec.OnExit: it runs on the reaper's
+// goroutine, maybe before start has the process, and must not block.
+func (s *session) leaderExited() {
+	s.reaped.Store(true)
+	if s.ready.Load() {
+		s.drainAfterExit()
+	}
+}
+
+// drainAfterExit makes the output pump end once it has read what stdout
+// holds now that the leader is gone: until the pipe is empty, or it has
+// read as much as the pipe held at the exit (plus one read's worth, for a
+// read in flight as it was measured). A pump blocked or parked is woken
+// to look. It runs once, from start or the reaper, whichever sees both
+// the exit and the pumps.
+func (s *session) drainAfterExit() {
+	if !s.exitArmed.CompareAndSwap(false, true) {
+		return
+	}
+	queued := s.srv.opts.OutBuffer
+	if rc, err := s.proc.Stdout.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if n, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ); err == nil {
+				queued += n
+			} else {
+				queued = 1 << 62 // unknown: read until the pipe is empty
+			}
+		})
+	}
+	s.drainEnd.Store(s.outRead.Load() + int64(queued))
+	s.exited.Store(true)
+	_ = s.proc.Stdout.SetReadDeadline(time.Now()) // a pump blocked in a read
+	s.wakeOut()
 }
 
 // closeClient closes the client side and wakes an input pump waiting on a
@@ -200,7 +258,77 @@ func closing(c Client) bool {
 	return ok && (wc.closeSent.Load() || wc.pingLate.Load())
 }
 
+// holdMax is the most of an unfinished message the input pump holds back
+// from the child's stdin. A message that fits is written only once it has
+// arrived whole and valid, so one that is cut or rejected never reaches
+// the child; a longer one streams, and if it is cut the child is ended
+// without reading EOF after it (see endCut). The buffer is pooled and held
+// only while a client has such a message open: at most holdMax a session.
+const holdMax = 64 << 10
+
+// deliverIn writes the client's whole messages to stdin and holds back
+// the start of an unfinished one, up to holdMax.
 func (s *session) deliverIn(pieces []framing.Piece) error {
+	if s.stdinGone {
+		return nil
+	}
+	k := len(pieces)
+	for k > 0 && !pieces[k-1].Final {
+		k--
+	}
+	whole, tail := pieces[:k], pieces[k:]
+	if len(whole) > 0 {
+		if err := s.flushHeld(); err != nil {
+			return err
+		}
+		if err := s.writeIn(whole); err != nil {
+			return err
+		}
+	}
+	if len(tail) == 0 {
+		return nil
+	}
+	n := len(s.held)
+	for _, p := range tail {
+		n += len(p.Data)
+	}
+	if s.stdin.mid || n > holdMax {
+		// Too long to hold, or streaming already: it goes as it comes.
+		if err := s.flushHeld(); err != nil {
+			return err
+		}
+		return s.writeIn(tail)
+	}
+	if s.held == nil {
+		s.held = buffers.Get(0, holdMax)
+		s.heldKind = tail[0].Kind
+	}
+	for _, p := range tail {
+		s.held = append(s.held, p.Data...)
+	}
+	return nil
+}
+
+// flushHeld writes the held start of a message, if any, as its first
+// piece, and gives the buffer back.
+func (s *session) flushHeld() error {
+	if s.held == nil {
+		return nil
+	}
+	p := [1]framing.Piece{{Data: s.held, Kind: s.heldKind, First: true}}
+	err := s.writeIn(p[:])
+	s.dropHeld()
+	return err
+}
+
+// dropHeld forgets the held start of a message.
+func (s *session) dropHeld() {
+	putBuffer(s.held)
+	s.held = nil
+}
+
+// writeIn writes pieces to stdin, unless the child or the client is gone.
+func (s *session) writeIn(pieces []framing.Piece) error {
 	if s.stdinGone {
 		return nil
 	}
@@ -209,17 +337,28 @@ func (s *session) deliverIn(pieces []framing.Piece) error {
 	case err == nil:
 	case isBrokenPipe(err):
 		s.stdinGone = true
+		s.stdin.mid = false // no reader is left to misread a cut message
 		s.logf(slog.LevelInfo, "child stopped reading stdin; dropping client messages")
 	case errors.Is(err, errClientGone):
 		s.stdinGone = true
 		s.logf(slog.LevelInfo, "dropping client messages: the client left or is closing while the child does not read stdin")
 		// Nothing will read the client's close frame while Receive
 		// waits for one: make its wait short.
-		s.client.Close(CloseGoingAway, "client went away")
+		reason := "client went away"
+		if late(s.client) {
+			reason = errPingTimeout.Error()
+		}
+		s.client.Close(CloseGoingAway, reason)
 	default:
 		return err
 	}
 	return nil
+}
+
+// late reports whether c left a ping unanswered.
+func late(c Client) bool {
+	wc, ok := c.(*wsConn)
+	return ok && wc.pingLate.Load()
 }
 
 // endIn runs once the client side has ended: it closes the client side
@@ -236,11 +375,45 @@ func (s *session) endIn(err error) {
 	if s.inRC != nil {
 		s.srv.poller.Forget(s.inRC)
 	}
-	if err := s.proc.Terminate(s.ep.CloseGrace); err != nil {
+	s.dropHeld() // a message that never ended: the child never sees it
+	end := s.proc.Terminate
+	if s.stdin.mid && s.ep.Framing != "len32" {
+		// A len32 record says how long it is: the child can tell a
+		// cut one. Lines and raw bytes cannot.
+		end = s.endCut
+	}
+	if err := end(s.ep.CloseGrace); err != nil {
 		s.logf(slog.LevelError, "child did not end", "err", err)
 	}
 	s.stopOut()
 	s.pumpDone()
+}
+
+// endCut ends the child's group while its stdin holds the start of a
+// message that will never end: by the usual ladder (the child has the
+// same 100ms + grace to act on the whole messages before it, then
+// SIGTERM, then SIGKILL), but with stdin kept open, by a duplicate of our
+// write end (the only one), until the group is gone, so no reader ever
+// gets EOF after the cut part and takes it for a last line. Without a
+// duplicate it kills the group before stdin closes.
+func (s *session) endCut(grace time.Duration) error {
+	dup := -1
+	if rc, err := s.proc.Stdin.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if d, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+				dup = d
+			}
+		})
+	}
+	s.logf(slog.LevelInfo, "a client message was cut after its start reached the program: ending it without EOF on stdin")
+	if dup < 0 {
+		_ = s.proc.Signal(syscall.SIGKILL)
+	}
+	err := s.proc.Terminate(grace)
+	if dup >= 0 {
+		unix.Close(dup)
+	}
+	return err
 }
 
 // stopOut ends the output pump once the client side has ended and the
@@ -250,11 +423,16 @@ func (s *session) endIn(err error) {
 func (s *session) stopOut() {
 	s.outStop.Store(true)
 	_ = s.proc.Stdout.SetReadDeadline(time.Now()) // a pump blocked in a read
+	s.wakeOut()
+}
+
+// wakeOut runs a parked output pump now, to see a stop or an exit.
+func (s *session) wakeOut() {
 	if s.srv.poller == nil {
 		return
 	}
 	if rc, err := s.proc.Stdout.SyscallConn(); err == nil && s.srv.poller.Unpark(rc) {
-		go s.pumpOut() // a parked one
+		go s.pumpOut()
 	}
 }
 
@@ -273,7 +451,9 @@ func (s *session) pumpOut() {
 		if s.outStop.Load() {
 			err = io.EOF // read nothing more: a daemon may keep stdout busy, too
 		} else {
-			park := s.outRC != nil && s.out.end == 0
+			// Once the leader is gone the pump never waits: an
+			// empty pipe is the end.
+			park := s.outRC != nil && s.out.end == 0 || s.exited.Load()
 			n, err = s.outR.readAt(&s.out.buf, s.out.end, park)
 			if n >= pipeDefault && !s.outGrown && s.outRC != nil {
 				// A full pipe's worth in one read: a stream.
@@ -284,11 +464,25 @@ func (s *session) pumpOut() {
 		switch {
 		case s.outStop.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 			err = io.EOF // a read stopOut cut short
+		case s.exited.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+			// A read drainAfterExit cut short: read on, without waiting.
+			_ = s.proc.Stdout.SetReadDeadline(time.Time{})
+			continue
+		case errors.Is(err, errWouldBlock) && s.exited.Load():
+			// The leader is gone and the pipe is empty: what is left
+			// holding stdout open is not the program. Empty in a read
+			// that began after the exit was known, to be sure all the
+			// leader wrote is read.
+			if !s.outEmpty {
+				s.outEmpty = true
+				continue
+			}
+			err = io.EOF
 		case errors.Is(err, errWouldBlock):
 			if s.srv.poller.Park(s.outRC, s.pumpOut) == nil {
-				// A stop that came while parking found nothing to
-				// wake: look again now.
-				if s.outStop.Load() && s.srv.poller.Unpark(s.outRC) {
+				// A stop or exit that came while parking found
+				// nothing to wake: look again now.
+				if (s.outStop.Load() || s.exited.Load()) && s.srv.poller.Unpark(s.outRC) {
 					continue
 				}
 				return
@@ -303,6 +497,12 @@ func (s *session) pumpOut() {
 			s.out.eof = true
 		}
 		s.out.end += n
+		if n > 0 {
+			s.outEmpty = false
+		}
+		if read := s.outRead.Add(int64(n)); n > 0 && s.exited.Load() && read >= s.drainEnd.Load() {
+			s.out.eof = true // the rest is not the program's
+		}
 		if !s.decodeOut() {
 			break
 		}

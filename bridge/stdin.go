@@ -24,6 +24,12 @@ type stdinWriter struct {
 	gone func() bool
 
 	grown bool // the pipe has been grown (see growPipe)
+
+	// mid says stdin holds the start of a message whose end has not
+	// been written: the last write ended on a non-final piece, or
+	// failed part-way through.
+	mid     bool
+	written int64 // bytes written, to tell a failed write that wrote some
 }
 
 // bigPipe is the capacity a pipe that fills up is grown to.
@@ -57,7 +63,18 @@ func newStdinWriter(f *os.File, enc framing.Encoder) (*stdinWriter, error) {
 // write frames and writes pieces, blocking while the pipe is full: that is
 // the backpressure that stops the bridge reading the socket.
 func (s *stdinWriter) write(pieces []framing.Piece) error {
-	return writeFramed(pieces, s.enc, s.writev)
+	if len(pieces) == 0 {
+		return nil
+	}
+	before := s.written
+	err := writeFramed(pieces, s.enc, s.writev)
+	switch {
+	case err == nil:
+		s.mid = !pieces[len(pieces)-1].Final
+	case s.written != before:
+		s.mid = true // cut somewhere in the batch; say so, to be safe
+	}
+	return err
 }
 
 // writeFramed frames pieces with enc and hands write the vectors, prefix,
@@ -125,6 +142,7 @@ func (s *stdinWriter) writev(iov [][]byte) error {
 		if werr != nil {
 			return werr
 		}
+		s.written += int64(n)
 		// Skip what was written; a partly written slice stays in front.
 		for n > 0 && len(iov) > 0 {
 			if n < len(iov[0]) {

@@ -51,7 +51,7 @@ type wsConn struct {
 
 	rs       recvState    // the reader's state, kept across parks
 	parkable bool         // Receive returns errParked rather than wait
-	alive    atomic.Bool  // something arrived since the last ping tick
+	lastIn   atomic.Int64 // when bytes last arrived (UnixNano), for the pings
 	pingLate atomic.Bool  // a ping went unanswered for PingTimeout
 	pinger   *time.Timer  // nil without PingInterval
 	wake     func()       // runs a parked reader now; nil: never parked
@@ -244,7 +244,9 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 		case errors.Is(err, errWouldBlock):
 			return errParked
 		case err == nil:
-			c.alive.Store(true)
+			if c.pinger != nil {
+				c.lastIn.Store(time.Now().UnixNano())
+			}
 			w += n
 			continue
 		case c.pingLate.Load() && !c.closeSent.Load():
@@ -259,42 +261,66 @@ func (c *wsConn) Receive(deliver func([]framing.Piece) error) error {
 	}
 }
 
-// startPings pings the client after every PingInterval in which nothing
-// arrived, and marks it late when a ping goes unanswered for PingTimeout;
-// wake then gets the reader to notice, wherever it is waiting. A timer,
-// not a read deadline, so a parked reader is watched too.
+// startPings pings the client once it has been silent for PingInterval,
+// and again every PingInterval while it stays silent but for its pongs,
+// and marks it late when a ping goes unanswered for PingTimeout; wake then
+// gets the reader to notice, wherever it is waiting. A timer, not a read
+// deadline, so a parked reader is watched too. Bytes left unread while
+// the reader waits on a child that does not read its stdin keep a client
+// from being late, but not from being pinged.
 func (c *wsConn) startPings(wake func()) {
-	if c.cfg.PingInterval <= 0 {
+	d := c.cfg.PingInterval
+	if d <= 0 {
 		return
 	}
+	c.lastIn.Store(time.Now().UnixNano())
+	// Owned by tick: the timer runs one tick at a time, since each
+	// tick's last act is the Reset that schedules the next.
+	var lastPing, unanswered int64 // UnixNano; 0: none
 	var tick func()
-	pinged := false
 	tick = func() {
 		if c.closeSent.Load() {
 			return
 		}
-		switch {
-		case c.alive.Swap(false) || c.pollNow(unix.POLLIN)&unix.POLLIN != 0:
-			// Something arrived. Bytes still unread count too: the
-			// reader is held back by a child that does not read its
-			// stdin, and the client's answer may be among them.
-			pinged = false
-			c.pinger.Reset(c.cfg.PingInterval)
-		case !pinged:
+		now := time.Now().UnixNano()
+		heard := c.lastIn.Load()
+		if unanswered != 0 && heard >= unanswered {
+			unanswered = 0 // something came after the ping
+		}
+		if unanswered != 0 && now-unanswered >= int64(c.cfg.PingTimeout) {
+			if c.pollNow(unix.POLLIN)&unix.POLLIN == 0 {
+				c.pingLate.Store(true)
+				_ = c.conn.SetReadDeadline(time.Now()) // a blocked reader
+				wake()                                 // a parked one
+				return
+			}
+			// Bytes wait unread, behind a child that does not read
+			// its stdin, and the answer may be among them: not late.
+			// The pings go on all the same, and one that reaches a
+			// client that has closed its socket gets the connection
+			// reset, which Gone sees.
+			unanswered = 0
+		}
+		due := max(heard, lastPing) + int64(d) // D of silence, ours included
+		if now >= due {
 			// Never wait for the write lock: a writer stuck on a
 			// client that reads nothing holds it, and that client
 			// must be found late too.
-			pinged = true
 			c.pingWant.Store(true)
 			c.controlAfterUnlock()
-			c.pinger.Reset(c.cfg.PingTimeout)
-		default:
-			c.pingLate.Store(true)
-			_ = c.conn.SetReadDeadline(time.Now()) // a blocked reader
-			wake()                                 // a parked one
+			lastPing = now
+			if unanswered == 0 {
+				unanswered = now
+			}
+			due = now + int64(d)
 		}
+		next := due
+		if unanswered != 0 {
+			next = min(next, unanswered+int64(c.cfg.PingTimeout))
+		}
+		c.pinger.Reset(time.Duration(max(next-now, int64(time.Millisecond))))
 	}
-	c.pinger = time.AfterFunc(c.cfg.PingInterval, tick)
+	c.pinger = time.AfterFunc(d, tick)
 }
 
 var (
@@ -507,10 +533,10 @@ func (c *wsConn) setParking(park bool, wake func()) {
 }
 
 // Gone reports whether the client hung up (its FIN or a reset arrived,
-// seen with a zero-timeout poll that leaves unread data alone) or a close
-// frame has gone out.
+// seen with a zero-timeout poll that leaves unread data alone), left a
+// ping unanswered, or a close frame has gone out.
 func (c *wsConn) Gone() bool {
-	if c.closeSent.Load() {
+	if c.closeSent.Load() || c.pingLate.Load() {
 		return true
 	}
 	return c.pollNow(unix.POLLRDHUP)&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0

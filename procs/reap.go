@@ -217,6 +217,9 @@ func (p *Process) reaped(s Status) {
 func (p *Process) exited(s Status) {
 	p.status = s
 	close(p.done)
+	if p.onExit != nil {
+		p.onExit()
+	}
 }
 
 // ReapOrphans makes the daemon a child subreaper (PR_SET_CHILD_SUBREAPER,

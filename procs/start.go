@@ -48,6 +48,13 @@ type Spec struct {
 	// then called from whichever goroutine resumes it, still one at a
 	// time and in order.
 	Parker Parker
+
+	// OnExit, when set, is called once the leader has exited and been
+	// reaped (Done is closed), on the reaper's goroutine with its lock
+	// held, possibly before Start returns: it must return at once and
+	// call nothing of procs. It tells a caller the leader is gone while
+	// something else (a background job) may hold stdout open.
+	OnExit func()
 }
 
 // Process is a started child, leader of its own process group (its PGID is
@@ -63,6 +70,7 @@ type Process struct {
 
 	done   chan struct{} // closed by the reaper once the leader is reaped
 	status Status        // written by the reaper before done is closed
+	onExit func()        // Spec.OnExit
 
 	stderr       *os.File      // read and closed by the stderr goroutine; nil without Spec.Stderr
 	stderrDone   chan struct{} // closed when the stderr reader has finished
@@ -139,7 +147,7 @@ func start(spec Spec, sys *system) (*Process, error) {
 		}
 	}
 
-	p := &Process{done: make(chan struct{}), sys: sys, marker: newMarker()}
+	p := &Process{done: make(chan struct{}), sys: sys, marker: newMarker(), onExit: spec.OnExit}
 	attr := &syscall.ProcAttr{
 		Dir:   spec.Dir,
 		Env:   withMarker(spec.Env, p.marker),

@@ -34,6 +34,16 @@
 //	stderr N             write "err 1" .. "err N" as lines on stderr, then
 //	                     echo.
 //	errbytes HEX         write the hex-decoded bytes to stderr, exit 0.
+//	lines FILE           print "ready", then read stdin line by line as
+//	                     fgets does (a last line without newline is read
+//	                     too, at EOF) and append each line read to FILE as
+//	                     "got:LINE|"; exit 0 at EOF. What a line-reading
+//	                     program would act on.
+//	records FILE         the same for the len32 framing: send "ready" as a
+//	                     record, then append each record read to FILE as
+//	                     "rec:DATA|" ("more:DATA|" when the message goes
+//	                     on in the next record); at EOF append "eof|", or
+//	                     "short|" when EOF came inside a record.
 //	flood COUNT SIZE     write COUNT lines of SIZE bytes each (newline not
 //	                     counted): the line number from 1, a space, then
 //	                     'a'..'z' cycling, cut to SIZE; buffered, as fast as
@@ -158,6 +168,10 @@ func main() {
 		echo()
 	case "errbytes":
 		os.Stderr.Write(hexArg(args, 0))
+	case "lines":
+		recordLines(strArg(args, 0))
+	case "records":
+		recordRecords(strArg(args, 0))
 	case "flood":
 		flood(intArg(args, 0), intArg(args, 1))
 	case "noread":
@@ -232,6 +246,56 @@ func catStdin() {
 		if err != nil {
 			os.Exit(1)
 		}
+	}
+}
+
+func recordLines(path string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fail(err.Error())
+	}
+	fmt.Println("ready")
+	r := bufio.NewReader(os.Stdin)
+	for {
+		line, err := r.ReadString('\n')
+		if line != "" {
+			f.WriteString("got:" + strings.TrimSuffix(line, "\n") + "|\n")
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func recordRecords(path string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fail(err.Error())
+	}
+	os.Stdout.Write(framing.Len32Encoder{}.AppendPrefix(nil, framing.Piece{Data: []byte("ready"), Kind: framing.Text, Final: true}))
+	os.Stdout.WriteString("ready")
+	r := bufio.NewReader(os.Stdin)
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err == io.EOF {
+				f.WriteString("eof|")
+			} else {
+				f.WriteString("short|")
+			}
+			return
+		}
+		h := binary.BigEndian.Uint32(hdr[:])
+		data := make([]byte, h&framing.MaxRecord)
+		if _, err := io.ReadFull(r, data); err != nil {
+			f.WriteString("short|")
+			return
+		}
+		tag := "rec:"
+		if h&(1<<30) != 0 {
+			tag = "more:"
+		}
+		f.WriteString(tag + string(data) + "|")
 	}
 }
 
