@@ -445,7 +445,8 @@ The daemon (in a config file: keys at the top):
                               for any; another Host gets 421 (DNS rebinding)
   --maxforks=N              * programs running at once (0: no limit); over it: 429
   --max-conns=N               connections open at once (0: no limit); over it: 503
-  --ping-interval=DUR         ping a silent client after DUR (default 0: never)
+  --ping-interval=DUR         ping a client once it has been silent for DUR,
+                              then every DUR while it stays silent (default 0: never)
   --ping-timeout=DUR          drop a client whose ping goes unanswered (default 10s)
   --handshake-timeout=DUR     the request must arrive within DUR (default 10s)
   --header='N: V'           * add a header to every response, repeatable
