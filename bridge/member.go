@@ -100,48 +100,22 @@ func (m *member) deliverIn(pieces []framing.Piece) error {
 	for i := range pieces {
 		pieces[i].Conn = m.id
 	}
-	m.asm.feed(pieces, m.writeIn)
+	if err := m.asm.feed(pieces, m.writeIn); err != nil {
+		return m.overBudget(err)
+	}
 	return nil
+}
+
+// overBudget closes a client whose message does not fit in the
+// endpoint's assembly budget with 1013 and says so in the log.
+func (m *member) overBudget(err error) error {
+	m.h.logf(slog.LevelWarn, "client message refused: assembly budget full", "id", m.sid,
+		"held", m.asm.budget.held.Load(), "limit", m.asm.budget.limit)
+	return m.wc.fail(CloseTryAgainLater, err)
 }
 
 // writeIn hands whole messages to the hub.
 func (m *member) writeIn(whole []framing.Piece) { m.h.write(m, whole) }
-
-// assembler turns a client's pieces into whole messages, one piece each:
-// a message that arrives in one frame and one read is passed on as it is,
-// without a copy; one in several is copied together first (MaxMessage
-// bounds it). The shared and per-message CGI modes need messages whole.
-type assembler struct {
-	buf  []byte // the open message so far; nil between messages
-	kind framing.Kind
-}
-
-// feed calls emit with batches of whole messages, in order; pieces is
-// compacted in place (each piece is read before its slot is reused), and
-// what emit gets is valid only during the call.
-func (a *assembler) feed(pieces []framing.Piece, emit func([]framing.Piece)) {
-	whole := pieces[:0]
-	for _, p := range pieces {
-		if p.First && p.Final && a.buf == nil {
-			whole = append(whole, p)
-			continue
-		}
-		if p.First {
-			a.kind = p.Kind
-			a.buf = make([]byte, 0, len(p.Data))
-		}
-		a.buf = append(a.buf, p.Data...)
-		if p.Final {
-			whole = append(whole, framing.Piece{Data: a.buf, Kind: a.kind, Conn: p.Conn, First: true, Final: true})
-			emit(whole)
-			whole = whole[:0]
-			a.buf = nil
-		}
-	}
-	if len(whole) > 0 {
-		emit(whole)
-	}
-}
 
 // end runs once the client side has ended: the member leaves the hub (a
 // mux child gets a close record with the client's code) and its queue is
@@ -166,7 +140,7 @@ func (m *member) end(err error) {
 		m.h.srv.poller.Forget(m.inRC)
 	}
 	m.h.leave(m, code, reason)
-	m.asm = assembler{}
+	m.asm.release()
 	m.done()
 }
 
