@@ -49,6 +49,9 @@ type member struct {
 	mid       bool    // the client is inside a message it has not all been queued
 	dropped   int64   // messages dropped under DropSlow
 	lastDrop  time.Time
+	stalled   bool      // took nothing for stallLimit while holding the fan-out back: it no longer sets the pace
+	written   int64     // bytes written from q, ever; the fan-out's stall check compares it with mark
+	mark      int64
 	closeCode CloseCode // a close to send once q is written; 0: none
 	closeWhy  string
 	quit      chan struct{} // closed with the first close; made by waitQuit, for a write waiting for a child
@@ -140,6 +143,7 @@ func (m *member) end(err error) {
 		m.h.srv.poller.Forget(m.inRC)
 	}
 	m.h.leave(m, code, reason)
+	m.h.wakePace()
 	m.asm.release()
 	m.done()
 }
@@ -151,9 +155,10 @@ func (m *member) done() {
 }
 
 // push queues blob b for the member and writes it if nobody is writing.
-// It never blocks on the client: a member whose queue is full is slow and
+// It never blocks on the client: a member whose queue holds more than
+// --queue beyond ref (what the fastest member has queued) is slow and
 // loses whole messages (DropSlow) or is closed with 1013.
-func (m *member) push(b *blob) {
+func (m *member) push(b *blob, ref int) {
 	m.qmu.Lock()
 	if m.dead || m.closeCode != 0 {
 		m.qmu.Unlock()
@@ -170,7 +175,7 @@ func (m *member) push(b *blob) {
 		m.qmu.Unlock()
 		return
 	}
-	if m.queued > 0 && m.queued+size > m.h.ep.Shared.Queue {
+	if m.queued > 0 && m.queued+size > ref+m.h.ep.Shared.Queue {
 		m.overflowLocked(b, from) // unlocks qmu
 		return
 	}
@@ -286,6 +291,7 @@ func (m *member) closeLocked(code CloseCode, reason string) {
 	if m.quit != nil {
 		close(m.quit)
 	}
+	m.h.wakePace() // a member being closed sets the pace no more
 	_ = m.wc.conn.SetWriteDeadline(time.Now().Add(m.wc.cfg.CloseTimeout))
 }
 
@@ -439,8 +445,17 @@ func (m *member) writeQueued(wait bool) bool {
 	}
 }
 
-// consumeLocked drops n written bytes from the front of the queue.
+// consumeLocked drops n written bytes from the front of the queue. A
+// member that falls below the low-water mark may let the fan-out read
+// on.
 func (m *member) consumeLocked(n int) {
+	if n > 0 {
+		m.written += int64(n)
+		m.stalled = false
+		if m.queued >= m.h.lowWater() && m.queued-n < m.h.lowWater() {
+			m.h.wakePace()
+		}
+	}
 	m.queued -= n
 	k := 0
 	for k < len(m.q) && n > 0 {

@@ -1,0 +1,79 @@
+package main
+
+// Tests of how a shared child's output is paced (issue 9, items 4 and
+// 10): the fastest clients set the pace, a client a whole --queue behind
+// them is cut (or skipped, --drop-slow), and a client cut hears its 1013.
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// A program that writes 20 MB as fast as it can: a client that reads as
+// fast as it can gets every line, in order, and is never cut, whether or
+// not a client that never reads is connected too; that one is cut (or,
+// with --drop-slow, skipped for) and does not hold the others back.
+func TestSharedFastProgramPacedByFastestClient(t *testing.T) {
+	const lines, size = 20000, 1000 // 20 MB
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		stuck bool // a client that never reads joins too
+	}{
+		{name: "alone"},
+		{name: "with a client that never reads", stuck: true},
+		{name: "drop-slow with a client that never reads", flags: []string{"--drop-slow"}, stuck: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startBridge(t, append(append([]string{"--shared"}, tc.flags...), childBin, "broadcast")...)
+			ctx := testCtx(t, 3*time.Minute)
+			joins := 1
+			if tc.stuck {
+				slowDial(t, b.Addr)
+				joins++
+			}
+			fast := dialJoined(t, ctx, b.URL("/"), 1)
+			writeText(t, ctx, fast[0], fmt.Sprintf("go %d %d %d", lines, size, joins))
+			readFloodAll(t, ctx, fast, lines, size)
+			writeText(t, ctx, fast[0], "end")
+			expectNext(t, ctx, fast, "echo: end")
+			if tc.stuck && len(tc.flags) == 0 {
+				b.WaitRecords("slow client disconnected", 1, 30*time.Second)
+			}
+		})
+	}
+}
+
+// A lone client that never reads holds the program back only for a
+// while: once it has taken nothing for the stall limit it is cut, and
+// the program, and the clients that come later, go on.
+func TestSharedStuckClientDoesNotStallProgram(t *testing.T) {
+	t.Parallel()
+	const lines, size = 20000, 1000
+	b := startBridge(t, "--shared", childBin, "broadcast")
+	ctx := testCtx(t, 2*time.Minute)
+	stuck := slowDial(t, b.Addr)
+	if err := stuck.WriteFrame(true, opText, []byte(fmt.Sprintf("go %d %d", lines, size))); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitRecords("slow client disconnected", 1, time.Minute)
+	late := dialJoined(t, ctx, b.URL("/"), 1)
+	writeText(t, ctx, late[0], "end")
+	for {
+		_, data, err := late[0].Read(ctx)
+		if err != nil {
+			t.Fatalf("a client that came after the stuck one: %v", err)
+		}
+		if string(data) == "echo: end" {
+			break
+		}
+	}
+	var ce websocket.CloseError
+	if err := late[0].Close(websocket.StatusNormalClosure, ""); err != nil && !errors.As(err, &ce) {
+		t.Logf("close: %v", err)
+	}
+}
