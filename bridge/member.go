@@ -49,8 +49,8 @@ type member struct {
 	mid       bool    // the client is inside a message it has not all been queued
 	dropped   int64   // messages dropped under DropSlow
 	lastDrop  time.Time
-	stalled   bool      // took nothing for stallLimit while holding the fan-out back: it no longer sets the pace
-	written   int64     // bytes written from q, ever; the fan-out's stall check compares it with mark
+	stalled   bool  // took nothing for stallLimit while holding the fan-out back: it no longer sets the pace
+	written   int64 // bytes written from q, ever; the fan-out's stall check compares it with mark
 	mark      int64
 	closeCode CloseCode // a close to send once q is written; 0: none
 	closeWhy  string
