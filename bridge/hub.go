@@ -235,16 +235,23 @@ func (h *hub) runChild() (string, error) {
 func (h *hub) fanOut(proc *procs.Process, dec framing.Decoder) {
 	out := stdoutStream{dec: dec, buf: make([]byte, h.srv.opts.OutBuffer)}
 	grown, held := false, false
+	// A broadcast reads no more at a time than half of --queue, so that a
+	// batch fits in the queue of a member that keeps up (see pace).
+	most := len(out.buf)
+	if !h.mux {
+		most = max(h.lowWater(), 4096)
+	}
 	for !out.eof {
 		if !held {
 			h.waitPace(proc)
 		}
+		room := out.buf[out.end:min(len(out.buf), out.end+most)]
 		var n int
 		var err error
 		if held {
-			n, err = readHeld(proc.Stdout, out.buf[out.end:])
+			n, err = readHeld(proc.Stdout, room)
 		} else {
-			n, err = proc.Stdout.Read(out.buf[out.end:])
+			n, err = proc.Stdout.Read(room)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The watcher: the child is gone or Serve ends. Read what
@@ -376,8 +383,7 @@ func (h *hub) stallIdle() {
 		}
 		// There is a writer: the queue is not empty.
 		why := "too slow: took nothing for " + stallLimit.String()
-		m.cut = true
-		m.closeLocked(CloseTryAgainLater, why)
+		m.cutLocked(CloseTryAgainLater, why)
 		m.qmu.Unlock()
 		h.logf(slog.LevelInfo, "slow client disconnected", "id", m.sid, "queued", queued, "limit", h.ep.Shared.Queue, "why", why)
 	}

@@ -1,9 +1,13 @@
 package bridge
 
 import (
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -54,6 +58,7 @@ type member struct {
 	mark      int64
 	closeCode CloseCode // a close to send once q is written; 0: none
 	closeWhy  string
+	closeBy   time.Time     // the write deadline of a close
 	quit      chan struct{} // closed with the first close; made by waitQuit, for a write waiting for a child
 
 	// live counts what still uses the connection: the input pump, the
@@ -64,11 +69,43 @@ type member struct {
 	live atomic.Int32
 }
 
-// chunk is a blob's bytes from off on, queued for one member.
+// chunk is a blob's bytes from off to end, queued for one member.
 type chunk struct {
 	b     *blob
+	start int // where the chunk began: a frame's start
 	off   int
+	end   int
 	begun bool // part of it is on the wire: the socket holds a frame's start
+}
+
+// cutToFrame ends the chunk with the frame that off is in, so that a
+// frame begun on the wire is finished and nothing after it is sent.
+func (c *chunk) cutToFrame() {
+	for i := c.start; i < c.end; {
+		if i == c.off {
+			c.end = i // between frames: nothing more
+			return
+		}
+		next := i + frameLen(c.b.buf[i:c.end])
+		if next > c.off {
+			c.end = next
+			return
+		}
+		i = next
+	}
+}
+
+// frameLen returns the length of the unmasked server frame at the start
+// of p (see appendHeader), header included.
+func frameLen(p []byte) int {
+	n, hdr := int(p[1]&0x7f), 2
+	switch n {
+	case 126:
+		n, hdr = int(binary.BigEndian.Uint16(p[2:])), 4
+	case 127:
+		n, hdr = int(binary.BigEndian.Uint64(p[2:])), 10
+	}
+	return hdr + n
 }
 
 // environ returns what the member's open record carries.
@@ -82,6 +119,7 @@ func (m *member) prepare() {
 		m.inRC = m.wc.rawConn()
 	}
 	m.wc.setParking(m.inRC != nil, m.wakeIn)
+	m.wc.limitUnsent(notSentLimit())
 }
 
 // wakeIn runs a parked input pump now, for a close or a late ping.
@@ -180,7 +218,7 @@ func (m *member) push(b *blob, ref int) {
 		return
 	}
 	b.refs.Add(1)
-	m.q = append(m.q, chunk{b: b, off: from})
+	m.q = append(m.q, chunk{b: b, start: from, off: from, end: len(b.buf)})
 	m.queued += size
 	m.mid = b.endsMid
 	if from == 0 {
@@ -239,8 +277,7 @@ func (m *member) overflowLocked(b *blob, from int) {
 	// The writer drops what it has not begun and sends the close; the
 	// client has the close timeout to take them. There is a writer: the
 	// queue is not empty.
-	m.cut = true
-	m.closeLocked(CloseTryAgainLater, why)
+	m.cutLocked(CloseTryAgainLater, why)
 	m.qmu.Unlock()
 	m.h.logf(slog.LevelInfo, "slow client disconnected", "id", m.sid, "queued", queued, "limit", m.h.ep.Shared.Queue, "why", why)
 }
@@ -288,11 +325,23 @@ func (m *member) closeNow(code CloseCode, reason string) {
 // hold a writer for ever.
 func (m *member) closeLocked(code CloseCode, reason string) {
 	m.closeCode, m.closeWhy = code, reason
+	m.closeBy = time.Now().Add(m.wc.cfg.CloseTimeout)
 	if m.quit != nil {
 		close(m.quit)
 	}
 	m.h.wakePace() // a member being closed sets the pace no more
-	_ = m.wc.conn.SetWriteDeadline(time.Now().Add(m.wc.cfg.CloseTimeout))
+	_ = m.wc.conn.SetWriteDeadline(m.closeBy)
+}
+
+// cutLocked cuts the member off with code: its writer finishes the frame
+// on the wire, drops the rest of the queue and sends the close. A writer
+// waiting for a socket that takes nothing is woken (a write deadline of
+// now) so that it does so at once. qmu is held; there is a writer, as the
+// queue is not empty.
+func (m *member) cutLocked(code CloseCode, why string) {
+	m.cut = true
+	m.closeLocked(code, why)
+	_ = m.wc.conn.SetWriteDeadline(time.Now())
 }
 
 // waitQuit returns a channel closed when the member is closed, or nil if
@@ -398,12 +447,24 @@ func (m *member) writeQueued(wait bool) bool {
 			m.dropQueueLocked()
 		}
 		if m.cut {
+			// Cut off: the client is to hear the close soon, behind as
+			// little as can be. Only the frame begun on the wire is
+			// finished, and the socket is given room for it and the
+			// close even if the client reads nothing now.
 			m.cut = false
 			keep := 0
 			if len(m.q) > 0 && m.q[0].begun {
-				keep = 1
+				c := &m.q[0]
+				end := c.end
+				c.cutToFrame()
+				m.queued -= end - c.end
+				if c.off < c.end {
+					keep = 1
+				}
 			}
 			m.dropFromLocked(keep)
+			_ = m.wc.conn.SetWriteDeadline(m.closeBy)
+			m.wc.roomForClose(m.queued)
 		}
 		if len(m.q) == 0 {
 			m.qmu.Unlock()
@@ -425,7 +486,7 @@ func (m *member) writeQueued(wait bool) bool {
 			if len(iov) == cap(iov) {
 				break
 			}
-			iov = append(iov, c.b.buf[c.off:])
+			iov = append(iov, c.b.buf[c.off:c.end])
 		}
 		m.qmu.Unlock()
 
@@ -434,6 +495,9 @@ func (m *member) writeQueued(wait bool) bool {
 
 		m.qmu.Lock()
 		m.consumeLocked(n)
+		if errors.Is(err, os.ErrDeadlineExceeded) && m.cut {
+			err = nil // woken by cutLocked: the loop's next turn cuts
+		}
 		if err != nil && !errors.Is(err, errWouldBlock) {
 			m.wc.wbroken = true // the connection is broken, or the close timeout passed
 			m.dead = true
@@ -460,7 +524,7 @@ func (m *member) consumeLocked(n int) {
 	k := 0
 	for k < len(m.q) && n > 0 {
 		c := &m.q[k]
-		left := len(c.b.buf) - c.off
+		left := c.end - c.off
 		if n < left {
 			c.off += n
 			c.begun = true
@@ -482,7 +546,7 @@ func (m *member) dropQueueLocked() { m.dropFromLocked(0) }
 // dropQueueLocked does.
 func (m *member) dropFromLocked(keep int) {
 	for _, c := range m.q[keep:] {
-		m.queued -= len(c.b.buf) - c.off
+		m.queued -= c.end - c.off
 		c.b.release()
 	}
 	clear(m.q[keep:])
@@ -501,6 +565,59 @@ func (m *member) trimLocked(k int) {
 	if rest == 0 && cap(m.q) > 16 {
 		m.q = nil
 	}
+}
+
+// notSentLimit bounds the bytes a member's socket holds that TCP has not
+// sent (TCP_NOTSENT_LOWAT) to net.core.wmem_max: SO_SNDBUF can ask for
+// a buffer of twice that, which leaves a client cut off room for its
+// close (see roomForClose). What waits for a slow client beyond it waits
+// in its queue, where it can be dropped.
+var notSentLimit = sync.OnceValue(func() int { return min(max(wmemMax(), 128<<10), 4<<20) })
+
+// wmemMax returns net.core.wmem_max, or Linux's default.
+func wmemMax() int {
+	b, err := os.ReadFile("/proc/sys/net/core/wmem_max")
+	if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 {
+		return n
+	}
+	return 212992
+}
+
+// limitUnsent sets TCP_NOTSENT_LOWAT where the connection is TCP.
+func (c *wsConn) limitUnsent(n int) {
+	if c.pr.rc != nil {
+		_ = c.pr.rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n)
+		})
+	}
+}
+
+// roomForClose lets the socket take n more bytes and a close frame even
+// while the client reads nothing: it lifts the unsent limit and, where
+// the send buffer is small (a client slow from the start never let TCP
+// grow it), grows it by what is needed. Bytes the socket holds already
+// cannot be recalled; the client reads them first.
+func (c *wsConn) roomForClose(n int) {
+	if c.pr.rc == nil {
+		return
+	}
+	_ = c.pr.rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 0) // 0: the system's, no limit
+		sndbuf, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		if err != nil {
+			return
+		}
+		queued, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+		if err != nil {
+			return
+		}
+		// The kernel counts buffers with their overhead: twice the bytes
+		// is a safe guess. SO_SNDBUF doubles what it is given, up to
+		// twice net.core.wmem_max, which notSentLimit leaves room in.
+		if want := 2*(queued+n) + 4096; want > sndbuf {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, min(want/2, wmemMax()))
+		}
+	})
 }
 
 // writev writes iov with writev(2), the write lock held. With wait it

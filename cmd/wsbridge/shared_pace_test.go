@@ -77,3 +77,36 @@ func TestSharedStuckClientDoesNotStallProgram(t *testing.T) {
 		t.Logf("close: %v", err)
 	}
 }
+
+// A client cut for being slow hears why: what it reads after a pause
+// longer than the close timeout is whole lines in order, then the close
+// frame with 1013, never a connection that just ends (1006).
+func TestSharedSlowClientHearsItsClose(t *testing.T) {
+	t.Parallel()
+	const size = 1000
+	b, _, _, slow, goodDone := slowRun(t)
+	b.WaitRecords("slow client disconnected", 1, 30*time.Second)
+	time.Sleep(4 * time.Second) // a pause past the close timeout (2s): the client is not reading
+	got := 0
+	for {
+		op, data, cf, err := slow.ReadMessage(30 * time.Second)
+		if errors.Is(err, errRawClosed) {
+			if cf.CloseCode() != 1013 {
+				t.Fatalf("close %d %q after %d lines, want 1013", cf.CloseCode(), cf.CloseReason(), got)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d lines: %v, want a close frame with 1013", got, err)
+		}
+		if op == opText && got == 0 && len(data) > 8 && string(data[:8]) == "started " {
+			continue
+		}
+		if n, ok := floodNumber(string(data), size); op != opText || !ok || n != got+1 {
+			t.Fatalf("after %d lines got %.30q (%d bytes), want line %d whole", got, data, len(data), got+1)
+		}
+		got++
+	}
+	t.Logf("the slow client got %d lines, then 1013", got)
+	goodDone()
+}
