@@ -50,6 +50,7 @@ type member struct {
 	writing   bool    // a writer (the fan-out, or a drain) owns q's head and the socket
 	dead      bool    // the member is leaving or its connection broke: queue nothing
 	cut       bool    // cut off: the writer drops what it has not begun, then closes
+	waiting   bool    // the writer is in a write that waits for the socket, the write lock held
 	mid       bool    // the client is inside a message it has not all been queued
 	dropped   int64   // messages dropped under DropSlow
 	lastDrop  time.Time
@@ -303,12 +304,19 @@ func (m *member) closeAfterQueued(code CloseCode, reason string) {
 }
 
 // closeNow closes the member at once, without waiting on the caller's
-// time: the close goes out between two frames (a writer blocked on a slow
-// client may hold the write lock until the close's write deadline), and
-// what is still queued is dropped.
+// time: what is still queued is dropped, a frame begun on the wire is
+// finished, and the close goes out even to a client that reads nothing
+// now, as for a slow client cut off.
 func (m *member) closeNow(code CloseCode, reason string) {
 	m.qmu.Lock()
 	if m.dead {
+		m.qmu.Unlock()
+		return
+	}
+	if m.writing && m.closeCode == 0 {
+		// The writer, maybe waiting for a client that reads nothing,
+		// cuts the queue and sends the close (see cutLocked).
+		m.cutLocked(code, reason)
 		m.qmu.Unlock()
 		return
 	}
@@ -316,6 +324,7 @@ func (m *member) closeNow(code CloseCode, reason string) {
 	m.qmu.Unlock()
 	go func() {
 		defer m.done()
+		m.wc.roomForClose(0)
 		m.wc.Close(code, reason)
 	}()
 }
@@ -341,7 +350,11 @@ func (m *member) closeLocked(code CloseCode, reason string) {
 func (m *member) cutLocked(code CloseCode, why string) {
 	m.cut = true
 	m.closeLocked(code, why)
-	_ = m.wc.conn.SetWriteDeadline(time.Now())
+	if m.waiting {
+		// Only then: nobody else writes while it holds the write lock,
+		// and the deadline is put back before anyone can.
+		_ = m.wc.conn.SetWriteDeadline(time.Now())
+	}
 }
 
 // waitQuit returns a channel closed when the member is closed, or nil if
@@ -488,12 +501,14 @@ func (m *member) writeQueued(wait bool) bool {
 			}
 			iov = append(iov, c.b.buf[c.off:c.end])
 		}
+		m.waiting = wait
 		m.qmu.Unlock()
 
 		n, err := m.wc.writev(iov, wait)
 		clear(iov)
 
 		m.qmu.Lock()
+		m.waiting = false
 		m.consumeLocked(n)
 		if errors.Is(err, os.ErrDeadlineExceeded) && m.cut {
 			err = nil // woken by cutLocked: the loop's next turn cuts

@@ -7,6 +7,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,4 +110,38 @@ func TestSharedSlowClientHearsItsClose(t *testing.T) {
 	}
 	t.Logf("the slow client got %d lines, then 1013", got)
 	goodDone()
+}
+
+// At shutdown a client that reads nothing hears the 1001 too, when it
+// reads after a pause longer than the close timeout: what was queued for
+// it is dropped, the frame begun on the wire is finished, then the close.
+func TestSharedShutdownStuckClientHearsItsClose(t *testing.T) {
+	t.Parallel()
+	const size = 1000
+	b := startBridge(t, "--shared", "--drop-slow", "--queue=64KiB", childBin, "broadcast")
+	ctx := testCtx(t, 60*time.Second)
+	stuck, _ := stuckClients(t, b, ctx, 1)
+	b.Signal(syscall.SIGTERM)
+	time.Sleep(4 * time.Second) // past the close timeout (2s)
+	got := 0
+	for {
+		op, data, cf, err := stuck[0].ReadMessage(30 * time.Second)
+		if errors.Is(err, errRawClosed) {
+			if cf.CloseCode() != 1001 {
+				t.Fatalf("close %d %q after %d lines, want 1001", cf.CloseCode(), cf.CloseReason(), got)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d lines: %v, want a close frame with 1001", got, err)
+		}
+		if _, ok := floodNumber(string(data), size); op != opText || !ok && got > 0 {
+			t.Fatalf("after %d lines got %.30q (%d bytes), want a line whole", got, data, len(data))
+		}
+		got++
+	}
+	t.Logf("the stuck client got %d messages, then 1001", got)
+	if err := b.Wait(20 * time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
 }
