@@ -82,11 +82,16 @@ type SharedOptions struct {
 	// default they are closed with 1012 (service restart) and may
 	// reconnect.
 	KeepClients bool
-	// Queue bounds the bytes waiting to go to one client; a client with
-	// more is slow. 0: 256 KiB.
+	// Queue is how far a client may fall behind the fastest: while
+	// every client has half of it or more waiting, the child's output is
+	// not read (the child waits); a client more than Queue behind the
+	// fastest, or that takes nothing for 5s while it holds the others
+	// back, is slow. With the mux framing, a client with more than Queue
+	// waiting is slow. 0: 256 KiB.
 	Queue int
 	// DropSlow drops whole messages for a slow client rather than
-	// disconnecting it with 1013.
+	// disconnecting it with 1013; it then no longer holds the child back
+	// until it reads again.
 	DropSlow bool
 	// RestartDelay is the first wait before restarting a child that
 	// exited; it doubles at each quick exit, up to 30 times it. 0: 100ms.

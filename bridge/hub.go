@@ -25,8 +25,10 @@ import (
 // SharedOptions.Queue) and writes what it has queued with as few system
 // calls as the socket takes, first without blocking from the fan-out
 // itself, then, if the socket is full, from a goroutine of its own that
-// lives until the queue is empty. A slow member never holds up the
-// fan-out: it is disconnected, or loses whole messages (DropSlow).
+// lives until the queue is empty. The fastest members set the pace at
+// which stdout is read (see waitPace); a member a whole Queue behind them,
+// or one that takes nothing while it holds the others back, is
+// disconnected, or loses whole messages (DropSlow).
 //
 // Input: each member's messages go to stdin whole, one message at a time
 // under inMu, so messages of different members never interleave. With the
