@@ -70,6 +70,7 @@ type hub struct {
 	stop    chan struct{}  // closed by shutdown
 
 	snap []*member // the fan-out's reusable snapshot of members
+	ref  int       // the fan-out's: what the fastest member had queued before the last read (see pace)
 
 	// paceWake tells a fan-out held back by its members (see waitPace)
 	// to look again: a member fell below the low-water mark, left or is
@@ -332,7 +333,8 @@ func (h *hub) pace() (ref int, ok bool) {
 // stdout still holds is read then). Members that took nothing in a
 // stallLimit of waiting stop setting the pace.
 func (h *hub) waitPace(proc *procs.Process) {
-	if _, ok := h.pace(); ok {
+	var ok bool
+	if h.ref, ok = h.pace(); ok {
 		return
 	}
 	timer := time.NewTimer(stallLimit)
@@ -350,7 +352,7 @@ func (h *hub) waitPace(proc *procs.Process) {
 		case <-proc.Done():
 			return
 		}
-		if _, ok := h.pace(); ok {
+		if h.ref, ok = h.pace(); ok {
 			return
 		}
 	}
@@ -481,9 +483,9 @@ func (h *hub) closeByChild(id uint32, code CloseCode, reason string) {
 }
 
 // broadcast sends pieces to every member: a member is slow when it is
-// more than --queue behind the fastest (see pace).
+// more than --queue behind the fastest as the batch was read (see pace).
 func (h *hub) broadcast(pieces []framing.Piece) {
-	ref, _ := h.pace()
+	ref := h.ref
 	members := h.snapshot()
 	if len(members) == 0 {
 		return
