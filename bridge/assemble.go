@@ -112,12 +112,15 @@ func (a *assembler) grow(n int) bool {
 	if a.max > 0 {
 		size = max(need, min(size, int(a.max))) // Receive bounds a message by max
 	}
-	nb := a.budget.get(size)
-	if nb == nil {
+	// The new buffer is charged for what it adds: the old one goes back
+	// to the pool as soon as it is copied.
+	nb := getBuffer(size)
+	if !a.budget.take(cap(nb) - cap(a.buf)) {
+		putBuffer(nb)
 		return false
 	}
 	nb = append(nb[:0], a.buf...)
-	a.budget.put(a.buf)
+	putBuffer(a.buf)
 	a.buf = nb
 	return true
 }

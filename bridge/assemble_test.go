@@ -23,6 +23,9 @@ func serveTest(t *testing.T, opts Options) (*Server, string) {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+		if os.Getenv("WSBRIDGE_TEST_LOG") != "" {
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		}
 	}
 	srv, err := New(opts)
 	if err != nil {
@@ -122,7 +125,7 @@ func TestCutMessagesNeverReachTheProgram(t *testing.T) {
 	for _, m := range modes {
 		out := filepath.Join(dir, strings.TrimPrefix(m.path, "/"))
 		ep := Endpoint{Path: m.path, Framing: m.framing, MaxMessage: maxMessage,
-			Command: []string{sh, "-c", `exec cat >>"$0"`, out}, Mode: ModeShared}
+			Command: []string{sh, "-c", `cat >>"$0"`, out}, Mode: ModeShared} // sh keeps stdout open: a child that closes it is restarted
 		if m.framing == "" {
 			ep.Mode = ModeCGI
 		}

@@ -5,8 +5,11 @@ package main
 // them is cut (or skipped, --drop-slow), and a client cut hears its 1013.
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -144,4 +147,70 @@ func TestSharedShutdownStuckClientHearsItsClose(t *testing.T) {
 	if err := b.Wait(20 * time.Second); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
+}
+
+// --assembly-budget bounds what the clients of a shared child hold
+// together in messages they have not finished: the client whose message
+// does not fit is closed with 1013 and logged, the others keep theirs. A
+// budget below --max-message is refused before start (exit 2).
+func TestSharedAssemblyBudgetFlag(t *testing.T) {
+	t.Parallel()
+	t.Run("refused below max-message", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bridgeBin, "--address=127.0.0.1", "--port=0", "--shared",
+			"--assembly-budget=512KiB", childBin, "broadcast").CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--assembly-budget") {
+			t.Fatalf("%v %q, want exit status 2 naming --assembly-budget", err, out)
+		}
+	})
+	t.Run("bounds unfinished messages", func(t *testing.T) {
+		b := startBridge(t, "--shared", "--assembly-budget=2MiB", childBin, "broadcast")
+		part := make([]byte, 700<<10) // held in a 1 MiB buffer
+		var held []*rawConn
+		for range 2 {
+			c := mustUpgrade(t, b.Addr, "/")
+			if err := c.WriteFrame(false, opText, part); err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		b.WaitRecords("shared program started", 1, 10*time.Second)
+		// Both parts are in before the third: each has its frame read.
+		time.Sleep(500 * time.Millisecond)
+		third := mustUpgrade(t, b.Addr, "/")
+		if err := third.WriteFrame(false, opText, part); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, _, cf, err := third.ReadMessage(20 * time.Second)
+			if errors.Is(err, errRawClosed) {
+				if cf.CloseCode() != 1013 {
+					t.Fatalf("close %d %q, want 1013", cf.CloseCode(), cf.CloseReason())
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("the client past the budget: %v, want close 1013", err)
+			}
+		}
+		b.WaitRecords("client message refused: assembly budget full", 1, 10*time.Second)
+		// The first finishes its message: it reaches the child, whose
+		// echo reaches everyone left.
+		if err := held[0].WriteFrame(true, opContinuation, []byte("!")); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range held {
+			for {
+				op, data, _, err := c.ReadMessage(20 * time.Second)
+				if err != nil {
+					t.Fatalf("a client within the budget: %v", err)
+				}
+				if op == opText && strings.HasPrefix(string(data), "echo: ") && len(data) == len("echo: ")+len(part)+1 {
+					break
+				}
+			}
+		}
+	})
 }
