@@ -60,7 +60,7 @@ type cgiReply struct {
 // calls finish when the connection is done.
 func (s *Server) serveCGI(ep *endpoint, wc *wsConn, id uint64, cgi procs.CGI, finish func(pid int, exit string)) {
 	c := &cgiConn{
-		srv: s, ep: ep, wc: wc, sid: id, base: cgi, finish: finish,
+		srv: s, ep: ep, wc: wc, sid: id, base: cgi, finish: finish, asm: ep.assembler(),
 		slots:   make(chan struct{}, ep.CGI.PerConn),
 		ready:   map[uint64]cgiReply{},
 		running: map[*procs.Process]struct{}{},
@@ -106,22 +106,46 @@ func (c *cgiConn) pumpIn() {
 	}
 	c.outMu.Unlock()
 	c.jobs.Wait()
+	c.asm.release()
 	c.srv.untrack(c)
 	c.finish(0, "")
 }
 
+// deliverIn starts a script for each whole message. A message is copied
+// for its script into a buffer charged to the endpoint's assembly budget
+// until the script has run; a client whose message does not fit is
+// closed with 1013.
 func (c *cgiConn) deliverIn(pieces []framing.Piece) error {
-	c.asm.feed(pieces, func(whole []framing.Piece) {
+	full := false
+	err := c.asm.feed(pieces, func(whole []framing.Piece) {
 		for _, p := range whole {
-			c.start(bytes.Clone(p.Data), p.Kind)
+			if full {
+				return
+			}
+			msg := c.ep.assembly.get(len(p.Data))
+			if msg == nil {
+				full = true
+				return
+			}
+			copy(msg, p.Data)
+			c.start(msg, p.Kind)
 		}
 	})
+	if full {
+		err = errBudget
+	}
+	if err != nil {
+		c.logf(slog.LevelWarn, "client message refused: assembly budget full",
+			"held", c.ep.assembly.held.Load(), "limit", c.ep.assembly.limit)
+		return c.wc.fail(CloseTryAgainLater, err)
+	}
 	return nil
 }
 
 // start runs a script for one message once a slot of the connection and
 // one of the endpoint are free, waiting for them: while it waits, the
-// client is not read.
+// client is not read. msg is the script's, from the assembly budget, and
+// goes back once the script has run.
 func (c *cgiConn) start(msg []byte, kind framing.Kind) {
 	seq := c.seq
 	c.seq++
@@ -132,6 +156,9 @@ func (c *cgiConn) start(msg []byte, kind framing.Kind) {
 		defer c.jobs.Done()
 		sent := false
 		r := c.run(msg, kind, func(r cgiReply) { c.reply(seq, r); sent = true })
+		// run has waited for the writer of the script's stdin, on every
+		// path (the timeout's too): msg is no longer read.
+		c.ep.assembly.put(msg)
 		<-c.ep.cgiSlots
 		<-c.slots
 		if !sent {

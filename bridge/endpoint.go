@@ -60,8 +60,14 @@ type Endpoint struct {
 	// links leading out of the directory and ".." are refused with 404.
 	ScriptDir string
 
-	MaxMessage int64         // largest message from a client; 0: 1 MiB; <0: no limit
-	CloseGrace time.Duration // --closems: stretches each wait of the termination ladder
+	MaxMessage int64 // largest message from a client; 0: 1 MiB; <0: no limit
+	// AssemblyBudget bounds the bytes all clients of the endpoint
+	// together may hold in messages the shared and CGI modes keep whole
+	// (still arriving in fragments, or waiting for a script); a client
+	// whose message does not fit is closed with 1013. 0: 8 MiB, or
+	// MaxMessage if larger. It must not be below MaxMessage.
+	AssemblyBudget int64
+	CloseGrace     time.Duration // --closems: stretches each wait of the termination ladder
 
 	Shared SharedOptions // ModeShared only
 	CGI    CGIOptions    // ModeCGI only
@@ -76,11 +82,16 @@ type SharedOptions struct {
 	// default they are closed with 1012 (service restart) and may
 	// reconnect.
 	KeepClients bool
-	// Queue bounds the bytes waiting to go to one client; a client with
-	// more is slow. 0: 256 KiB.
+	// Queue is how far a client may fall behind the fastest: while
+	// every client has half of it or more waiting, the child's output is
+	// not read (the child waits); a client more than Queue behind the
+	// fastest, or that takes nothing for 5s while it holds the others
+	// back, is slow. With the mux framing, a client with more than Queue
+	// waiting is slow. 0: 256 KiB.
 	Queue int
 	// DropSlow drops whole messages for a slow client rather than
-	// disconnecting it with 1013.
+	// disconnecting it with 1013; it then no longer holds the child back
+	// until it reads again.
 	DropSlow bool
 	// RestartDelay is the first wait before restarting a child that
 	// exited; it doubles at each quick exit, up to 30 times it. 0: 100ms.
@@ -146,6 +157,14 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 	case ep.MaxMessage < 0:
 		ep.MaxMessage = 0
 	}
+	switch {
+	case ep.AssemblyBudget < 0:
+		return fail("limits must not be negative")
+	case ep.AssemblyBudget == 0:
+		ep.AssemblyBudget = max(defaultAssemblyBudget, ep.MaxMessage)
+	case ep.AssemblyBudget < ep.MaxMessage && ep.Mode != ModeProcess:
+		return fail("--assembly-budget (%d) must be at least --max-message (%d): a message is held whole", ep.AssemblyBudget, ep.MaxMessage)
+	}
 	if ep.CloseGrace < 0 || ep.Shared.RestartDelay < 0 || ep.CGI.Timeout < 0 {
 		return fail("durations must not be negative")
 	}
@@ -180,7 +199,17 @@ type endpoint struct {
 	hub     *hub       // ModeShared: the shared child and its clients
 	scripts *scriptDir // ScriptDir only: the endpoint of each script found
 
-	cgiSlots chan struct{} // ModeCGI: the endpoint's running scripts
+	cgiSlots chan struct{}   // ModeCGI: the endpoint's running scripts
+	assembly *assemblyBudget // ModeShared and ModeCGI: what clients' whole messages may hold
+}
+
+// defaultAssemblyBudget lets eight clients hold a 1 MiB message each:
+// enough for real clients, and little on a 32 MiB board.
+const defaultAssemblyBudget = 8 << 20
+
+// assembler returns the message assembler of one client of ep.
+func (ep *endpoint) assembler() assembler {
+	return assembler{budget: ep.assembly, max: ep.MaxMessage}
 }
 
 // routes finds the endpoint for a request path: the longest Path that is

@@ -25,8 +25,10 @@ import (
 // SharedOptions.Queue) and writes what it has queued with as few system
 // calls as the socket takes, first without blocking from the fan-out
 // itself, then, if the socket is full, from a goroutine of its own that
-// lives until the queue is empty. A slow member never holds up the
-// fan-out: it is disconnected, or loses whole messages (DropSlow).
+// lives until the queue is empty. The fastest members set the pace at
+// which stdout is read (see waitPace); a member a whole Queue behind them,
+// or one that takes nothing while it holds the others back, is
+// disconnected, or loses whole messages (DropSlow).
 //
 // Input: each member's messages go to stdin whole, one message at a time
 // under inMu, so messages of different members never interleave. With the
@@ -68,12 +70,19 @@ type hub struct {
 	stop    chan struct{}  // closed by shutdown
 
 	snap []*member // the fan-out's reusable snapshot of members
+	ref  int       // the fan-out's: what the fastest member had queued before the last read (see pace)
+
+	// paceWake tells a fan-out held back by its members (see waitPace)
+	// to look again: a member fell below the low-water mark, left or is
+	// being closed. Sends never block.
+	paceWake chan struct{}
 }
 
 func newHub(srv *Server, ep *endpoint) *hub {
 	return &hub{
 		srv: srv, ep: ep, mux: ep.Framing == "mux",
 		members: map[uint32]*member{}, stop: make(chan struct{}), ready: make(chan struct{}),
+		paceWake: make(chan struct{}, 1),
 	}
 }
 
@@ -229,13 +238,23 @@ func (h *hub) runChild() (string, error) {
 func (h *hub) fanOut(proc *procs.Process, dec framing.Decoder) {
 	out := stdoutStream{dec: dec, buf: make([]byte, h.srv.opts.OutBuffer)}
 	grown, held := false, false
+	// A broadcast reads no more at a time than half of --queue, so that a
+	// batch fits in the queue of a member that keeps up (see pace).
+	most := len(out.buf)
+	if !h.mux {
+		most = max(h.lowWater(), 4096)
+	}
 	for !out.eof {
+		if !held {
+			h.waitPace(proc)
+		}
+		room := out.buf[out.end:min(len(out.buf), out.end+most)]
 		var n int
 		var err error
 		if held {
-			n, err = readHeld(proc.Stdout, out.buf[out.end:])
+			n, err = readHeld(proc.Stdout, room)
 		} else {
-			n, err = proc.Stdout.Read(out.buf[out.end:])
+			n, err = proc.Stdout.Read(room)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The watcher: the child is gone or Serve ends. Read what
@@ -262,6 +281,117 @@ func (h *hub) fanOut(proc *procs.Process, dec framing.Decoder) {
 			return
 		}
 	}
+}
+
+// The pace of a broadcast is set by the fastest members: the fan-out
+// reads the child's stdout only while some member that sets the pace has
+// less than lowWater (half of --queue) queued, or no member sets it.
+// While every one is behind, stdout is not read, its pipe fills and the
+// child waits, as it does for the client of a session. A member that
+// takes nothing for stallLimit while it holds the fan-out back no longer
+// sets the pace (until it takes something): it is cut with 1013, or with
+// DropSlow it loses whole messages like any member a whole --queue behind
+// the fastest (see member.push). Members being closed never set the
+// pace. With mux, where output is addressed, members do not set the pace:
+// a member more than --queue behind is slow, as it always was.
+
+// stallLimit is how long a member that takes nothing may hold the
+// fan-out, and so the child, back.
+const stallLimit = 5 * time.Second
+
+func (h *hub) lowWater() int { return h.ep.Shared.Queue / 2 }
+
+// wakePace has a fan-out held back by its members look again.
+func (h *hub) wakePace() {
+	select {
+	case h.paceWake <- struct{}{}:
+	default:
+	}
+}
+
+// pace returns what the fastest member that sets the pace has queued
+// (0: none sets it), and whether the fan-out may read on. Only the
+// supervisor goroutine calls it.
+func (h *hub) pace() (ref int, ok bool) {
+	if h.mux {
+		return 0, true
+	}
+	ref, pacing := 0, false
+	for _, m := range h.snapshot() {
+		m.qmu.Lock()
+		if !m.dead && m.closeCode == 0 && !m.stalled && (!pacing || m.queued < ref) {
+			ref, pacing = m.queued, true
+		}
+		m.qmu.Unlock()
+	}
+	clear(h.snap)
+	return ref, !pacing || ref < h.lowWater()
+}
+
+// waitPace holds the fan-out while every member that sets the pace is
+// behind; it gives up once the child has exited or Serve ends (what
+// stdout still holds is read then). Members that took nothing in a
+// stallLimit of waiting stop setting the pace.
+func (h *hub) waitPace(proc *procs.Process) {
+	var ok bool
+	if h.ref, ok = h.pace(); ok {
+		return
+	}
+	timer := time.NewTimer(stallLimit)
+	defer timer.Stop()
+	h.markProgress()
+	for {
+		select {
+		case <-h.paceWake:
+		case <-timer.C:
+			h.stallIdle()
+			h.markProgress()
+			timer.Reset(stallLimit)
+		case <-h.stop:
+			return
+		case <-proc.Done():
+			return
+		}
+		if h.ref, ok = h.pace(); ok {
+			return
+		}
+	}
+}
+
+// markProgress notes what each member has written so far.
+func (h *hub) markProgress() {
+	for _, m := range h.snapshot() {
+		m.qmu.Lock()
+		m.mark = m.written
+		m.qmu.Unlock()
+	}
+	clear(h.snap)
+}
+
+// stallIdle finds the members that wrote nothing since markProgress and
+// still have something queued: they no longer set the pace, and are cut
+// unless DropSlow.
+func (h *hub) stallIdle() {
+	for _, m := range h.snapshot() {
+		m.qmu.Lock()
+		if m.dead || m.closeCode != 0 || m.stalled || m.written != m.mark || m.queued == 0 {
+			m.qmu.Unlock()
+			continue
+		}
+		m.stalled = true
+		queued := m.queued
+		if h.ep.Shared.DropSlow {
+			m.qmu.Unlock()
+			h.logf(slog.LevelInfo, "slow client took nothing; it no longer holds the program back (--drop-slow)", "id", m.sid, "queued", queued, "for", stallLimit)
+			continue
+		}
+		// There is a writer: the queue is not empty.
+		why := "too slow: took nothing for " + stallLimit.String()
+		m.cutLocked(CloseTryAgainLater, why)
+		m.qmu.Unlock()
+		h.logf(slog.LevelInfo, "slow client disconnected", "id", m.sid, "queued", queued, "limit", h.ep.Shared.Queue, "why", why)
+	}
+	clear(h.snap)
 }
 
 // readHeld reads what f holds now, without waiting: io.EOF when it holds
@@ -327,7 +457,7 @@ func (h *hub) route(pieces []framing.Piece) {
 			h.mu.Unlock()
 			if m != nil {
 				b := newBlob(pieces[:n])
-				m.push(b)
+				m.push(b, 0)
 				b.release()
 			}
 		}
@@ -352,15 +482,17 @@ func (h *hub) closeByChild(id uint32, code CloseCode, reason string) {
 	}
 }
 
-// broadcast sends pieces to every member.
+// broadcast sends pieces to every member: a member is slow when it is
+// more than --queue behind the fastest as the batch was read (see pace).
 func (h *hub) broadcast(pieces []framing.Piece) {
+	ref := h.ref
 	members := h.snapshot()
 	if len(members) == 0 {
 		return
 	}
 	b := newBlob(pieces)
 	for _, m := range members {
-		m.push(b)
+		m.push(b, ref)
 	}
 	b.release()
 	clear(members) // hold no member past its life

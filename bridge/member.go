@@ -1,9 +1,13 @@
 package bridge
 
 import (
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,11 +50,16 @@ type member struct {
 	writing   bool    // a writer (the fan-out, or a drain) owns q's head and the socket
 	dead      bool    // the member is leaving or its connection broke: queue nothing
 	cut       bool    // cut off: the writer drops what it has not begun, then closes
+	waiting   bool    // the writer is in a write that waits for the socket, the write lock held
 	mid       bool    // the client is inside a message it has not all been queued
 	dropped   int64   // messages dropped under DropSlow
 	lastDrop  time.Time
+	stalled   bool  // took nothing for stallLimit while holding the fan-out back: it no longer sets the pace
+	written   int64 // bytes written from q, ever; the fan-out's stall check compares it with mark
+	mark      int64
 	closeCode CloseCode // a close to send once q is written; 0: none
 	closeWhy  string
+	closeBy   time.Time     // the write deadline of a close
 	quit      chan struct{} // closed with the first close; made by waitQuit, for a write waiting for a child
 
 	// live counts what still uses the connection: the input pump, the
@@ -61,11 +70,43 @@ type member struct {
 	live atomic.Int32
 }
 
-// chunk is a blob's bytes from off on, queued for one member.
+// chunk is a blob's bytes from off to end, queued for one member.
 type chunk struct {
 	b     *blob
+	start int // where the chunk began: a frame's start
 	off   int
+	end   int
 	begun bool // part of it is on the wire: the socket holds a frame's start
+}
+
+// cutToFrame ends the chunk with the frame that off is in, so that a
+// frame begun on the wire is finished and nothing after it is sent.
+func (c *chunk) cutToFrame() {
+	for i := c.start; i < c.end; {
+		if i == c.off {
+			c.end = i // between frames: nothing more
+			return
+		}
+		next := i + frameLen(c.b.buf[i:c.end])
+		if next > c.off {
+			c.end = next
+			return
+		}
+		i = next
+	}
+}
+
+// frameLen returns the length of the unmasked server frame at the start
+// of p (see appendHeader), header included.
+func frameLen(p []byte) int {
+	n, hdr := int(p[1]&0x7f), 2
+	switch n {
+	case 126:
+		n, hdr = int(binary.BigEndian.Uint16(p[2:])), 4
+	case 127:
+		n, hdr = int(binary.BigEndian.Uint64(p[2:])), 10
+	}
+	return hdr + n
 }
 
 // environ returns what the member's open record carries.
@@ -79,6 +120,7 @@ func (m *member) prepare() {
 		m.inRC = m.wc.rawConn()
 	}
 	m.wc.setParking(m.inRC != nil, m.wakeIn)
+	m.wc.limitUnsent(notSentLimit())
 }
 
 // wakeIn runs a parked input pump now, for a close or a late ping.
@@ -100,48 +142,22 @@ func (m *member) deliverIn(pieces []framing.Piece) error {
 	for i := range pieces {
 		pieces[i].Conn = m.id
 	}
-	m.asm.feed(pieces, m.writeIn)
+	if err := m.asm.feed(pieces, m.writeIn); err != nil {
+		return m.overBudget(err)
+	}
 	return nil
+}
+
+// overBudget closes a client whose message does not fit in the
+// endpoint's assembly budget with 1013 and says so in the log.
+func (m *member) overBudget(err error) error {
+	m.h.logf(slog.LevelWarn, "client message refused: assembly budget full", "id", m.sid,
+		"held", m.asm.budget.held.Load(), "limit", m.asm.budget.limit)
+	return m.wc.fail(CloseTryAgainLater, err)
 }
 
 // writeIn hands whole messages to the hub.
 func (m *member) writeIn(whole []framing.Piece) { m.h.write(m, whole) }
-
-// assembler turns a client's pieces into whole messages, one piece each:
-// a message that arrives in one frame and one read is passed on as it is,
-// without a copy; one in several is copied together first (MaxMessage
-// bounds it). The shared and per-message CGI modes need messages whole.
-type assembler struct {
-	buf  []byte // the open message so far; nil between messages
-	kind framing.Kind
-}
-
-// feed calls emit with batches of whole messages, in order; pieces is
-// compacted in place (each piece is read before its slot is reused), and
-// what emit gets is valid only during the call.
-func (a *assembler) feed(pieces []framing.Piece, emit func([]framing.Piece)) {
-	whole := pieces[:0]
-	for _, p := range pieces {
-		if p.First && p.Final && a.buf == nil {
-			whole = append(whole, p)
-			continue
-		}
-		if p.First {
-			a.kind = p.Kind
-			a.buf = make([]byte, 0, len(p.Data))
-		}
-		a.buf = append(a.buf, p.Data...)
-		if p.Final {
-			whole = append(whole, framing.Piece{Data: a.buf, Kind: a.kind, Conn: p.Conn, First: true, Final: true})
-			emit(whole)
-			whole = whole[:0]
-			a.buf = nil
-		}
-	}
-	if len(whole) > 0 {
-		emit(whole)
-	}
-}
 
 // end runs once the client side has ended: the member leaves the hub (a
 // mux child gets a close record with the client's code) and its queue is
@@ -166,7 +182,8 @@ func (m *member) end(err error) {
 		m.h.srv.poller.Forget(m.inRC)
 	}
 	m.h.leave(m, code, reason)
-	m.asm = assembler{}
+	m.h.wakePace()
+	m.asm.release()
 	m.done()
 }
 
@@ -177,9 +194,10 @@ func (m *member) done() {
 }
 
 // push queues blob b for the member and writes it if nobody is writing.
-// It never blocks on the client: a member whose queue is full is slow and
+// It never blocks on the client: a member whose queue holds more than
+// --queue beyond ref (what the fastest member has queued) is slow and
 // loses whole messages (DropSlow) or is closed with 1013.
-func (m *member) push(b *blob) {
+func (m *member) push(b *blob, ref int) {
 	m.qmu.Lock()
 	if m.dead || m.closeCode != 0 {
 		m.qmu.Unlock()
@@ -196,12 +214,12 @@ func (m *member) push(b *blob) {
 		m.qmu.Unlock()
 		return
 	}
-	if m.queued > 0 && m.queued+size > m.h.ep.Shared.Queue {
+	if m.queued > 0 && m.queued+size > ref+m.h.ep.Shared.Queue {
 		m.overflowLocked(b, from) // unlocks qmu
 		return
 	}
 	b.refs.Add(1)
-	m.q = append(m.q, chunk{b: b, off: from})
+	m.q = append(m.q, chunk{b: b, start: from, off: from, end: len(b.buf)})
 	m.queued += size
 	m.mid = b.endsMid
 	if from == 0 {
@@ -260,8 +278,7 @@ func (m *member) overflowLocked(b *blob, from int) {
 	// The writer drops what it has not begun and sends the close; the
 	// client has the close timeout to take them. There is a writer: the
 	// queue is not empty.
-	m.cut = true
-	m.closeLocked(CloseTryAgainLater, why)
+	m.cutLocked(CloseTryAgainLater, why)
 	m.qmu.Unlock()
 	m.h.logf(slog.LevelInfo, "slow client disconnected", "id", m.sid, "queued", queued, "limit", m.h.ep.Shared.Queue, "why", why)
 }
@@ -287,12 +304,19 @@ func (m *member) closeAfterQueued(code CloseCode, reason string) {
 }
 
 // closeNow closes the member at once, without waiting on the caller's
-// time: the close goes out between two frames (a writer blocked on a slow
-// client may hold the write lock until the close's write deadline), and
-// what is still queued is dropped.
+// time: what is still queued is dropped, a frame begun on the wire is
+// finished, and the close goes out even to a client that reads nothing
+// now, as for a slow client cut off.
 func (m *member) closeNow(code CloseCode, reason string) {
 	m.qmu.Lock()
 	if m.dead {
+		m.qmu.Unlock()
+		return
+	}
+	if m.writing && m.closeCode == 0 {
+		// The writer, maybe waiting for a client that reads nothing,
+		// cuts the queue and sends the close (see cutLocked).
+		m.cutLocked(code, reason)
 		m.qmu.Unlock()
 		return
 	}
@@ -300,6 +324,7 @@ func (m *member) closeNow(code CloseCode, reason string) {
 	m.qmu.Unlock()
 	go func() {
 		defer m.done()
+		m.wc.roomForClose(0)
 		m.wc.Close(code, reason)
 	}()
 }
@@ -309,10 +334,27 @@ func (m *member) closeNow(code CloseCode, reason string) {
 // hold a writer for ever.
 func (m *member) closeLocked(code CloseCode, reason string) {
 	m.closeCode, m.closeWhy = code, reason
+	m.closeBy = time.Now().Add(m.wc.cfg.CloseTimeout)
 	if m.quit != nil {
 		close(m.quit)
 	}
-	_ = m.wc.conn.SetWriteDeadline(time.Now().Add(m.wc.cfg.CloseTimeout))
+	m.h.wakePace() // a member being closed sets the pace no more
+	_ = m.wc.conn.SetWriteDeadline(m.closeBy)
+}
+
+// cutLocked cuts the member off with code: its writer finishes the frame
+// on the wire, drops the rest of the queue and sends the close. A writer
+// waiting for a socket that takes nothing is woken (a write deadline of
+// now) so that it does so at once. qmu is held; there is a writer, as the
+// queue is not empty.
+func (m *member) cutLocked(code CloseCode, why string) {
+	m.cut = true
+	m.closeLocked(code, why)
+	if m.waiting {
+		// Only then: nobody else writes while it holds the write lock,
+		// and the deadline is put back before anyone can.
+		_ = m.wc.conn.SetWriteDeadline(time.Now())
+	}
 }
 
 // waitQuit returns a channel closed when the member is closed, or nil if
@@ -418,12 +460,24 @@ func (m *member) writeQueued(wait bool) bool {
 			m.dropQueueLocked()
 		}
 		if m.cut {
+			// Cut off: the client is to hear the close soon, behind as
+			// little as can be. Only the frame begun on the wire is
+			// finished, and the socket is given room for it and the
+			// close even if the client reads nothing now.
 			m.cut = false
 			keep := 0
 			if len(m.q) > 0 && m.q[0].begun {
-				keep = 1
+				c := &m.q[0]
+				end := c.end
+				c.cutToFrame()
+				m.queued -= end - c.end
+				if c.off < c.end {
+					keep = 1
+				}
 			}
 			m.dropFromLocked(keep)
+			_ = m.wc.conn.SetWriteDeadline(m.closeBy)
+			m.wc.roomForClose(m.queued)
 		}
 		if len(m.q) == 0 {
 			m.qmu.Unlock()
@@ -445,15 +499,20 @@ func (m *member) writeQueued(wait bool) bool {
 			if len(iov) == cap(iov) {
 				break
 			}
-			iov = append(iov, c.b.buf[c.off:])
+			iov = append(iov, c.b.buf[c.off:c.end])
 		}
+		m.waiting = wait
 		m.qmu.Unlock()
 
 		n, err := m.wc.writev(iov, wait)
 		clear(iov)
 
 		m.qmu.Lock()
+		m.waiting = false
 		m.consumeLocked(n)
+		if errors.Is(err, os.ErrDeadlineExceeded) && m.cut {
+			err = nil // woken by cutLocked: the loop's next turn cuts
+		}
 		if err != nil && !errors.Is(err, errWouldBlock) {
 			m.wc.wbroken = true // the connection is broken, or the close timeout passed
 			m.dead = true
@@ -465,13 +524,22 @@ func (m *member) writeQueued(wait bool) bool {
 	}
 }
 
-// consumeLocked drops n written bytes from the front of the queue.
+// consumeLocked drops n written bytes from the front of the queue. A
+// member that falls below the low-water mark may let the fan-out read
+// on.
 func (m *member) consumeLocked(n int) {
+	if n > 0 {
+		m.written += int64(n)
+		m.stalled = false
+		if m.queued >= m.h.lowWater() && m.queued-n < m.h.lowWater() {
+			m.h.wakePace()
+		}
+	}
 	m.queued -= n
 	k := 0
 	for k < len(m.q) && n > 0 {
 		c := &m.q[k]
-		left := len(c.b.buf) - c.off
+		left := c.end - c.off
 		if n < left {
 			c.off += n
 			c.begun = true
@@ -493,7 +561,7 @@ func (m *member) dropQueueLocked() { m.dropFromLocked(0) }
 // dropQueueLocked does.
 func (m *member) dropFromLocked(keep int) {
 	for _, c := range m.q[keep:] {
-		m.queued -= len(c.b.buf) - c.off
+		m.queued -= c.end - c.off
 		c.b.release()
 	}
 	clear(m.q[keep:])
@@ -512,6 +580,59 @@ func (m *member) trimLocked(k int) {
 	if rest == 0 && cap(m.q) > 16 {
 		m.q = nil
 	}
+}
+
+// notSentLimit bounds the bytes a member's socket holds that TCP has not
+// sent (TCP_NOTSENT_LOWAT) to net.core.wmem_max: SO_SNDBUF can ask for
+// a buffer of twice that, which leaves a client cut off room for its
+// close (see roomForClose). What waits for a slow client beyond it waits
+// in its queue, where it can be dropped.
+var notSentLimit = sync.OnceValue(func() int { return min(max(wmemMax(), 128<<10), 4<<20) })
+
+// wmemMax returns net.core.wmem_max, or Linux's default.
+func wmemMax() int {
+	b, err := os.ReadFile("/proc/sys/net/core/wmem_max")
+	if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil && n > 0 {
+		return n
+	}
+	return 212992
+}
+
+// limitUnsent sets TCP_NOTSENT_LOWAT where the connection is TCP.
+func (c *wsConn) limitUnsent(n int) {
+	if c.pr.rc != nil {
+		_ = c.pr.rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n)
+		})
+	}
+}
+
+// roomForClose lets the socket take n more bytes and a close frame even
+// while the client reads nothing: it lifts the unsent limit and, where
+// the send buffer is small (a client slow from the start never let TCP
+// grow it), grows it by what is needed. Bytes the socket holds already
+// cannot be recalled; the client reads them first.
+func (c *wsConn) roomForClose(n int) {
+	if c.pr.rc == nil {
+		return
+	}
+	_ = c.pr.rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, 0) // 0: the system's, no limit
+		sndbuf, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		if err != nil {
+			return
+		}
+		queued, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+		if err != nil {
+			return
+		}
+		// The kernel counts buffers with their overhead: twice the bytes
+		// is a safe guess. SO_SNDBUF doubles what it is given, up to
+		// twice net.core.wmem_max, which notSentLimit leaves room in.
+		if want := 2*(queued+n) + 4096; want > sndbuf {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, min(want/2, wmemMax()))
+		}
+	})
 }
 
 // writev writes iov with writev(2), the write lock held. With wait it

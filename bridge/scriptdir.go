@@ -162,6 +162,9 @@ func (d *scriptDir) endpoint(rel string) *endpoint {
 	if ep.cgiSlots != nil {
 		ep.cgiSlots = d.self.cgiSlots // --cgi-total bounds the whole directory
 	}
+	if ep.assembly != nil {
+		ep.assembly = d.self.assembly // --assembly-budget bounds the whole directory
+	}
 	d.scripts[rel] = ep
 	if d.stopped && ep.hub != nil {
 		ep.hub.shutdown() // found as Serve ends: its clients are turned away

@@ -100,6 +100,9 @@ func (s *Server) newEndpoint(e Endpoint) *endpoint {
 	if e.Mode == ModeCGI {
 		ep.cgiSlots = make(chan struct{}, e.CGI.Total) // a directory's scripts share it
 	}
+	if e.Mode != ModeProcess {
+		ep.assembly = &assemblyBudget{limit: e.AssemblyBudget} // a directory's scripts share it
+	}
 	return ep
 }
 
@@ -546,7 +549,7 @@ func (s *Server) serveWS(conn net.Conn, head, extra []byte, done func()) {
 		return
 	}
 	if ep.Mode == ModeShared {
-		m := &member{h: ep.hub, wc: wc, sid: id, finish: finish}
+		m := &member{h: ep.hub, wc: wc, sid: id, finish: finish, asm: ep.assembler()}
 		if ep.hub.mux {
 			m.env = cgi.Environ(nil) // the child has the daemon's variables already
 		}

@@ -26,6 +26,7 @@ type options struct {
 	repeat           int           // measurements per scenario and server; the median is reported
 	idleConns        int           // connections held open by the idle scenario
 	sharedConns      int           // ... by the idle-shared scenario
+	pinnedConns      int           // clients of the pinned scenario, each holding an unfinished 1 MiB message
 	broadcastClients int           // clients of the broadcast scenario
 	broadcastRound   int           // messages per broadcast burst
 	only             []string      // scenario names; nil: all
@@ -60,6 +61,8 @@ var scenarios = []*scenario{
 		variants: []*variant{vWsbridge, vWebsocketd, vFloor}, run: runIdle},
 	{name: "idle-shared", about: "RSS and threads with idle connections to one --shared child (wsbridge only: websocketd has no shared mode)",
 		variants: []*variant{vWsbridgeShared}, run: runIdleShared},
+	{name: "pinned", about: "RSS while clients of one --shared child each hold an unfinished 1 MiB message, and after they leave (wsbridge only)",
+		variants: []*variant{vWsbridgeShared}, run: runPinned},
 	{name: "broadcast", about: "bursts of 64 B messages from one --shared child to many clients (wsbridge only)",
 		variants: []*variant{vWsbridgeBroadcast}, run: runBroadcast},
 }
@@ -250,6 +253,8 @@ func (r result) summary(scenario string) string {
 		return s
 	case "idle", "idle-shared":
 		return fmt.Sprintf("%s KiB/conn  %s threads", num(r.kibPer), num(r.threads))
+	case "pinned":
+		return fmt.Sprintf("RSS %s MiB before, %s MiB held, %s MiB after; %d clients held, %d refused", num(r.rssBefore), num(r.rssHeld), num(r.rssLeft), r.msgs, r.errs)
 	case "broadcast":
 		return fmt.Sprintf("%s deliveries/s  server %s µs/delivery  %s write syscalls/delivery", num(r.rate), num(r.cpuPerMsg), num(r.writesPer))
 	}

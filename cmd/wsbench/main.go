@@ -75,6 +75,7 @@ func parseFlags(args []string, out io.Writer) (o options, floorPort int, err err
 	fs.IntVar(&o.idleConns, "idle-conns", 1000, "connections the idle scenario holds open")
 	fs.IntVar(&o.sharedConns, "shared-conns", 10000, "connections the idle-shared scenario holds open to one shared child")
 	fs.IntVar(&o.broadcastClients, "broadcast-clients", 1000, "clients of the broadcast scenario")
+	fs.IntVar(&o.pinnedConns, "pinned-conns", 300, "clients of the pinned scenario, each holding an unfinished 1 MiB message")
 	fs.IntVar(&o.broadcastRound, "broadcast-burst", 2000, "messages per burst in the broadcast scenario")
 	fs.StringVar(&o.markdown, "markdown", "", "also write the results as Markdown to `FILE`")
 	fs.StringVar(&o.wsbridge, "wsbridge", "", "wsbridge binary to measure (`PATH`; default: build ./cmd/wsbridge)")
@@ -127,10 +128,14 @@ func parseFlags(args []string, out io.Writer) (o options, floorPort int, err err
 		if !set["broadcast-clients"] {
 			o.broadcastClients = 100
 		}
+		if !set["pinned-conns"] {
+			o.pinnedConns = 50
+		}
 	}
 	if o.duration <= 0 || o.duration > 10*time.Minute || o.repeat < 1 || o.repeat > 100 || o.idleConns < 1 || o.idleConns > 50000 ||
-		o.sharedConns < 1 || o.sharedConns > 50000 || o.broadcastClients < 1 || o.broadcastClients > 10000 || o.broadcastRound < 1 || o.broadcastRound > 1000000 {
-		return o, -1, errors.New("want 0 < -duration ≤ 10m, 1 ≤ -repeat ≤ 100, 1 ≤ -idle-conns, -shared-conns ≤ 50000, 1 ≤ -broadcast-clients ≤ 10000, 1 ≤ -broadcast-burst ≤ 1000000")
+		o.sharedConns < 1 || o.sharedConns > 50000 || o.broadcastClients < 1 || o.broadcastClients > 10000 || o.broadcastRound < 1 || o.broadcastRound > 1000000 ||
+		o.pinnedConns < 1 || o.pinnedConns > 10000 {
+		return o, -1, errors.New("want 0 < -duration ≤ 10m, 1 ≤ -repeat ≤ 100, 1 ≤ -idle-conns, -shared-conns ≤ 50000, 1 ≤ -broadcast-clients ≤ 10000, 1 ≤ -broadcast-burst ≤ 1000000, 1 ≤ -pinned-conns ≤ 10000")
 	}
 	if o.only, err = list(only, scenarioNames(), "-only"); err != nil {
 		return o, -1, err

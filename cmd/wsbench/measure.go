@@ -26,6 +26,8 @@ type result struct {
 	threads   float64 // the server's threads at the idle connections
 	writesPer float64 // the server's write system calls per message delivered
 
+	rssBefore, rssHeld, rssLeft float64 // pinned: the server's RSS in MiB before, with the clients holding, after they left
+
 	msgs    int64 // messages that made it, over the whole run
 	stalled bool  // progress stopped: the run was cut short
 	errs    int   // failed cycles that did not end the run (connection rate)

@@ -51,6 +51,8 @@ func rowSpecs(o options) []rowSpec {
 		{fmt.Sprintf("idle: server threads at %d conns", idleConns), "lower", "idle", false, func(r result) float64 { return r.threads }, nil},
 		{fmt.Sprintf("shared idle: server RSS KiB/conn at %d conns", o.sharedConns), "lower", "idle-shared", false, func(r result) float64 { return r.kibPer }, vWsbridgeShared},
 		{fmt.Sprintf("shared idle: server threads at %d conns", o.sharedConns), "lower", "idle-shared", false, func(r result) float64 { return r.threads }, vWsbridgeShared},
+		{fmt.Sprintf("pinned: server RSS MiB, %d clients each holding an unfinished 1 MiB message", o.pinnedConns), "lower", "pinned", false, func(r result) float64 { return r.rssHeld }, vWsbridgeShared},
+		{"pinned: server RSS MiB once they have left", "lower", "pinned", false, func(r result) float64 { return r.rssLeft }, vWsbridgeShared},
 		{fmt.Sprintf("broadcast 64 B to %d clients: deliveries/s", o.broadcastClients), "higher", "broadcast", false, rate, vWsbridgeBroadcast},
 		{"broadcast: server CPU µs/delivery", "lower", "broadcast", false, cpu, vWsbridgeBroadcast},
 		{"broadcast: write syscalls per client per message", "lower", "broadcast", false, func(r result) float64 { return r.writesPer }, vWsbridgeBroadcast},

@@ -212,6 +212,7 @@ type endpointFlags struct {
 	cgiPerConn, cgiTotal int
 	cgiTimeout           time.Duration
 	cgiOut               sizeFlag
+	assemblyBudget       sizeFlag
 }
 
 func (e *endpointFlags) register(fs *flag.FlagSet) {
@@ -232,6 +233,7 @@ func (e *endpointFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.cgiTotal, "cgi-total", 64, "")
 	fs.DurationVar(&e.cgiTimeout, "cgi-timeout", 30*time.Second, "")
 	fs.Var(&e.cgiOut, "cgi-max-output", "")
+	fs.Var(&e.assemblyBudget, "assembly-budget", "")
 }
 
 // endpointFlagNames are the names of the per-endpoint flags.
@@ -297,6 +299,7 @@ func (e *endpointFlags) endpoint(path string, command []string) (bridge.Endpoint
 	}
 	ep.Shared.Queue = int(min(e.queue, 1<<30))
 	ep.Shared.DropSlow = e.dropSlow
+	ep.AssemblyBudget = int64(min(e.assemblyBudget, 1<<40)) // 0: the default
 	for _, l := range []struct {
 		name string
 		ok   bool
@@ -492,6 +495,11 @@ Shared process: one COMMAND for every client
                               slow (default 256KiB)
   --drop-slow                 a slow client loses whole messages instead of
                               being disconnected with 1013
+  --assembly-budget=SIZE      bytes all clients of the endpoint may hold in
+                              messages still arriving (and, with
+                              --cgi-per-message, waiting for a script); a client
+                              past it is closed with 1013 (default 8MiB, at least
+                              --max-message)
 
 Per-message CGI: COMMAND runs once per message, CGI/1.1 style
   --cgi-per-message           message on stdin (REQUEST_METHOD=POST,

@@ -1,0 +1,332 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/wsbridge/wsbridge/framing"
+)
+
+// serveTest runs srv on a loopback listener until the test ends, and
+// fails the test if Serve does not return then.
+func serveTest(t *testing.T, opts Options) (*Server, string) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+		if os.Getenv("WSBRIDGE_TEST_LOG") != "" {
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		}
+	}
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-served:
+		case <-time.After(30 * time.Second):
+			t.Errorf("Serve did not return after its context ended")
+		}
+	})
+	return srv, l.Addr().String()
+}
+
+// waitFor polls cond for up to a minute (a guard against hangs on a busy
+// machine, not a speed assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after a minute", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// closeCodeOf reads frames until a close comes and returns its code, or 0
+// if the connection ends first.
+func closeCodeOf(c *testClient, timeout time.Duration) CloseCode {
+	for {
+		op, p, err := c.read(timeout)
+		if err != nil {
+			return 0
+		}
+		if op == ws.OpClose && len(p) >= 2 {
+			return CloseCode(binary.BigEndian.Uint16([]byte(p)))
+		}
+	}
+}
+
+// TestCutMessagesNeverReachTheProgram sends, for each way a message can
+// fail to arrive whole and valid, the start of a message with a marker in
+// it, then a whole message from another client; the program (the shared
+// child, or each CGI script) appends all it reads to a file, which must
+// hold the whole messages and no marker, whatever the framing.
+func TestCutMessagesNeverReachTheProgram(t *testing.T) {
+	sh := "/bin/sh"
+	if _, err := os.Stat(sh); err != nil {
+		t.Skipf("no %s here", sh)
+	}
+	const maxMessage = 4096
+	// Each case writes frames that open a message holding marker and
+	// never finish it whole; want is the close the client gets, or 0
+	// when the client drops the connection itself.
+	cases := []struct {
+		name  string
+		wire  func(t *testing.T, marker []byte) []byte
+		drop  bool
+		want  CloseCode
+		after func(t *testing.T, marker []byte) []byte // sent after the close is read
+	}{
+		{name: "tcp dropped mid-frame", drop: true, wire: func(t *testing.T, m []byte) []byte {
+			f := clientFrame(t, true, 0, ws.OpText, append(bytes.Clone(m), make([]byte, 100)...))
+			return f[:len(f)-50]
+		}},
+		{name: "tcp dropped mid-message", drop: true, wire: func(t *testing.T, m []byte) []byte {
+			return clientFrame(t, false, 0, ws.OpText, m)
+		}},
+		{name: "closed mid-message", want: CloseNormal, wire: func(t *testing.T, m []byte) []byte {
+			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpClose, []byte{3, 232})...)
+		}},
+		{name: "invalid UTF-8", want: CloseInvalidPayload, wire: func(t *testing.T, m []byte) []byte {
+			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpContinuation, []byte{0xff})...)
+		}},
+		{name: "over max-message", want: CloseMessageTooBig, wire: func(t *testing.T, m []byte) []byte {
+			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpContinuation, make([]byte, maxMessage))...)
+		}},
+		{name: "protocol error", want: CloseProtocolError, wire: func(t *testing.T, m []byte) []byte {
+			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpText, []byte("x"))...)
+		}},
+	}
+	dir := t.TempDir()
+	var eps []Endpoint
+	modes := []struct{ path, framing string }{
+		{"/line", "line"}, {"/len32", "len32"}, {"/mux", "mux"}, {"/cgi", ""},
+	}
+	for _, m := range modes {
+		out := filepath.Join(dir, strings.TrimPrefix(m.path, "/"))
+		ep := Endpoint{Path: m.path, Framing: m.framing, MaxMessage: maxMessage,
+			Command: []string{sh, "-c", `cat >>"$0"`, out}, Mode: ModeShared} // sh keeps stdout open: a child that closes it is restarted
+		if m.framing == "" {
+			ep.Mode = ModeCGI
+		}
+		eps = append(eps, ep)
+	}
+	srv, addr := serveTest(t, Options{Endpoints: eps, CloseTimeout: 20 * time.Second})
+	for _, m := range modes {
+		t.Run(m.path, func(t *testing.T) {
+			out := filepath.Join(dir, strings.TrimPrefix(m.path, "/"))
+			for _, tc := range cases {
+				marker := []byte("CUT " + tc.name)
+				c := dialTest(t, addr, m.path, 0)
+				if _, err := c.conn.Write(tc.wire(t, marker)); err != nil {
+					t.Fatal(err)
+				}
+				if tc.drop {
+					c.conn.Close()
+				} else if got := closeCodeOf(c, 20*time.Second); got != tc.want {
+					t.Fatalf("%s: close %d, want %d", tc.name, got, tc.want)
+				} else {
+					c.answerClose(tc.want)
+				}
+			}
+			// Whatever was held for the clients is gone once they are.
+			waitFor(t, "the cut clients to be gone", func() bool { return srv.conns.Load() == 0 })
+			ok := dialTest(t, addr, m.path, 0)
+			ok.send("whole message", 3) // in fragments, assembled
+			waitFor(t, "the whole message in "+out, func() bool {
+				b, _ := os.ReadFile(out)
+				return bytes.Contains(b, []byte("whole message"))
+			})
+			ok.answerClose(CloseNormal)
+			waitFor(t, "the last client to be gone", func() bool { return srv.conns.Load() == 0 })
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("CUT")) {
+				t.Fatalf("part of a message that never arrived whole reached the program:\n%q", b)
+			}
+			if m.framing == "len32" && !bytes.Equal(b, append([]byte{0x80, 0, 0, 13}, "whole message"...)) {
+				t.Fatalf("len32 program read %q, want only the whole message's record (a text record)", b)
+			}
+			if m.framing == "line" && string(b) != "whole message\n" {
+				t.Fatalf("line program read %q, want only the whole message's line", b)
+			}
+			ep, _, _ := srv.routes.find(m.path)
+			if held := ep.assembly.held.Load(); held != 0 {
+				t.Fatalf("%d bytes still charged to the assembly budget with every client gone", held)
+			}
+		})
+	}
+}
+
+// TestAssemblyBudget holds unfinished messages from several clients of a
+// shared and a CGI endpoint: together they may hold AssemblyBudget bytes;
+// the client whose message does not fit is closed with 1013, the others
+// are not, and the room comes back when a holder leaves.
+func TestAssemblyBudget(t *testing.T) {
+	sh := "/bin/sh"
+	if _, err := os.Stat(sh); err != nil {
+		t.Skipf("no %s here", sh)
+	}
+	const budget, part = 64 << 10, 20 << 10 // a part takes a 32 KiB buffer
+	eps := []Endpoint{
+		{Path: "/shared", Command: []string{sh, "-c", "exec cat"}, Mode: ModeShared, MaxMessage: budget, AssemblyBudget: budget},
+		{Path: "/cgi", Command: []string{sh, "-c", "exec cat"}, Mode: ModeCGI, MaxMessage: budget, AssemblyBudget: budget},
+	}
+	srv, addr := serveTest(t, Options{Endpoints: eps, CloseTimeout: 20 * time.Second})
+	for _, path := range []string{"/shared", "/cgi"} {
+		t.Run(path, func(t *testing.T) {
+			ep, _, _ := srv.routes.find(path)
+			held := ep.assembly
+			hold := func() *testClient {
+				c := dialTest(t, addr, path, 0)
+				if _, err := c.conn.Write(clientFrame(t, false, 0, ws.OpBinary, make([]byte, part))); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			a, b := hold(), hold()
+			waitFor(t, "two messages held", func() bool { return held.held.Load() == 2*32<<10 })
+			c := hold()
+			if got := closeCodeOf(c, 20*time.Second); got != CloseTryAgainLater {
+				t.Fatalf("third unfinished message: close %d, want 1013", got)
+			}
+			c.answerClose(CloseTryAgainLater)
+			// a and b are still served: b finishes its message.
+			if _, err := b.conn.Write(clientFrame(t, true, 0, ws.OpContinuation, []byte("!"))); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := b.read(20 * time.Second); err != nil {
+				t.Fatalf("a client within the budget got no answer: %v", err)
+			}
+			a.answerClose(CloseNormal)
+			b.answerClose(CloseNormal)
+			waitFor(t, "the budget to be given back", func() bool { return held.held.Load() == 0 })
+			d := hold()
+			waitFor(t, "a new client to hold a message", func() bool { return held.held.Load() == 32<<10 })
+			d.answerClose(CloseNormal)
+			waitFor(t, "the clients to be gone", func() bool { return srv.conns.Load() == 0 && held.held.Load() == 0 })
+		})
+	}
+}
+
+// FuzzAssembler feeds random cuts of messages to an assembler: it emits
+// exactly the whole messages, each once, and never a part of one.
+func FuzzAssembler(f *testing.F) {
+	f.Add([]byte("hello world"), uint8(3), uint8(0))
+	f.Add([]byte("one"), uint8(1), uint8(2))
+	f.Add(bytes.Repeat([]byte("z"), 5000), uint8(200), uint8(7))
+	f.Fuzz(func(t *testing.T, msg []byte, cut uint8, mode uint8) {
+		budget := &assemblyBudget{limit: 1 << 20}
+		a := assembler{budget: budget, max: 1 << 20}
+		n := max(int(cut), 1)
+		var pieces []framing.Piece
+		for first := true; first || len(msg) > 0; first = false {
+			k := min(n, len(msg))
+			pieces = append(pieces, framing.Piece{Data: msg[:k], First: first, Final: k == len(msg)})
+			msg = msg[k:]
+		}
+		whole := bytes.Join(func() [][]byte {
+			var d [][]byte
+			for _, p := range pieces {
+				d = append(d, p.Data)
+			}
+			return d
+		}(), nil)
+		if mode%2 == 1 && len(pieces) > 1 {
+			pieces = pieces[:len(pieces)-1] // never finished
+		}
+		var got [][]byte
+		for i := range pieces {
+			if err := a.feed(pieces[i:i+1:i+1], func(w []framing.Piece) {
+				for _, p := range w {
+					if !p.First || !p.Final {
+						t.Fatalf("emitted a part: %+v", p)
+					}
+					got = append(got, bytes.Clone(p.Data))
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.release()
+		finished := pieces[len(pieces)-1].Final
+		switch {
+		case finished && (len(got) != 1 || !bytes.Equal(got[0], whole)):
+			t.Fatalf("got %q, want %q once", got, whole)
+		case !finished && len(got) != 0:
+			t.Fatalf("an unfinished message was emitted: %q", got)
+		}
+		if budget.held.Load() != 0 {
+			t.Fatalf("%d bytes still charged after release", budget.held.Load())
+		}
+	})
+}
+
+// FuzzCutToFrame frames random pieces into a blob and cuts a chunk of it
+// at a random offset: the cut ends at the end of the frame the offset is
+// in (or at the offset, between frames), never inside a frame.
+func FuzzCutToFrame(f *testing.F) {
+	f.Add([]byte("abc"), uint16(100), uint16(1), uint8(3))
+	f.Add(bytes.Repeat([]byte("x"), 70000), uint16(60000), uint16(0), uint8(2))
+	f.Add([]byte(""), uint16(0), uint16(0), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, split uint16, at uint16, n uint8) {
+		var pieces []framing.Piece
+		var bounds []int
+		pos := 0
+		for i := 0; i < int(n%8)+1; i++ {
+			k := min(int(split), len(data))
+			p := framing.Piece{Data: data[:k], First: true, Final: true}
+			data = data[k:]
+			pieces = append(pieces, p)
+			pos += len(wsFrames{}.AppendPrefix(nil, p)) + k
+			bounds = append(bounds, pos)
+		}
+		b := newBlob(pieces)
+		defer b.release()
+		if len(b.buf) != pos {
+			t.Fatalf("blob of %d bytes, frames of %d", len(b.buf), pos)
+		}
+		c := chunk{b: b, start: 0, off: int(at) % (len(b.buf) + 1), end: len(b.buf)}
+		off := c.off
+		c.cutToFrame()
+		want := len(b.buf)
+		if off == 0 {
+			want = 0
+		}
+		for i, e := range bounds {
+			if e == off {
+				want = off
+				break
+			}
+			if e > off && (i == 0 && off > 0 || i > 0 && bounds[i-1] < off) {
+				want = e
+				break
+			}
+		}
+		if c.end != want {
+			t.Fatalf("cut at %d of frames ending %v: end %d, want %d", off, bounds, c.end, want)
+		}
+	})
+}
