@@ -491,8 +491,8 @@ Shared process: one COMMAND for every client
                               a connection id: see "mux" in the README.
   --on-restart=close|keep     while COMMAND restarts, close clients with 1012
                               (close, default) or keep them connected (keep)
-  --queue=SIZE                bytes waiting for one client before it counts as
-                              slow (default 256KiB)
+  --queue=SIZE                how far one client may fall behind the fastest
+                              before it counts as slow (default 256KiB)
   --drop-slow                 a slow client loses whole messages instead of
                               being disconnected with 1013
   --assembly-budget=SIZE      bytes all clients of the endpoint may hold in
