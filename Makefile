@@ -84,10 +84,15 @@ test-deps: ## install the programs tests need (apt-get, as root; otherwise print
 	echo "test-deps: installing:$$missing"; \
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
 
-lint: vet fmt-check ## go vet and the gofmt check
+lint: vet fmt-check ## go vet (also for a 32-bit and a big-endian board) and the gofmt check
 
-vet: ## go vet ./...
+# The boards are 32-bit and some big-endian: vet for arm v7 and mips too, so
+# a constant that overflows a 32-bit int fails make test, not only
+# make test-cross.
+vet: ## go vet ./..., natively and for linux/arm (v7) and linux/mips
 	$(GO) vet ./...
+	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) vet ./...
+	GOOS=linux GOARCH=mips GOMIPS=softfloat CGO_ENABLED=0 $(GO) vet ./...
 
 fmt-check: ## fail listing the Go files gofmt would change
 	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path '*/node_modules/*' -print0 | xargs -0 -r $(GOFMT) -l); \

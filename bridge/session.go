@@ -179,17 +179,18 @@ func (s *session) drainAfterExit() {
 	if !s.exitArmed.CompareAndSwap(false, true) {
 		return
 	}
-	queued := s.srv.opts.OutBuffer
+	// int64, not int: 1<<62 does not fit a 32-bit board's int.
+	queued := int64(s.srv.opts.OutBuffer)
 	if rc, err := s.proc.Stdout.SyscallConn(); err == nil {
 		_ = rc.Control(func(fd uintptr) {
 			if n, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ); err == nil {
-				queued += n
+				queued += int64(n)
 			} else {
 				queued = 1 << 62 // unknown: read until the pipe is empty
 			}
 		})
 	}
-	s.drainEnd.Store(s.outRead.Load() + int64(queued))
+	s.drainEnd.Store(s.outRead.Load() + queued)
 	s.exited.Store(true)
 	_ = s.proc.Stdout.SetReadDeadline(time.Now()) // a pump blocked in a read
 	s.wakeOut()
