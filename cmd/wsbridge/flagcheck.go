@@ -8,35 +8,38 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 )
 
-// The flag package's own errors name flags with one dash, and say "parse
-// error" for a bad number: flagSyntaxError turns each kind into what a
-// user of wsbridge needs, with the flag as they typed it.
-var (
-	reUndefined = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
-	reNoValue   = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
-	reBadValue  = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^:]*): (.*)$`)
-)
-
-// flagSyntaxError rewrites an error of fs.Parse.
+// flagSyntaxError rewrites an error of fs.Parse. The flag package's own
+// errors name flags with one dash and say "parse error" for a bad number;
+// this says what a user of wsbridge needs, with the flag as they typed it.
+// (Matched by hand, not with regexp, which would add 100 KB to the board
+// binaries.)
 func flagSyntaxError(fs *flag.FlagSet, err error) error {
 	msg := err.Error()
-	if m := reUndefined.FindStringSubmatch(msg); m != nil {
-		return unknownFlag(fs, m[1])
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return unknownFlag(fs, strings.TrimLeft(name, "-"))
 	}
-	if m := reNoValue.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("--%s needs a value: --%s=VALUE (see wsbridge --help)", m[1], m[1])
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		name = strings.TrimLeft(name, "-")
+		return fmt.Errorf("--%s needs a value: --%s=VALUE (see wsbridge --help)", name, name)
 	}
-	if m := reBadValue.FindStringSubmatch(msg); m != nil {
-		value, name, why := m[1], m[2], m[3]
-		if f := fs.Lookup(name); f != nil {
-			why = valueError(f, errors.New(why)).Error()
+	// invalid value "V" for flag -N: WHY, or invalid boolean value "V" for -N: WHY
+	if rest, ok := strings.CutPrefix(msg, "invalid "); ok {
+		rest = strings.TrimPrefix(rest, "boolean ")
+		if rest, ok = strings.CutPrefix(rest, "value "); ok {
+			if i := strings.LastIndex(rest, `" for `); i > 0 && rest[0] == '"' {
+				value, after := rest[1:i], strings.TrimPrefix(rest[i+len(`" for `):], "flag ")
+				if name, why, ok := strings.Cut(strings.TrimLeft(after, "-"), ": "); ok {
+					if f := fs.Lookup(name); f != nil {
+						why = valueError(f, errors.New(why)).Error()
+					}
+					return fmt.Errorf("--%s=%s: %s", name, value, why)
+				}
+			}
 		}
-		return fmt.Errorf("--%s=%s: %s", name, value, why)
 	}
 	return fmt.Errorf("%v (see wsbridge --help)", err)
 }
