@@ -31,8 +31,9 @@ import (
 // orphans are, and their descendants.
 //
 // A subreaper's Terminate reads the kernel's lists of children instead
-// (see findEscapees), and falls back to the walk below. The walk reads /proc/PID/stat of every process and /proc/PID/environ of
-// the candidates: descendants of the daemon when it is a subreaper (an
+// (see findEscapees), and falls back to a walk. The walk reads
+// /proc/PID/stat of every process and /proc/PID/environ of the
+// candidates: descendants of the daemon when it is a subreaper (an
 // orphan can only come to us), every process otherwise; never members of
 // a group whose leader is still running (that group's own ladder ends
 // them). Concurrent scans are coalesced: one walk of /proc serves every
