@@ -242,6 +242,11 @@ func (c *cgiConn) run(msg []byte, kind framing.Kind, early func(cgiReply)) cgiRe
 	out, tooBig, rerr := readAtMost(proc.Stdout, c.ep.CGI.MaxOut)
 	close(stopWatch)
 	<-watched
+	if tooBig {
+		// The reply is the 502: stop feeding a script that may never
+		// read the rest, or the reply waits for the timeout.
+		_ = proc.Stdin.SetWriteDeadline(time.Now())
+	}
 	timedOut := false
 	if errors.Is(rerr, os.ErrDeadlineExceeded) {
 		// The timeout, or the exit grace is over: then what is in the
