@@ -330,31 +330,35 @@ func find(hit func(*procEntry) bool) ([]procEntry, error) {
 	return t.match(hit), nil
 }
 
-// findEscapees is find for one session's Terminate, once its group is
-// gone. A subreaper is the parent of any orphan, so what the session
-// left is under the daemon, outside the subtrees of the children still
-// running: the kernel's lists of children give that at a cost of the
-// daemon's threads and the escapees, where a walk of /proc reads every
-// process on the machine (about 30ms with 1000 idle sessions). The walk
-// remains for a daemon that is no subreaper or a kernel without the
-// lists (CONFIG_PROC_CHILDREN).
-func findEscapees(hit func(*procEntry) bool) ([]procEntry, error) {
-	adopts, running := theReaper.groups()
-	if adopts {
-		if t, ok := subtree(os.Getpid(), running); ok {
-			return t.match(hit), nil
+// findEscapees returns the find of leader's Terminate, once its group
+// is gone. A subreaper is the parent of any orphan, so what the session
+// left is under the daemon, outside the subtrees of the other children
+// still running: the kernel's lists of children give that at a cost of
+// the daemon's threads and the escapees, where a walk of /proc reads
+// every process on the machine (about 30ms with 1000 idle sessions). The
+// leader is looked under even while it is registered (SIGKILL did not end
+// it yet): what it started hangs off it. The walk remains for a daemon
+// that is no subreaper or a kernel without the lists
+// (CONFIG_PROC_CHILDREN).
+func findEscapees(leader int) func(func(*procEntry) bool) ([]procEntry, error) {
+	return func(hit func(*procEntry) bool) ([]procEntry, error) {
+		adopts, running := theReaper.groups()
+		if adopts {
+			if t, ok := subtree(os.Getpid(), running, leader); ok {
+				return t.match(hit), nil
+			}
 		}
+		return find(hit)
 	}
-	return find(hit)
 }
 
 // subtree reads root's descendants, root excluded, from the kernel's
 // lists of children (/proc/PID/task/TID/children), with the markers of
 // those outside a running group; it skips the leaders of running groups
-// (the daemon's children) and their subtrees, which their own ladders
-// end. ok is false when the kernel has no such lists. Like a walk,
+// (the daemon's children) but enter, and their subtrees, which their own
+// ladders end. ok is false when the kernel has no such lists. Like a walk,
 // it can miss a process forked while it reads: each ladder looks again.
-func subtree(root int, running map[int]bool) (*procTable, bool) {
+func subtree(root int, running map[int]bool, enter int) (*procTable, bool) {
 	kids, ok := childrenOf(root, nil)
 	if !ok {
 		return nil, false
@@ -364,7 +368,7 @@ func subtree(root int, running map[int]bool) (*procTable, bool) {
 	for len(kids) > 0 {
 		pid := kids[len(kids)-1]
 		kids = kids[:len(kids)-1]
-		if _, dup := t.byPID[pid]; dup || running[pid] {
+		if _, dup := t.byPID[pid]; dup || running[pid] && pid != enter {
 			continue // a registered leader is a child of the daemon: skip it unread
 		}
 		e, ok := readStat(pid)
@@ -458,7 +462,7 @@ func (p *Process) noteEscapees() {
 	// The lists of children, where the kernel has them, read only the
 	// leader's subtree; a walk reads every process on the machine.
 	var found []procEntry
-	if t, ok := subtree(p.PID, map[int]bool{p.PID: true}); ok {
+	if t, ok := subtree(p.PID, map[int]bool{p.PID: true}, 0); ok {
 		for _, e := range t.byPID {
 			if !e.zombie {
 				found = append(found, *e)
@@ -491,7 +495,7 @@ func (p *Process) endEscapees(grace time.Duration) error {
 			return true
 		}
 		return e.marker == p.marker
-	}, grace, findEscapees)
+	}, grace, findEscapees(p.PID))
 	if err != nil {
 		return fmt.Errorf("procs: terminate %d: %w", p.PID, err)
 	}
