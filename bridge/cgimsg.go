@@ -242,6 +242,11 @@ func (c *cgiConn) run(msg []byte, kind framing.Kind, early func(cgiReply)) cgiRe
 	out, tooBig, rerr := readAtMost(proc.Stdout, c.ep.CGI.MaxOut)
 	close(stopWatch)
 	<-watched
+	if tooBig {
+		// The reply is the 502: stop feeding a script that may never
+		// read the rest, or the reply waits for the timeout.
+		_ = proc.Stdin.SetWriteDeadline(time.Now())
+	}
 	timedOut := false
 	if errors.Is(rerr, os.ErrDeadlineExceeded) {
 		// The timeout, or the exit grace is over: then what is in the
@@ -351,22 +356,18 @@ func readAtMost(r io.Reader, limit int64) (out []byte, tooBig bool, err error) {
 	return b.Bytes(), false, err
 }
 
-// readReady reads what is in f's pipe now, without waiting, keeping at
-// most limit bytes; more reports that there was more.
+// readReady reads what is in f's pipe now, without waiting (see
+// readHeld), keeping at most limit bytes; more reports that there was
+// more.
 func readReady(f *os.File, limit int64) (out []byte, more bool) {
-	rc, err := f.SyscallConn()
-	if err != nil || f.SetReadDeadline(time.Time{}) != nil {
+	if f.SetReadDeadline(time.Time{}) != nil {
 		return nil, false
 	}
 	buf := make([]byte, 16<<10)
 	for {
-		n := 0
-		rerr := rc.Read(func(fd uintptr) bool {
-			n, err = syscall.Read(int(fd), buf)
-			return true // EAGAIN: the pipe is empty, do not wait
-		})
-		if rerr != nil || err != nil || n <= 0 {
-			return out, false
+		n, err := readHeld(f, buf)
+		if err != nil {
+			return out, false // io.EOF: the pipe is empty
 		}
 		if int64(len(out)+n) > limit {
 			return append(out, buf[:limit-int64(len(out))]...), true

@@ -51,3 +51,48 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "procs")
 }
+
+// One Start and Terminate while 1000 other children sit idle, as in a
+// daemon with 1000 open sessions: Terminate's look for escapees must not
+// cost a walk of every process on the machine. adopts as a subreaper
+// would (ReapOrphans cannot be undone in this process).
+func BenchmarkTerminateAmongIdle(b *testing.B) {
+	for _, adopts := range []bool{false, true} {
+		b.Run(fmt.Sprintf("adopts=%v", adopts), func(b *testing.B) {
+			theReaper.mu.Lock()
+			was := theReaper.adopts
+			theReaper.adopts = adopts
+			theReaper.mu.Unlock()
+			defer func() {
+				theReaper.mu.Lock()
+				theReaper.adopts = was
+				theReaper.mu.Unlock()
+			}()
+			idle := make([]*Process, 0, 1000)
+			defer func() {
+				for _, p := range idle {
+					p.Terminate(0)
+					p.Stdout.Close()
+				}
+			}()
+			for range cap(idle) {
+				p, err := Start(Spec{Path: "/bin/cat"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				idle = append(idle, p)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				p, err := Start(Spec{Path: "/bin/cat"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Terminate(0); err != nil {
+					b.Fatal(err)
+				}
+				p.Stdout.Close()
+			}
+		})
+	}
+}

@@ -30,8 +30,10 @@ import (
 // about to exit, also end every child of the daemon, which a subreaper's
 // orphans are, and their descendants.
 //
-// The scan reads /proc/PID/stat of every process and /proc/PID/environ of
-// the candidates: descendants of the daemon when it is a subreaper (an
+// A subreaper's Terminate reads the kernel's lists of children instead
+// (see findEscapees), and falls back to a walk. The walk reads
+// /proc/PID/stat of every process and /proc/PID/environ of the
+// candidates: descendants of the daemon when it is a subreaper (an
 // orphan can only come to us), every process otherwise; never members of
 // a group whose leader is still running (that group's own ladder ends
 // them). Concurrent scans are coalesced: one walk of /proc serves every
@@ -299,7 +301,7 @@ func snapshot() (*procTable, error) {
 // for up to grace+100ms, look again, SIGKILL, poll for up to 1s. Each
 // look is a new walk, so processes they started meanwhile are found too.
 // A process counts as gone once it is a zombie.
-func endMatching(hit func(*procEntry) bool, grace time.Duration) error {
+func endMatching(hit func(*procEntry) bool, grace time.Duration, find func(func(*procEntry) bool) ([]procEntry, error)) error {
 	found, err := find(hit)
 	if err != nil || len(found) == 0 {
 		return err
@@ -326,6 +328,90 @@ func find(hit func(*procEntry) bool) ([]procEntry, error) {
 		return nil, err
 	}
 	return t.match(hit), nil
+}
+
+// findEscapees returns the find of leader's Terminate, once its group
+// is gone. A subreaper is the parent of any orphan, so what the session
+// left is under the daemon, outside the subtrees of the other children
+// still running: the kernel's lists of children give that at a cost of
+// the daemon's threads and the escapees, where a walk of /proc reads
+// every process on the machine (about 30ms with 1000 idle sessions). The
+// leader is looked under even while it is registered (SIGKILL did not end
+// it yet): what it started hangs off it. The walk remains for a daemon
+// that is no subreaper or a kernel without the lists
+// (CONFIG_PROC_CHILDREN).
+func findEscapees(leader int) func(func(*procEntry) bool) ([]procEntry, error) {
+	return func(hit func(*procEntry) bool) ([]procEntry, error) {
+		adopts, running := theReaper.groups()
+		if adopts {
+			if t, ok := subtree(os.Getpid(), running, leader); ok {
+				return t.match(hit), nil
+			}
+		}
+		return find(hit)
+	}
+}
+
+// subtree reads root's descendants, root excluded, from the kernel's
+// lists of children (/proc/PID/task/TID/children), with the markers of
+// those outside a running group; it skips the leaders of running groups
+// (the daemon's children) but enter, and their subtrees, which their own
+// ladders end. ok is false when the kernel has no such lists. Like a walk,
+// it can miss a process forked while it reads: each ladder looks again.
+func subtree(root int, running map[int]bool, enter int) (*procTable, bool) {
+	kids, ok := childrenOf(root, nil)
+	if !ok {
+		return nil, false
+	}
+	t := &procTable{byPID: make(map[int]*procEntry), self: os.Getpid()}
+	var buf []byte
+	for len(kids) > 0 {
+		pid := kids[len(kids)-1]
+		kids = kids[:len(kids)-1]
+		if _, dup := t.byPID[pid]; dup || running[pid] && pid != enter {
+			continue // a registered leader is a child of the daemon: skip it unread
+		}
+		e, ok := readStat(pid)
+		if !ok {
+			continue
+		}
+		if !e.zombie && !running[e.pgid] {
+			if buf == nil {
+				buf = make([]byte, 4096)
+			}
+			if b, err := readProcFile(buf, pid, "environ"); err == nil {
+				e.marker, _ = markerIn(b)
+				buf = b[:cap(b)]
+			}
+		}
+		t.byPID[pid] = &e
+		kids, _ = childrenOf(pid, kids)
+	}
+	return t, true
+}
+
+// childrenOf appends pid's children to out, from the lists of each of
+// its threads. ok is false when pid is gone or the kernel has no lists.
+func childrenOf(pid int, out []int) ([]int, bool) {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return out, false
+	}
+	var buf [4096]byte
+	found := false
+	for _, task := range tasks {
+		b, err := readProcFile(buf[:], pid, "task/"+task.Name()+"/children")
+		if err != nil {
+			continue // the thread has exited, or no lists (found stays false)
+		}
+		found = true
+		for _, f := range bytes.Fields(b) {
+			if c, err := strconv.Atoi(string(f)); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, found
 }
 
 // signalAll signals each process that is still the one the walk saw. A
@@ -373,11 +459,21 @@ func (p *Process) noteEscapees() {
 	if p.marker == "" {
 		return // a fake child of the tests
 	}
-	t, err := snapshot()
-	if err != nil {
+	// The lists of children, where the kernel has them, read only the
+	// leader's subtree; a walk reads every process on the machine.
+	var found []procEntry
+	if t, ok := subtree(p.PID, map[int]bool{p.PID: true}, 0); ok {
+		for _, e := range t.byPID {
+			if !e.zombie {
+				found = append(found, *e)
+			}
+		}
+	} else if t, err := snapshot(); err == nil {
+		found = t.match(func(e *procEntry) bool { return e.pid == p.PID })
+	} else {
 		return
 	}
-	for _, e := range t.match(func(e *procEntry) bool { return e.pid == p.PID }) {
+	for _, e := range found {
 		if e.pgid != p.PID {
 			if p.escapees == nil {
 				p.escapees = make(map[int]uint64)
@@ -399,7 +495,7 @@ func (p *Process) endEscapees(grace time.Duration) error {
 			return true
 		}
 		return e.marker == p.marker
-	}, grace)
+	}, grace, findEscapees(p.PID))
 	if err != nil {
 		return fmt.Errorf("procs: terminate %d: %w", p.PID, err)
 	}
@@ -424,7 +520,7 @@ func ours() func(*procEntry) bool {
 // they could not attribute, such as a process that cleared its
 // environment after leaving its group.
 func EndAll(grace time.Duration) error {
-	if err := endMatching(ours(), grace); err != nil {
+	if err := endMatching(ours(), grace, find); err != nil {
 		return fmt.Errorf("procs: end all: %w", err)
 	}
 	return nil

@@ -88,8 +88,9 @@ type Process struct {
 }
 
 // Start starts the child described by spec. The returned Process must be
-// ended with Terminate (a walk of /proc once the child has exited: see
-// BenchmarkSnapshot) and its Stdout closed.
+// ended with Terminate (once the child has exited, a read of the
+// daemon's lists of children in a subreaper, a walk of /proc otherwise:
+// see BenchmarkTerminateAmongIdle) and its Stdout closed.
 //
 // The child gets the three descriptors and nothing else: the first Start
 // marks every descriptor the daemon inherited close-on-exec.

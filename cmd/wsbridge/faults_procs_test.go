@@ -299,3 +299,28 @@ func TestCGIShutdownClosesClients(t *testing.T) {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
 }
+
+// A script that writes more than --cgi-max-output without reading its
+// stdin gets its 502 at once, not at --cgi-timeout: the feed of a message
+// larger than the pipe must not hold the reply back.
+func TestCGITooBigNotReading(t *testing.T) {
+	t.Parallel()
+	script := writeScript(t, "big.cgi", "#!/bin/sh\nhead -c 100000 /dev/zero | tr '\\0' x\nexec sleep 300\n")
+	if err := os.Chmod(script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := startBridge(t, "--cgi-per-message", "--cgi-timeout=60s", "--cgi-max-output=1000", script)
+	ctx := testCtx(t, 90*time.Second)
+	c := dialWS(t, ctx, b.URL("/"), nil)
+	defer c.CloseNow()
+	c.SetReadLimit(-1)
+	if err := c.Write(ctx, websocket.MessageBinary, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// Generous against a loaded machine, well short of the timeout.
+	rctx := testCtx(t, 30*time.Second)
+	var reply struct{ Status int }
+	if err := json.Unmarshal([]byte(readText(t, rctx, c)), &reply); err != nil || reply.Status != 502 {
+		t.Fatalf("reply: %+v %v, want status 502 before --cgi-timeout=60s", reply, err)
+	}
+}
