@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -359,7 +360,19 @@ func findEscapees(leader int) func(func(*procEntry) bool) ([]procEntry, error) {
 // ladders end. ok is false when the kernel has no such lists. Like a walk,
 // it can miss a process forked while it reads: each ladder looks again.
 func subtree(root int, running map[int]bool, enter int) (*procTable, bool) {
-	kids, ok := childrenOf(root, nil)
+	var kids []int
+	var ok bool
+	if root == os.Getpid() && orphansToLeader() {
+		// The daemon has a dozen threads, and every orphan is a child
+		// of its main thread: one list, not one per thread. The
+		// leader to enter may hang off any thread; it is read too.
+		kids, ok = taskChildren(root, root, nil)
+		if ok && enter > 0 {
+			kids = append(kids, enter)
+		}
+	} else {
+		kids, ok = childrenOf(root, nil)
+	}
 	if !ok {
 		return nil, false
 	}
@@ -397,21 +410,64 @@ func childrenOf(pid int, out []int) ([]int, bool) {
 	if err != nil {
 		return out, false
 	}
-	var buf [4096]byte
 	found := false
 	for _, task := range tasks {
-		b, err := readProcFile(buf[:], pid, "task/"+task.Name()+"/children")
+		tid, err := strconv.Atoi(task.Name())
 		if err != nil {
-			continue // the thread has exited, or no lists (found stays false)
+			continue
 		}
-		found = true
-		for _, f := range bytes.Fields(b) {
-			if c, err := strconv.Atoi(string(f)); err == nil {
-				out = append(out, c)
-			}
-		}
+		var ok bool
+		if out, ok = taskChildren(pid, tid, out); ok {
+			found = true
+		} // else the thread has exited, or no lists (found stays false)
 	}
 	return out, found
+}
+
+// taskChildren appends the children of thread tid of pid to out, from
+// /proc/PID/task/TID/children.
+func taskChildren(pid, tid int, out []int) ([]int, bool) {
+	var buf [4096]byte
+	b, err := readProcFile(buf[:], pid, "task/"+strconv.Itoa(tid)+"/children")
+	if err != nil {
+		return out, false
+	}
+	for _, f := range bytes.Fields(b) {
+		if c, err := strconv.Atoi(string(f)); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out, true
+}
+
+// orphansToLeader reports whether the kernel gives a subreaper's orphans
+// to its main thread: since Linux 4.1 (find_alive_thread) an orphan goes
+// to the first live thread of the reaper, its leader while it runs; older
+// kernels gave it to whichever thread had forked its ancestor.
+var orphansToLeader = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 4, 1)
+})
+
+// kernelAtLeast reports whether a kernel release such as "6.1.0-18-amd64"
+// is major.minor or later.
+func kernelAtLeast(release string, major, minor int) bool {
+	maj, rest, _ := strings.Cut(release, ".")
+	m, err := strconv.Atoi(maj)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return m > major || m == major && n >= minor
 }
 
 // signalAll signals each process that is still the one the walk saw. A

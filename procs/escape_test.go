@@ -165,3 +165,24 @@ func endAllScenario(t *testing.T) {
 		t.Errorf("escapee %d outlives EndAll", e.pid)
 	}
 }
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"6.1.0-18-amd64", true},
+		{"4.1.52", true},
+		{"4.14.221", true},
+		{"4.0.9", false},
+		{"3.18.140-openwrt", false},
+		{"2.6.36", false},
+		{"5", true},
+		{"", false},
+		{"x.y", false},
+	} {
+		if got := kernelAtLeast(tc.release, 4, 1); got != tc.want {
+			t.Errorf("kernelAtLeast(%q, 4, 1) = %v, want %v", tc.release, got, tc.want)
+		}
+	}
+}
