@@ -453,6 +453,7 @@ config instance 'a'
 	list address '::1'
 	list origin 'http://192.168.1.1'
 	list origin 'https://router.lan:8443'
+	list allow_host 'router.example.com'
 	list header 'X-Frame-Options: DENY'
 	option shared 'lazy'
 	option command '/usr/bin/prog  --glob *  $HOME'
@@ -469,7 +470,8 @@ config other 'c'
 			{name: "a", argv: []string{"--port=9000", "--loglevel=error", "--framing=len32", "--max-message=64KiB",
 				"--max-conns=32", "--maxforks=8", "--passenv=PATH,LANG", "--workdir=/tmp", "--staticdir=/www/ws",
 				"--closems=200", "--queue=1MiB", "--ping-interval=30s", "--address=127.0.0.1", "--address=::1",
-				"--origin=http://192.168.1.1", "--origin=https://router.lan:8443", "--header=X-Frame-Options: DENY",
+				"--origin=http://192.168.1.1", "--origin=https://router.lan:8443", "--allow-host=router.example.com",
+				"--header=X-Frame-Options: DENY",
 				"--shared=lazy", "--", "/usr/bin/prog", "--glob", "*", "$HOME"}},
 			// A config file says everything; the other options are not added.
 			{name: "b", argv: []string{"--config=/etc/wsbridge.conf"}},
