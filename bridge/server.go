@@ -324,9 +324,6 @@ func (s *Server) isStopping() bool {
 	return s.stopping
 }
 
-// releaseConn gives back a connection's place under MaxConns.
-func (s *Server) releaseConn() { s.conns.Add(-1) }
-
 // connDone is called once a connection the server kept is finished.
 func (s *Server) connDone() {
 	s.conns.Add(-1)

@@ -24,26 +24,6 @@ func newTestServer(t *testing.T, opts Options) *Server {
 	return srv
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (server, client net.Conn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err = net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close(); client.Close() })
-	return server, client
-}
-
 // TestServeLeavesNoHTTPConnection: a request whose body never comes keeps
 // its connection active, since net/http reads what the handler left of the
 // body before it answers, with no timeout. Serve gives net/http

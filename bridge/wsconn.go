@@ -277,8 +277,7 @@ func (c *wsConn) startPings(wake func()) {
 	// Owned by tick: the timer runs one tick at a time, since each
 	// tick's last act is the Reset that schedules the next.
 	var lastPing, unanswered int64 // UnixNano; 0: none
-	var tick func()
-	tick = func() {
+	tick := func() {
 		if c.closeSent.Load() {
 			return
 		}

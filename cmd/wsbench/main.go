@@ -43,11 +43,9 @@ func main() {
 		}
 		return
 	case floorPort >= 0:
-		if err := serveFloor(floorPort); err != nil {
-			fmt.Fprintln(os.Stderr, "wsbench -serve-floor:", err)
-			os.Exit(1)
-		}
-		return
+		// serveFloor returns only when it cannot go on.
+		fmt.Fprintln(os.Stderr, "wsbench -serve-floor:", serveFloor(floorPort))
+		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

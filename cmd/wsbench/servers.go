@@ -7,11 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/build"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -222,7 +222,7 @@ func logTail(path string) string {
 func buildWsbridge(ctx context.Context, dir string) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = filepath.Join(build.Default.GOROOT, "bin", "go")
 	}
 	out := filepath.Join(dir, "wsbridge")
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, "github.com/wsbridge/wsbridge/cmd/wsbridge")
