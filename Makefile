@@ -11,6 +11,10 @@ FUZZTIME   ?= 30s
 BENCHFLAGS ?=
 ADDRESS    ?= 127.0.0.1
 PORT       ?= 8080
+# staticcheck, pinned (v0.8.2 is its release 2026.2.2): make test-deps
+# installs it with go install.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
 # What the tests need beyond Go, by Debian package name. gcc alone does not
 # pull in libc6-dev under --no-install-recommends, and nothing compiles
@@ -27,7 +31,7 @@ EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-e
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test test-examples test-deps lint vet fmt-check bench fuzz clean \
+.PHONY: help build run test test-examples test-deps lint vet fmt-check staticcheck bench fuzz clean \
 	bin/wsbridge examples/bin/greeter
 
 help: ## list the targets and the variables they take
@@ -67,7 +71,8 @@ test-cross: ## wsbridge and the unit tests built for arm v5/v7, arm64, mips(le),
 test-examples: ## only the examples' tests, verbose
 	$(GO) test -count=1 -v ./examples/
 
-test-deps: ## install the programs tests need (apt-get, as root; otherwise print the command)
+test-deps: ## install the programs tests need (apt-get, as root; otherwise print the command) and staticcheck (go install)
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@if ! command -v dpkg >/dev/null 2>&1; then \
 		echo "test-deps: not a Debian system; install the equivalents of: $(TEST_DEPS)"; exit 0; \
 	fi; \
@@ -84,7 +89,16 @@ test-deps: ## install the programs tests need (apt-get, as root; otherwise print
 	echo "test-deps: installing:$$missing"; \
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
 
-lint: vet fmt-check ## go vet (also for a 32-bit and a big-endian board) and the gofmt check
+lint: vet fmt-check staticcheck ## go vet (also for a 32-bit and a big-endian board), the gofmt check and staticcheck
+
+# Outside CI a missing staticcheck is skipped, loudly; under CI=true it fails.
+staticcheck: ## staticcheck ./... (make test-deps installs it)
+	@if [ ! -x "$(STATICCHECK)" ]; then \
+		msg="MISSING TOOL $(STATICCHECK): install it with \`make test-deps\`"; \
+		if [ "$$CI" = true ]; then echo "$$msg"; exit 1; fi; \
+		echo "SKIPPING staticcheck: $$msg"; exit 0; \
+	fi; \
+	$(STATICCHECK) ./...
 
 # The boards are 32-bit and some big-endian: vet for arm v7 and mips too, so
 # a constant that overflows a 32-bit int fails make test, not only
