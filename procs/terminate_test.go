@@ -110,8 +110,14 @@ func TestTerminateKillsGrandchild(t *testing.T) {
 	state, pgrp, ok := procState(gpid)
 	switch {
 	case !ok || pgrp != p.PID:
-		if err != nil {
+		// Gone. Its zombie was init's to reap, in init's own time: an
+		// init slower than killWait (seen under qemu-arm on a loaded
+		// CI machine) makes Terminate report the group it waited on,
+		// which is not a fault of Terminate's. Any other error is.
+		if err != nil && !strings.Contains(err.Error(), "process group still has members") {
 			t.Errorf("grandchild gone, but Terminate: %v", err)
+		} else if err != nil {
+			t.Logf("grandchild %d gone, but init reaped it after Terminate stopped waiting: %v", gpid, err)
 		}
 	case state == 'Z' && err != nil && ppid(gpid) != os.Getpid():
 		t.Logf("grandchild %d killed but left a zombie by its parent %d, which does not reap: %v", gpid, ppid(gpid), err)
