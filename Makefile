@@ -58,7 +58,7 @@ run: bin/wsbridge examples/bin/greeter ## build wsbridge and the Go greeter, the
 	bin/wsbridge --address=$(ADDRESS) --port=$(PORT) --demo examples/bin/greeter
 
 # -race needs cgo, whatever the environment says.
-test: lint ## the whole suite, as CI runs it: vet, gofmt check, go test -race ./... (examples' tests included)
+test: lint ## every test but the qemu matrix (make test-cross): vet, gofmt check, staticcheck, go test -race ./...
 	CGO_ENABLED=1 $(GO) test $(TESTFLAGS) ./...
 
 # The qemu matrix is cmd/wsbridge's TestCross (see cross_test.go): slow,
