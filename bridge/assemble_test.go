@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/wsbridge/wsbridge/bridge/transport"
 	"log/slog"
 	"net"
 	"os"
@@ -13,8 +14,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-
-	"github.com/wsbridge/wsbridge/framing"
 )
 
 // serveTest runs srv on a loopback listener until the test ends, and
@@ -64,14 +63,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // closeCodeOf reads frames until a close comes and returns its code, or 0
 // if the connection ends first.
-func closeCodeOf(c *testClient, timeout time.Duration) CloseCode {
+func closeCodeOf(c *testClient, timeout time.Duration) transport.CloseCode {
 	for {
 		op, p, err := c.read(timeout)
 		if err != nil {
 			return 0
 		}
 		if op == ws.OpClose && len(p) >= 2 {
-			return CloseCode(binary.BigEndian.Uint16([]byte(p)))
+			return transport.CloseCode(binary.BigEndian.Uint16([]byte(p)))
 		}
 	}
 }
@@ -94,7 +93,7 @@ func TestCutMessagesNeverReachTheProgram(t *testing.T) {
 		name  string
 		wire  func(t *testing.T, marker []byte) []byte
 		drop  bool
-		want  CloseCode
+		want  transport.CloseCode
 		after func(t *testing.T, marker []byte) []byte // sent after the close is read
 	}{
 		{name: "tcp dropped mid-frame", drop: true, wire: func(t *testing.T, m []byte) []byte {
@@ -104,16 +103,16 @@ func TestCutMessagesNeverReachTheProgram(t *testing.T) {
 		{name: "tcp dropped mid-message", drop: true, wire: func(t *testing.T, m []byte) []byte {
 			return clientFrame(t, false, 0, ws.OpText, m)
 		}},
-		{name: "closed mid-message", want: CloseNormal, wire: func(t *testing.T, m []byte) []byte {
+		{name: "closed mid-message", want: transport.CloseNormal, wire: func(t *testing.T, m []byte) []byte {
 			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpClose, []byte{3, 232})...)
 		}},
-		{name: "invalid UTF-8", want: CloseInvalidPayload, wire: func(t *testing.T, m []byte) []byte {
+		{name: "invalid UTF-8", want: transport.CloseInvalidPayload, wire: func(t *testing.T, m []byte) []byte {
 			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpContinuation, []byte{0xff})...)
 		}},
-		{name: "over max-message", want: CloseMessageTooBig, wire: func(t *testing.T, m []byte) []byte {
+		{name: "over max-message", want: transport.CloseMessageTooBig, wire: func(t *testing.T, m []byte) []byte {
 			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpContinuation, make([]byte, maxMessage))...)
 		}},
-		{name: "protocol error", want: CloseProtocolError, wire: func(t *testing.T, m []byte) []byte {
+		{name: "protocol error", want: transport.CloseProtocolError, wire: func(t *testing.T, m []byte) []byte {
 			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpText, []byte("x"))...)
 		}},
 	}
@@ -157,7 +156,7 @@ func TestCutMessagesNeverReachTheProgram(t *testing.T) {
 				b, _ := os.ReadFile(out)
 				return bytes.Contains(b, []byte("whole message"))
 			})
-			ok.answerClose(CloseNormal)
+			ok.answerClose(transport.CloseNormal)
 			waitFor(t, "the last client to be gone", func() bool { return srv.conns.Load() == 0 })
 			b, err := os.ReadFile(out)
 			if err != nil {
@@ -173,7 +172,7 @@ func TestCutMessagesNeverReachTheProgram(t *testing.T) {
 				t.Fatalf("line program read %q, want only the whole message's line", b)
 			}
 			ep, _, _ := srv.routes.find(m.path)
-			if held := ep.assembly.held.Load(); held != 0 {
+			if held := ep.budget.Held(); held != 0 {
 				t.Fatalf("%d bytes still charged to the assembly budget with every client gone", held)
 			}
 		})
@@ -198,7 +197,7 @@ func TestAssemblyBudget(t *testing.T) {
 	for _, path := range []string{"/shared", "/cgi"} {
 		t.Run(path, func(t *testing.T) {
 			ep, _, _ := srv.routes.find(path)
-			held := ep.assembly
+			held := ep.budget
 			hold := func() *testClient {
 				c := dialTest(t, addr, path, 0)
 				if _, err := c.conn.Write(clientFrame(t, false, 0, ws.OpBinary, make([]byte, part))); err != nil {
@@ -207,12 +206,12 @@ func TestAssemblyBudget(t *testing.T) {
 				return c
 			}
 			a, b := hold(), hold()
-			waitFor(t, "two messages held", func() bool { return held.held.Load() == 2*32<<10 })
+			waitFor(t, "two messages held", func() bool { return held.Held() == 2*32<<10 })
 			c := hold()
-			if got := closeCodeOf(c, 20*time.Second); got != CloseTryAgainLater {
+			if got := closeCodeOf(c, 20*time.Second); got != transport.CloseTryAgainLater {
 				t.Fatalf("third unfinished message: close %d, want 1013", got)
 			}
-			c.answerClose(CloseTryAgainLater)
+			c.answerClose(transport.CloseTryAgainLater)
 			// a and b are still served: b finishes its message.
 			if _, err := b.conn.Write(clientFrame(t, true, 0, ws.OpContinuation, []byte("!"))); err != nil {
 				t.Fatal(err)
@@ -220,113 +219,13 @@ func TestAssemblyBudget(t *testing.T) {
 			if _, _, err := b.read(20 * time.Second); err != nil {
 				t.Fatalf("a client within the budget got no answer: %v", err)
 			}
-			a.answerClose(CloseNormal)
-			b.answerClose(CloseNormal)
-			waitFor(t, "the budget to be given back", func() bool { return held.held.Load() == 0 })
+			a.answerClose(transport.CloseNormal)
+			b.answerClose(transport.CloseNormal)
+			waitFor(t, "the budget to be given back", func() bool { return held.Held() == 0 })
 			d := hold()
-			waitFor(t, "a new client to hold a message", func() bool { return held.held.Load() == 32<<10 })
-			d.answerClose(CloseNormal)
-			waitFor(t, "the clients to be gone", func() bool { return srv.conns.Load() == 0 && held.held.Load() == 0 })
+			waitFor(t, "a new client to hold a message", func() bool { return held.Held() == 32<<10 })
+			d.answerClose(transport.CloseNormal)
+			waitFor(t, "the clients to be gone", func() bool { return srv.conns.Load() == 0 && held.Held() == 0 })
 		})
 	}
-}
-
-// FuzzAssembler feeds random cuts of messages to an assembler: it emits
-// exactly the whole messages, each once, and never a part of one.
-func FuzzAssembler(f *testing.F) {
-	f.Add([]byte("hello world"), uint8(3), uint8(0))
-	f.Add([]byte("one"), uint8(1), uint8(2))
-	f.Add(bytes.Repeat([]byte("z"), 5000), uint8(200), uint8(7))
-	f.Fuzz(func(t *testing.T, msg []byte, cut uint8, mode uint8) {
-		budget := &assemblyBudget{limit: 1 << 20}
-		a := assembler{budget: budget, max: 1 << 20}
-		n := max(int(cut), 1)
-		var pieces []framing.Piece
-		for first := true; first || len(msg) > 0; first = false {
-			k := min(n, len(msg))
-			pieces = append(pieces, framing.Piece{Data: msg[:k], First: first, Final: k == len(msg)})
-			msg = msg[k:]
-		}
-		whole := bytes.Join(func() [][]byte {
-			var d [][]byte
-			for _, p := range pieces {
-				d = append(d, p.Data)
-			}
-			return d
-		}(), nil)
-		if mode%2 == 1 && len(pieces) > 1 {
-			pieces = pieces[:len(pieces)-1] // never finished
-		}
-		var got [][]byte
-		for i := range pieces {
-			if err := a.feed(pieces[i:i+1:i+1], func(w []framing.Piece) {
-				for _, p := range w {
-					if !p.First || !p.Final {
-						t.Fatalf("emitted a part: %+v", p)
-					}
-					got = append(got, bytes.Clone(p.Data))
-				}
-			}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		a.release()
-		finished := pieces[len(pieces)-1].Final
-		switch {
-		case finished && (len(got) != 1 || !bytes.Equal(got[0], whole)):
-			t.Fatalf("got %q, want %q once", got, whole)
-		case !finished && len(got) != 0:
-			t.Fatalf("an unfinished message was emitted: %q", got)
-		}
-		if budget.held.Load() != 0 {
-			t.Fatalf("%d bytes still charged after release", budget.held.Load())
-		}
-	})
-}
-
-// FuzzCutToFrame frames random pieces into a blob and cuts a chunk of it
-// at a random offset: the cut ends at the end of the frame the offset is
-// in (or at the offset, between frames), never inside a frame.
-func FuzzCutToFrame(f *testing.F) {
-	f.Add([]byte("abc"), uint16(100), uint16(1), uint8(3))
-	f.Add(bytes.Repeat([]byte("x"), 70000), uint16(60000), uint16(0), uint8(2))
-	f.Add([]byte(""), uint16(0), uint16(0), uint8(1))
-	f.Fuzz(func(t *testing.T, data []byte, split uint16, at uint16, n uint8) {
-		var pieces []framing.Piece
-		var bounds []int
-		pos := 0
-		for i := 0; i < int(n%8)+1; i++ {
-			k := min(int(split), len(data))
-			p := framing.Piece{Data: data[:k], First: true, Final: true}
-			data = data[k:]
-			pieces = append(pieces, p)
-			pos += len(wsFrames{}.AppendPrefix(nil, p)) + k
-			bounds = append(bounds, pos)
-		}
-		b := newBlob(pieces)
-		defer b.release()
-		if len(b.buf) != pos {
-			t.Fatalf("blob of %d bytes, frames of %d", len(b.buf), pos)
-		}
-		c := chunk{b: b, start: 0, off: int(at) % (len(b.buf) + 1), end: len(b.buf)}
-		off := c.off
-		c.cutToFrame()
-		want := len(b.buf)
-		if off == 0 {
-			want = 0
-		}
-		for i, e := range bounds {
-			if e == off {
-				want = off
-				break
-			}
-			if e > off && (i == 0 && off > 0 || i > 0 && bounds[i-1] < off) {
-				want = e
-				break
-			}
-		}
-		if c.end != want {
-			t.Fatalf("cut at %d of frames ending %v: end %d, want %d", off, bounds, c.end, want)
-		}
-	})
 }

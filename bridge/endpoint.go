@@ -1,14 +1,15 @@
 package bridge
 
 import (
-	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/wsbridge/wsbridge/bridge/modes"
+	"github.com/wsbridge/wsbridge/bridge/modes/cgi"
+	"github.com/wsbridge/wsbridge/bridge/modes/shared"
+	"github.com/wsbridge/wsbridge/bridge/wsconn"
 	"github.com/wsbridge/wsbridge/framing"
-	"github.com/wsbridge/wsbridge/procs"
 )
 
 // Mode says how an endpoint's program serves its clients.
@@ -73,38 +74,11 @@ type Endpoint struct {
 	CGI    CGIOptions    // ModeCGI only
 }
 
-// SharedOptions tune a shared child (ModeShared).
-type SharedOptions struct {
-	// Lazy starts the child at the first connection rather than with
-	// Serve.
-	Lazy bool
-	// KeepClients keeps clients connected while the child restarts; by
-	// default they are closed with 1012 (service restart) and may
-	// reconnect.
-	KeepClients bool
-	// Queue is how far a client may fall behind the fastest: while
-	// every client has half of it or more waiting, the child's output is
-	// not read (the child waits); a client more than Queue behind the
-	// fastest, or that takes nothing for 5s while it holds the others
-	// back, is slow. With the mux framing, a client with more than Queue
-	// waiting is slow. 0: 256 KiB.
-	Queue int
-	// DropSlow drops whole messages for a slow client rather than
-	// disconnecting it with 1013; it then no longer holds the child back
-	// until it reads again.
-	DropSlow bool
-	// RestartDelay is the first wait before restarting a child that
-	// exited; it doubles at each quick exit, up to 30 times it. 0: 100ms.
-	RestartDelay time.Duration
-}
+// SharedOptions tune a shared child (ModeShared); see shared.Options.
+type SharedOptions = shared.Options
 
-// CGIOptions tune per-message CGI (ModeCGI).
-type CGIOptions struct {
-	PerConn int           // scripts running at once for one connection; 0: 4
-	Total   int           // scripts running at once for the endpoint; 0: 64
-	Timeout time.Duration // a script running longer is killed; 0: 30s
-	MaxOut  int64         // largest reply (stdout) of a script; 0: 1 MiB
-}
+// CGIOptions tune per-message CGI (ModeCGI); see cgi.Options.
+type CGIOptions = cgi.Options
 
 // withDefaults checks ep and fills in its defaults.
 func (ep Endpoint) withDefaults() (Endpoint, error) {
@@ -113,14 +87,14 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 		name = "(every path)"
 	}
 	fail := func(format string, args ...any) (Endpoint, error) {
-		return ep, fmt.Errorf("endpoint %s: %s", name, fmt.Sprintf(format, args...))
+		return ep, fmt.Errorf("endpoint %s: %w", name, fmt.Errorf(format, args...))
 	}
 	switch {
 	case ep.ScriptDir != "" && len(ep.Command) > 0:
 		return fail("a program and a script directory: give one")
 	case ep.ScriptDir != "":
 		if err := ep.checkScriptDir(); err != nil {
-			return fail("%v", err)
+			return fail("%w", err)
 		}
 	case len(ep.Command) == 0 || ep.Command[0] == "":
 		return fail("no program to run")
@@ -133,20 +107,20 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 		ep.Path = "/"
 	}
 	if ep.Framing == "" {
-		ep.Framing = "line"
+		ep.Framing = framing.Line
 	}
 	if _, _, err := framing.New(ep.Framing); err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	switch ep.Mode {
 	case ModeProcess, ModeShared, ModeCGI:
 	default:
 		return fail("unknown mode %d", ep.Mode)
 	}
-	if ep.Framing == "mux" && ep.Mode != ModeShared {
+	if ep.Framing == framing.Mux && ep.Mode != ModeShared {
 		return fail("the mux framing needs the shared mode (--shared): it addresses the clients of one child")
 	}
-	if ep.Mode == ModeCGI && ep.Framing != "line" {
+	if ep.Mode == ModeCGI && ep.Framing != framing.Line {
 		return fail("--cgi-per-message takes no --framing: each message is the whole of the script's stdin")
 	}
 	switch {
@@ -195,12 +169,13 @@ func (ep Endpoint) withDefaults() (Endpoint, error) {
 // mode keeps across connections.
 type endpoint struct {
 	Endpoint
-	wscfg   wsConfig
-	hub     *hub       // ModeShared: the shared child and its clients
-	scripts *scriptDir // ScriptDir only: the endpoint of each script found
+	prog    modes.Program
+	ws      wsconn.Config
+	hub     *shared.Hub // ModeShared: the shared child and its clients
+	scripts *scriptDir  // ScriptDir only: the endpoint of each script found
 
-	cgiSlots chan struct{}   // ModeCGI: the endpoint's running scripts
-	assembly *assemblyBudget // ModeShared and ModeCGI: what clients' whole messages may hold
+	cgiSlots chan struct{} // ModeCGI: the endpoint's running scripts
+	budget   *modes.Budget // ModeShared and ModeCGI: what clients' whole messages may hold
 }
 
 // defaultAssemblyBudget lets eight clients hold a 1 MiB message each:
@@ -208,62 +183,38 @@ type endpoint struct {
 const defaultAssemblyBudget = 8 << 20
 
 // assembler returns the message assembler of one client of ep.
-func (ep *endpoint) assembler() assembler {
-	return assembler{budget: ep.assembly, max: ep.MaxMessage}
+func (ep *endpoint) assembler() modes.Assembler {
+	return modes.Assembler{Budget: ep.budget, Max: ep.MaxMessage}
 }
 
-// routes finds the endpoint for a request path: the longest Path that is
-// the request's path or a parent of it, else the catch-all.
-type routes struct {
-	byPath   []*endpoint // longest Path first
-	catchAll *endpoint   // Path "": nil when every endpoint has a path
-}
-
-func newRoutes(eps []*endpoint) (routes, error) {
-	var r routes
-	seen := map[string]bool{}
-	for _, ep := range eps {
-		if seen[ep.Path] {
-			if ep.Path == "" {
-				return r, errors.New("more than one endpoint serves every path")
-			}
-			return r, fmt.Errorf("two endpoints at %s", ep.Path)
-		}
-		seen[ep.Path] = true
-		if ep.Path == "" {
-			r.catchAll = ep
-			continue
-		}
-		r.byPath = append(r.byPath, ep)
+// newEndpoint returns the run-time state of e, a checked Endpoint. A script
+// directory makes one for each script it finds, the same way, with itself
+// as dir: its scripts share its budget and its CGI slots.
+func (s *Server) newEndpoint(e Endpoint, dir *endpoint) *endpoint {
+	ep := &endpoint{Endpoint: e,
+		prog: modes.Program{Path: e.Path, Command: e.Command, Dir: e.Dir, PassEnv: e.PassEnv,
+			Framing: e.Framing, CloseGrace: e.CloseGrace},
+		ws: wsconn.Config{
+			MaxMessage:   e.MaxMessage,
+			ReadBuffer:   s.opts.ReadBuffer,
+			PingInterval: s.opts.PingInterval,
+			PingTimeout:  s.opts.PingTimeout,
+			CloseTimeout: s.opts.CloseTimeout,
+		}}
+	switch {
+	case dir != nil:
+		ep.budget, ep.cgiSlots = dir.budget, dir.cgiSlots
+	case e.Mode == ModeCGI:
+		ep.cgiSlots = make(chan struct{}, e.CGI.Total)
+		fallthrough
+	case e.Mode != ModeProcess:
+		ep.budget = &modes.Budget{Limit: e.AssemblyBudget}
 	}
-	sort.SliceStable(r.byPath, func(i, j int) bool { return len(r.byPath[i].Path) > len(r.byPath[j].Path) })
-	return r, nil
-}
-
-// find returns the endpoint for path with the SCRIPT_NAME and PATH_INFO it
-// gives the program, or nil.
-func (r routes) find(path string) (ep *endpoint, script, info string) {
-	for _, ep := range r.byPath {
-		if ep.Path == "/" {
-			return ep, "", path // mounted at the root: the whole path is PATH_INFO
-		}
-		if rest, ok := strings.CutPrefix(path, ep.Path); ok && (rest == "" || rest[0] == '/') {
-			return ep, ep.Path, rest
-		}
+	switch {
+	case e.ScriptDir != "":
+		ep.scripts = newScriptDir(ep, s.newEndpoint) // each script has its own hub
+	case e.Mode == ModeShared:
+		ep.hub = shared.New(s.host, &ep.prog, e.Shared, ep.assembler())
 	}
-	if r.catchAll != nil {
-		return r.catchAll, path, ""
-	}
-	return nil, "", ""
-}
-
-// childSpec is how every mode starts the endpoint's program: with env as
-// its whole environment and each stderr line passed to stderr, read by a
-// reader that parks while the program is silent.
-func (s *Server) childSpec(ep *endpoint, env []string, stderr func(line []byte)) procs.Spec {
-	spec := procs.Spec{Path: ep.Command[0], Args: ep.Command, Env: env, Dir: ep.Dir, Stderr: stderr}
-	if s.poller != nil {
-		spec.Parker = s.poller
-	}
-	return spec
+	return ep
 }

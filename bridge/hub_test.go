@@ -2,10 +2,12 @@ package bridge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/transport"
 	"io"
 	"log/slog"
 	"net"
@@ -114,17 +116,17 @@ func (c *testClient) expect(msg string) {
 
 // expectClose reads the next frame, fails unless it is a close with
 // code, and answers it.
-func (c *testClient) expectClose(code CloseCode) {
+func (c *testClient) expectClose(code transport.CloseCode) {
 	c.t.Helper()
 	op, p, err := c.read(10 * time.Second)
-	if err != nil || op != ws.OpClose || len(p) < 2 || CloseCode(binary.BigEndian.Uint16([]byte(p))) != code {
+	if err != nil || op != ws.OpClose || len(p) < 2 || transport.CloseCode(binary.BigEndian.Uint16([]byte(p))) != code {
 		c.t.Fatalf("got %v %.40q %v, want close %d", op, p, err, code)
 	}
 	c.answerClose(code)
 }
 
 // answerClose sends a close frame with code and ends the connection.
-func (c *testClient) answerClose(code CloseCode) {
+func (c *testClient) answerClose(code transport.CloseCode) {
 	_, _ = c.conn.Write(clientFrame(c.t, true, 0, ws.OpClose, binary.BigEndian.AppendUint16(nil, uint16(code))))
 	c.conn.Close()
 }
@@ -135,9 +137,7 @@ func waitMembers(t *testing.T, srv *Server, path string, n int) {
 	ep, _, _ := srv.routes.find(path)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ep.hub.mu.Lock()
-		got, running := len(ep.hub.members), ep.hub.proc != nil
-		ep.hub.mu.Unlock()
+		got, running := ep.hub.Members(), ep.hub.PID() != 0
 		if got == n && running {
 			return
 		}
@@ -234,10 +234,10 @@ func TestSharedHub(t *testing.T) {
 				t.Fatalf("%s: after line %d: %v", path, last, err)
 			}
 			if path == "/cut" && op == ws.OpClose {
-				if code := CloseCode(binary.BigEndian.Uint16([]byte(p))); code != CloseTryAgainLater {
+				if code := transport.CloseCode(binary.BigEndian.Uint16([]byte(p))); code != transport.CloseTryAgainLater {
 					t.Fatalf("%s: close %d, want 1013", path, code)
 				}
-				slow.answerClose(CloseTryAgainLater)
+				slow.answerClose(transport.CloseTryAgainLater)
 				break
 			}
 			if path == "/drop" && p == "end" {
@@ -267,18 +267,13 @@ func TestSharedHub(t *testing.T) {
 	// restart kills the child of path and waits for the next.
 	restart := func(path string) {
 		ep, _, _ := srv.routes.find(path)
-		ep.hub.mu.Lock()
-		old := ep.hub.proc.PID
-		ep.hub.mu.Unlock()
+		old := ep.hub.PID()
 		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			ep.hub.mu.Lock()
-			running := ep.hub.proc != nil && ep.hub.proc.PID != old
-			ep.hub.mu.Unlock()
-			if running {
+			if pid := ep.hub.PID(); pid != 0 && pid != old {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -296,7 +291,7 @@ func TestSharedHub(t *testing.T) {
 	open = append(open, kept)
 	restart("/cut")
 	for _, c := range cut {
-		c.expectClose(CloseServiceRestart)
+		c.expectClose(transport.CloseServiceRestart)
 	}
 
 	cancel()
@@ -307,10 +302,10 @@ func TestSharedHub(t *testing.T) {
 				t.Fatalf("waiting for the close at shutdown: %v", err)
 			}
 			if op == ws.OpClose {
-				if code := CloseCode(binary.BigEndian.Uint16([]byte(p))); code != CloseGoingAway {
+				if code := transport.CloseCode(binary.BigEndian.Uint16([]byte(p))); code != transport.CloseGoingAway {
 					t.Fatalf("close %d at shutdown, want 1001", code)
 				}
-				c.answerClose(CloseGoingAway)
+				c.answerClose(transport.CloseGoingAway)
 				break
 			}
 		}
@@ -326,4 +321,18 @@ func TestSharedHub(t *testing.T) {
 	if srv.conns.Load() != 0 || srv.forks.Load() != 0 {
 		t.Errorf("counters after shutdown: %d connections, %d children; want 0", srv.conns.Load(), srv.forks.Load())
 	}
+}
+
+// clientFrame returns a masked client frame.
+func clientFrame(t *testing.T, fin bool, rsv byte, op ws.OpCode, payload []byte) []byte {
+	t.Helper()
+	p := bytes.Clone(payload)
+	mask := [4]byte{9, 8, 7, 6}
+	ws.Cipher(p, mask, 0)
+	var b bytes.Buffer
+	if err := ws.WriteHeader(&b, ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Masked: true, Mask: mask, Length: int64(len(p))}); err != nil {
+		t.Fatal(err)
+	}
+	b.Write(p)
+	return b.Bytes()
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/cmd/testchild/childbin"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +24,9 @@ import (
 func TestMain(m *testing.M) {
 	before := goroutines()
 	code := m.Run()
+	if testChild.dir != "" {
+		os.RemoveAll(testChild.dir)
+	}
 	if code == 0 {
 		deadline := time.Now().Add(5 * time.Second)
 		for len(goroutines()) > len(before) && time.Now().Before(deadline) {
@@ -34,6 +39,27 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// testChild is cmd/testchild, built at the first test that runs it.
+var testChild struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// testChildPath returns the path of cmd/testchild (see childbin).
+func testChildPath(t *testing.T) string {
+	t.Helper()
+	testChild.once.Do(func() {
+		if testChild.dir, testChild.err = os.MkdirTemp("", "bridge-testchild"); testChild.err == nil {
+			testChild.path, testChild.err = childbin.Build(testChild.dir)
+		}
+	})
+	if testChild.err != nil {
+		t.Fatal(testChild.err)
+	}
+	return testChild.path
 }
 
 // goroutines returns the stacks of the running goroutines but the

@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/pages"
 )
 
 // Options configures a Server. The zero value of every field is a sound
@@ -100,8 +101,8 @@ func (opts Options) withDefaults() (Options, error) {
 			}
 		}
 	}
-	if err := checkPlainHTTP(opts); err != nil {
-		return opts, err
+	if pages.Minimal && (opts.Demo || opts.DevConsole || opts.StaticDir != "") {
+		return opts, errMinimal
 	}
 	if opts.StaticDir != "" {
 		abs, err := filepath.Abs(opts.StaticDir)
@@ -164,51 +165,16 @@ func isDir(path string) error {
 	return err
 }
 
-// ParseHeader parses a "Name: value" header as the --header flags take it.
-func ParseHeader(s string) (name, value string, err error) {
-	name, value, ok := strings.Cut(s, ":")
-	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-	if !ok || name == "" {
-		return "", "", fmt.Errorf("header %q: want \"Name: value\"", s)
-	}
-	for i := 0; i < len(name); i++ {
-		if !isTokenChar(name[i]) {
-			return "", "", fmt.Errorf("header %q: %q is not a valid header name", s, name)
+// errMinimal says which options the wsbridge_minimal build leaves out.
+var errMinimal = errors.New("this wsbridge is a minimal build (tag wsbridge_minimal): it serves WebSocket endpoints only, without the demo page, the dev console or a static directory")
+
+// nonEmpty returns the headers that hold a field.
+func nonEmpty(hs ...http.Header) []http.Header {
+	var out []http.Header
+	for _, h := range hs {
+		if len(h) > 0 {
+			out = append(out, h)
 		}
 	}
-	for i := 0; i < len(value); i++ {
-		if c := value[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return "", "", fmt.Errorf("header %q: control character in value", s)
-		}
-	}
-	return name, value, nil
-}
-
-// Log levels, after websocketd's: debug < trace < access < info < error < fatal.
-const (
-	LevelDebug  = slog.Level(-8)
-	LevelTrace  = slog.LevelDebug
-	LevelAccess = slog.Level(-2)
-	LevelInfo   = slog.LevelInfo
-	LevelError  = slog.LevelError
-	LevelFatal  = slog.Level(12)
-)
-
-// ParseLevel maps a --loglevel name onto a slog level.
-func ParseLevel(name string) (slog.Level, error) {
-	switch strings.ToLower(name) {
-	case "debug":
-		return LevelDebug, nil
-	case "trace":
-		return LevelTrace, nil
-	case "access", "":
-		return LevelAccess, nil
-	case "info":
-		return LevelInfo, nil
-	case "error":
-		return LevelError, nil
-	case "fatal":
-		return LevelFatal, nil
-	}
-	return 0, fmt.Errorf("unknown log level %q (want debug, trace, access, info, error or fatal)", name)
+	return out
 }

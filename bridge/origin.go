@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/http1"
 	"io"
 	"net"
 	"net/netip"
@@ -51,9 +52,9 @@ func (p originPolicy) check(origin, host string, tls bool) error {
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("malformed Origin %q", origin)
 		}
-		oHost, oPort := splitHostPort(u.Host, defaultPort(u.Scheme))
+		oHost, oPort := http1.SplitHostPort(u.Host, defaultPort(u.Scheme))
 		if p.same {
-			hHost, hPort := splitHostPort(strings.ToLower(host), defaultPort(map[bool]string{false: "http", true: "https"}[tls]))
+			hHost, hPort := http1.SplitHostPort(strings.ToLower(host), defaultPort(map[bool]string{false: "http", true: "https"}[tls]))
 			if oHost == hHost && oPort == hPort {
 				return nil
 			}
@@ -94,14 +95,6 @@ func defaultPort(scheme string) string {
 		return "443"
 	}
 	return "80"
-}
-
-func splitHostPort(hp, defPort string) (string, string) {
-	h, p, err := net.SplitHostPort(hp)
-	if err != nil {
-		return strings.Trim(hp, "[]"), defPort
-	}
-	return h, p
 }
 
 // originFlagValue turns an Origin into the --origin value that allows it.

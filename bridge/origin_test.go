@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"os"
@@ -128,4 +129,45 @@ func FuzzHostName(f *testing.F) {
 			t.Fatalf("check(%q) = %v after hostName accepted it", host, err)
 		}
 	})
+}
+
+func TestOriginPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		origins []string
+		same    bool
+		origin  string
+		host    string
+		allowed bool
+	}{
+		{"no origin header", nil, false, "", "dev:8080", true},
+		{"default same origin", nil, false, "http://dev:8080", "dev:8080", true},
+		{"default same origin default port", nil, false, "http://dev", "dev:80", true},
+		{"default cross origin", nil, false, "http://evil.example", "dev:8080", false},
+		{"default other port", nil, false, "http://dev:9000", "dev:8080", false},
+		{"default https scheme port", nil, false, "https://dev", "dev", false},
+		{"case insensitive", nil, false, "HTTP://DEV:8080", "dev:8080", true},
+		{"star", []string{"*"}, false, "http://evil.example", "dev:8080", true},
+		{"listed host any port", []string{"app.example"}, false, "https://app.example:4443", "dev:8080", true},
+		{"listed host:port", []string{"app.example:8000"}, false, "http://app.example:8000", "dev:8080", true},
+		{"listed wrong port", []string{"app.example:8000"}, false, "http://app.example:8001", "dev:8080", false},
+		{"listed with scheme", []string{"https://app.example"}, false, "http://app.example", "dev:8080", false},
+		{"comma list", []string{"a.example, b.example"}, false, "http://b.example", "dev", true},
+		{"list excludes same origin", []string{"a.example"}, false, "http://dev:8080", "dev:8080", false},
+		{"list plus sameorigin", []string{"a.example"}, true, "http://dev:8080", "dev:8080", true},
+		{"null refused", nil, false, "null", "dev", false},
+		{"null listed", []string{"null"}, false, "null", "dev", true},
+		{"ipv6", nil, false, "http://[::1]:8080", "[::1]:8080", true},
+		{"malformed", nil, false, "::::", "dev", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := newOriginPolicy(tc.origins, tc.same).check(tc.origin, tc.host, false)
+			if (err == nil) != tc.allowed {
+				t.Fatalf("check(%q, %q) = %v, want allowed=%v", tc.origin, tc.host, err, tc.allowed)
+			}
+			if err != nil && tc.origin != "::::" && !bytes.Contains([]byte(err.Error()), []byte("--origin")) {
+				t.Fatalf("refusal %q does not name the flag that allows it", err)
+			}
+		})
+	}
 }

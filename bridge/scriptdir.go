@@ -22,16 +22,16 @@ import (
 // could still lead out; whoever can do that can write into the directory,
 // and so can run anything already.
 type scriptDir struct {
-	dir   string                   // absolute
-	self  *endpoint                // the directory's endpoint: what each script's starts from
-	build func(Endpoint) *endpoint // the server's newEndpoint
+	dir   string                              // absolute
+	self  *endpoint                           // the directory's endpoint: what each script's starts from
+	build func(Endpoint, *endpoint) *endpoint // the server's newEndpoint
 
 	mu      sync.Mutex
 	scripts map[string]*endpoint // by slash path below dir, e.g. "sub/x.sh"
 	stopped bool                 // Serve is ending: shared children stop, or never start
 }
 
-func newScriptDir(self *endpoint, build func(Endpoint) *endpoint) *scriptDir {
+func newScriptDir(self *endpoint, build func(Endpoint, *endpoint) *endpoint) *scriptDir {
 	return &scriptDir{dir: self.ScriptDir, self: self, build: build, scripts: map[string]*endpoint{}}
 }
 
@@ -55,30 +55,6 @@ func (ep *Endpoint) checkScriptDir() error {
 	}
 	ep.ScriptDir = abs
 	return nil
-}
-
-// errNoEndpoint is why a path no endpoint serves is refused.
-var errNoEndpoint = errors.New("no endpoint serves this path")
-
-// lookup is find, followed, for a script directory, by the script the path
-// names: the endpoint returned is then the script's own, and SCRIPT_NAME
-// is the mount point and the script's path. raw is the path as the
-// request spelled it, p the same decoded. A nil endpoint comes with the
-// reason, for the log.
-func (r routes) lookup(raw, p string) (ep *endpoint, script, info string, err error) {
-	ep, script, info = r.find(p)
-	switch {
-	case ep == nil:
-		return nil, "", "", errNoEndpoint
-	case ep.scripts == nil:
-		return ep, script, info, nil
-	}
-	mount := strings.TrimSuffix(ep.Path, "/") // find matched it: p starts with it
-	rel, info, err := ep.scripts.resolve(raw, p[len(mount):])
-	if err != nil {
-		return nil, "", "", err
-	}
-	return ep.scripts.endpoint(rel), mount + "/" + rel, info, nil
 }
 
 // resolve walks rest, a decoded path below the mount point ("/x.sh/more"),
@@ -158,16 +134,11 @@ func (d *scriptDir) endpoint(rel string) *endpoint {
 	e.Dir = filepath.Dir(e.Command[0])
 	// A script is only known once a client asks for it.
 	e.Shared.Lazy = true
-	ep := d.build(e)
-	if ep.cgiSlots != nil {
-		ep.cgiSlots = d.self.cgiSlots // --cgi-total bounds the whole directory
-	}
-	if ep.assembly != nil {
-		ep.assembly = d.self.assembly // --assembly-budget bounds the whole directory
-	}
+	// --cgi-total and --assembly-budget bound the whole directory.
+	ep := d.build(e, d.self)
 	d.scripts[rel] = ep
 	if d.stopped && ep.hub != nil {
-		ep.hub.shutdown() // found as Serve ends: its clients are turned away
+		ep.hub.Shutdown() // found as Serve ends: its clients are turned away
 	}
 	return ep
 }
@@ -184,7 +155,7 @@ func (d *scriptDir) shutdown() {
 	d.mu.Unlock()
 	for _, ep := range eps {
 		if ep.hub != nil {
-			ep.hub.shutdown()
+			ep.hub.Shutdown()
 		}
 	}
 }

@@ -99,7 +99,7 @@ func TestScriptDirLookup(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := &Server{}
-			r, err := newRoutes([]*endpoint{srv.newEndpoint(ep)})
+			r, err := newRoutes([]*endpoint{srv.newEndpoint(ep, nil)})
 			if err != nil {
 				t.Fatal(err)
 			}

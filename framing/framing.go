@@ -96,7 +96,15 @@ type Encoder interface {
 const MaxPrefix = 16
 
 // Names lists the framings New accepts, in the order the help text shows.
-var Names = []string{"line", "raw", "len32", "mux"}
+var Names = []string{Line, Raw, Len32, Mux}
+
+// The framings' names, as New takes them.
+const (
+	Line  = "line"
+	Raw   = "raw"
+	Len32 = "len32"
+	Mux   = "mux" // the shared mode's addressed records
+)
 
 // New returns a fresh Decoder and an Encoder for the named framing
 // ("line", "raw", "len32" or "mux"). The Decoders are a *LineDecoder
@@ -104,13 +112,13 @@ var Names = []string{"line", "raw", "len32", "mux"}
 // *Len32Decoder and a *MuxDecoder.
 func New(name string) (Decoder, Encoder, error) {
 	switch name {
-	case "line":
+	case Line:
 		return NewLineDecoder(), LineEncoder{}, nil
-	case "raw":
+	case Raw:
 		return NewRawDecoder(), RawEncoder{}, nil
-	case "len32":
+	case Len32:
 		return NewLen32Decoder(), Len32Encoder{}, nil
-	case "mux":
+	case Mux:
 		return NewMuxDecoder(), MuxEncoder{}, nil
 	}
 	return nil, nil, fmt.Errorf("framing: unknown framing %q (want one of line, raw, len32, mux)", name)

@@ -279,7 +279,7 @@ func (d *MuxDecoder) truncated(got int) error {
 // piece.
 func (d *MuxDecoder) closed(dst []Piece, p []byte) ([]Piece, error) {
 	if len(p) >= 2 {
-		if code := binary.BigEndian.Uint16(p); !closeCodeOnWire(code) {
+		if code := binary.BigEndian.Uint16(p); !CloseCodeOnWire(code) {
 			return dst, d.fail(fmt.Errorf("%w: close code %d for connection %d is not valid on the wire", ErrMuxRecord, code, d.conn))
 		}
 	}
@@ -422,10 +422,13 @@ func closeSize(n int) error {
 	return nil
 }
 
-// closeCodeOnWire reports whether a WebSocket close frame may carry code
+// CloseCodeOnWire reports whether a WebSocket close frame may carry code
 // (RFC 6455 section 7.4): 1005, 1006 and 1015 are for reporting only, the
-// rest of 1000-2999 is unassigned or reserved, and below 1000 is unused.
-func closeCodeOnWire(code uint16) bool {
+// rest of 1000-2999 is unassigned or reserved, and below 1000 is unused;
+// 1012 to 1014 are registered with IANA after RFC 6455 and accepted. The
+// bridge's WebSocket connection and a mux child's close records both
+// follow it.
+func CloseCodeOnWire(code uint16) bool {
 	switch {
 	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
 		return true

@@ -350,8 +350,8 @@ func TestCloseCodeOnWire(t *testing.T) {
 		}
 	}
 	for c := range 1 << 16 {
-		if got := closeCodeOnWire(uint16(c)); got != valid[uint16(c)] {
-			t.Errorf("closeCodeOnWire(%d) = %t", c, got)
+		if got := CloseCodeOnWire(uint16(c)); got != valid[uint16(c)] {
+			t.Errorf("CloseCodeOnWire(%d) = %t", c, got)
 		}
 	}
 }

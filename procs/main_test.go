@@ -1,13 +1,10 @@
 package procs
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"go/build"
+	"github.com/wsbridge/wsbridge/cmd/testchild/childbin"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -23,7 +20,7 @@ import (
 //	                       scenario in a process of its own (see
 //	                       runScenario); no build, no leak check.
 const (
-	testChildEnv = "WSBRIDGE_TESTCHILD"
+	testChildEnv = childbin.Env
 	scenarioEnv  = "PROCS_TEST_SCENARIO"
 )
 
@@ -47,7 +44,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if testChild, err = buildTestChild(dir); err != nil {
+	if testChild, err = childbin.Build(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -72,49 +69,6 @@ func testMain(m *testing.M) int {
 func flagSet(name string) bool {
 	f := flag.Lookup(name)
 	return f != nil && f.Value.String() != "" && f.Value.String() != "false"
-}
-
-// buildTestChild builds cmd/testchild into dir and returns its path, or
-// returns $WSBRIDGE_TESTCHILD when set. The module root is found by
-// walking up from the working directory to go.mod, so the helper works
-// from any package of the module.
-func buildTestChild(dir string) (string, error) {
-	if p := os.Getenv(testChildEnv); p != "" {
-		return p, nil
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(build.Default.GOROOT, "bin", "go")
-	}
-	out := filepath.Join(dir, "testchild")
-	cmd := exec.Command(goTool, "build", "-o", out, "./cmd/testchild")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build testchild: %v\n%s", err, b)
-	}
-	return out, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func warmUp() error {

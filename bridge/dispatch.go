@@ -1,0 +1,48 @@
+package bridge
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/http1"
+)
+
+// outcome is what became of a connection once a request was dispatched.
+type outcome int
+
+const (
+	closeConn outcome = iota // answered: close the connection
+	keepConn                 // answered: it may carry another request
+	takenConn                // a client owns it now, and ends it
+)
+
+// dispatch answers one request, the chain a reader follows top to
+// bottom: the Host check, then a WebSocket upgrade, then (next: the
+// fallback transports, Server-Sent Events and long polling) the pages
+// (demo, static files, console) and the 426 or 404 they end with.
+func (s *Server) dispatch(conn net.Conn, req *http1.Request, extra []byte) outcome {
+	if err := s.hosts.check(req.Host); err != nil {
+		if errors.Is(err, errHostBad) {
+			s.respond(conn, http.StatusBadRequest, err.Error(), false)
+			return closeConn
+		}
+		// Plain requests too: a rebinding page could read them.
+		s.log.Info("refused: host", "remote", conn.RemoteAddr(), "host", req.Host, "why", err)
+		s.respond(conn, http.StatusMisdirectedRequest, "421 Misdirected Request: "+err.Error(), false)
+		return closeConn
+	}
+	switch {
+	case req.Upgrade:
+		s.handshaking(conn, false)
+		s.upgrade(conn, req, extra)
+		return takenConn
+	default:
+		_ = conn.SetDeadline(time.Time{})
+		if s.site.Answer(conn, req) {
+			return keepConn
+		}
+		return closeConn
+	}
+}

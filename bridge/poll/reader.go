@@ -1,0 +1,167 @@
+package poll
+
+import (
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Source is what a Reader reads: a connection or a file with read
+// deadlines. One the runtime polls (a TCP socket, a non-blocking pipe:
+// a syscall.Conn) is read on its descriptor directly, without holding a
+// buffer while it waits.
+type Source interface {
+	io.Reader
+	SetReadDeadline(time.Time) error
+}
+
+// Layered is a Source read through its own Read but polled on another's
+// descriptor: a TLS connection over TCP (see the package doc).
+type Layered interface {
+	Source
+	// Underlying returns the descriptor the Poller watches.
+	Underlying() (syscall.RawConn, error)
+	// ReadNow reads what the source holds or what is ready, without
+	// waiting: ErrWouldBlock when there is nothing.
+	ReadNow(p []byte) (int, error)
+}
+
+// Reader reads a Source without holding a buffer while it waits. Where
+// the source has no descriptor of its own (a test pipe) it falls back to
+// a plain Read into a buffer it keeps while it waits. A Reader is a small
+// value; one goroutine at a time uses it.
+type Reader struct {
+	rc   syscall.RawConn // nil: use r
+	r    Source
+	l    Layered // read through it, poll rc
+	size int     // buffer size
+}
+
+// ParkGrace is how long a reader with nothing to read waits in the Go
+// runtime's poller before it parks. A busy connection (an echo takes a
+// few hundred microseconds here) then never pays for parking, while an
+// idle one parks almost at once, so stacks are reused across connections
+// rather than held by idle ones.
+const ParkGrace = 5 * time.Millisecond
+
+// NewReader returns a Reader of r whose buffers are size bytes.
+func NewReader(r Source, size int) Reader {
+	pr := Reader{r: r, size: size}
+	if l, ok := r.(Layered); ok {
+		if rc, err := l.Underlying(); err == nil {
+			pr.rc, pr.l = rc, l
+		}
+		return pr
+	}
+	if sc, ok := r.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			pr.rc = rc
+		}
+	}
+	return pr
+}
+
+// RawConn returns the descriptor the Reader reads, which a Poller can
+// watch; nil when it has none.
+func (p Reader) RawConn() syscall.RawConn { return p.rc }
+
+// ReadAt reads into (*buf)[off:]. When *buf is nil, a buffer is taken from
+// the pool only once data is there; when off is 0 (nothing in the buffer
+// worth keeping) the buffer goes back to the pool while the reader waits.
+// With park set (and a polled source) it does not wait for long: after
+// ParkGrace it returns ErrWouldBlock, holding no buffer, for the caller to
+// park. It returns io.EOF at end of stream, as io.Reader does.
+func (p Reader) ReadAt(buf *[]byte, off int, park bool) (int, error) {
+	if park && p.rc != nil {
+		n, err := p.read(buf, off, false)
+		if !errors.Is(err, ErrWouldBlock) {
+			return n, err
+		}
+		// Nothing yet: wait a moment before parking. The deadline is
+		// cleared after; callers that rely on one set it before each read.
+		_ = p.r.SetReadDeadline(time.Now().Add(ParkGrace))
+		n, err = p.read(buf, off, true)
+		_ = p.r.SetReadDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, ErrWouldBlock
+		}
+		return n, err
+	}
+	return p.read(buf, off, !park)
+}
+
+// read reads once into (*buf)[off:]; with wait it waits for data, else it
+// returns ErrWouldBlock when there is none.
+func (p Reader) read(buf *[]byte, off int, wait bool) (int, error) {
+	if p.rc == nil {
+		if *buf == nil {
+			*buf = Get(p.size)
+		}
+		return p.r.Read((*buf)[off:])
+	}
+	if p.l != nil {
+		return p.readLayered(buf, off, wait)
+	}
+	var n int
+	var rerr error
+	err := p.rc.Read(func(fd uintptr) bool {
+		if *buf == nil {
+			*buf = Get(p.size)
+		}
+		n, rerr = readFD(fd, (*buf)[off:])
+		if rerr == unix.EAGAIN {
+			if off == 0 {
+				Put(*buf)
+				*buf = nil
+			}
+			return !wait // wait for readiness unless told not to, holding no buffer
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == unix.EAGAIN:
+		return 0, ErrWouldBlock
+	case rerr != nil:
+		return 0, rerr
+	case n <= 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// readLayered reads a Layered source once: ReadNow first, which takes
+// what the source holds; with wait and nothing there, the wait is on the
+// descriptor, holding no buffer (a 1-byte peek), then a Read.
+func (p Reader) readLayered(buf *[]byte, off int, wait bool) (int, error) {
+	for {
+		if *buf == nil {
+			*buf = Get(p.size)
+		}
+		n, err := p.l.ReadNow((*buf)[off:])
+		if !errors.Is(err, ErrWouldBlock) {
+			return n, err
+		}
+		if off == 0 {
+			Put(*buf)
+			*buf = nil
+		}
+		if !wait {
+			return 0, ErrWouldBlock
+		}
+		var perr error
+		err = p.rc.Read(func(fd uintptr) bool {
+			var b [1]byte
+			_, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK)
+			return perr != unix.EAGAIN
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package wsconn
+
+import (
+	"net"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/wsbridge/wsbridge/bridge/poll"
+	"github.com/wsbridge/wsbridge/bridge/transport"
+	"github.com/wsbridge/wsbridge/framing"
+)
+
+// Send writes pieces as frames, all of them in one writev where the
+// connection allows. Their data is only borrowed for the call.
+func (c *Conn) Send(pieces []framing.Piece) error {
+	var total int64
+	for _, p := range pieces {
+		total += int64(len(p.Data))
+	}
+	if err := framing.WriteVectors(pieces, Wire{}, c.write); err != nil {
+		return err
+	}
+	c.bytesOut.Add(total)
+	return nil
+}
+
+// Wire frames pieces as unmasked server frames: a piece that opens a
+// message gets the text or binary opcode, the others continue it, and the
+// final piece sets FIN. It is a framing.Encoder (the header is the
+// prefix) and a transport.Wire.
+type Wire struct{}
+
+func (Wire) AppendPrefix(dst []byte, p framing.Piece) []byte {
+	op := ws.OpContinuation
+	if p.First {
+		op = ws.OpBinary
+		if p.Kind == framing.Text {
+			op = ws.OpText
+		}
+	}
+	return appendHeader(dst, op, p.Final, len(p.Data))
+}
+
+func (Wire) Suffix(framing.Piece) []byte { return nil }
+
+// AppendFrame appends p as a whole frame to dst.
+func (w Wire) AppendFrame(dst []byte, p framing.Piece) []byte {
+	return append(w.AppendPrefix(dst, p), p.Data...)
+}
+
+// MaxOverhead is the longest header of an unmasked server frame.
+func (Wire) MaxOverhead() int { return maxHeader }
+
+// FrameLen returns the length of the unmasked server frame at the start
+// of b, header included.
+func (Wire) FrameLen(b []byte) int { return frameLen(b) }
+
+// Wire returns how the connection frames pieces.
+func (c *Conn) Wire() transport.Wire { return Wire{} }
+
+// write puts whole frames on the wire under the write lock, then sends a
+// pong or ping that waited for the lock.
+func (c *Conn) write(iov [][]byte) error {
+	c.wmu.Lock()
+	err := c.writeLocked(iov)
+	c.flushControlLocked()
+	c.wmu.Unlock()
+	c.controlAfterUnlock()
+	return err
+}
+
+func (c *Conn) writeLocked(iov [][]byte) error {
+	if c.closeSent.Load() || c.wbroken {
+		return transport.ErrClosed
+	}
+	bufs := net.Buffers(iov)
+	if _, err := bufs.WriteTo(c.conn); err != nil {
+		c.wbroken = true
+		return err
+	}
+	return nil
+}
+
+// The shared mode's writer (transport.Framed): frames framed once for
+// every member, written under the write lock.
+
+func (c *Conn) TryLockWrite() bool { return c.wmu.TryLock() }
+func (c *Conn) LockWrite()         { c.wmu.Lock() }
+func (c *Conn) UnlockWrite()       { c.wmu.Unlock() }
+
+// WritableLocked reports whether frames may still be written.
+func (c *Conn) WritableLocked() bool { return !c.closeSent.Load() && !c.wbroken }
+
+// BreakLocked says no more frames fit: a write failed, or the close
+// timeout passed, part-way.
+func (c *Conn) BreakLocked() { c.wbroken = true }
+
+// ControlWanted reports whether a pong or ping waits for the write lock.
+func (c *Conn) ControlWanted() bool { return c.pongWant.Load() || c.pingWant.Load() }
+
+// FlushControlLocked writes a pong or ping that waits; SendControl does
+// so if the write lock is free.
+func (c *Conn) FlushControlLocked() { c.flushControlLocked() }
+func (c *Conn) SendControl()        { c.controlAfterUnlock() }
+
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+func (c *Conn) CloseTimeout() time.Duration        { return c.cfg.CloseTimeout }
+func (c *Conn) CountOut(n int64)                   { c.bytesOut.Add(n) }
+
+// WriteLocked writes iov with writev(2), the write lock held. With wait it
+// waits for room as often as needed until part is written (the write
+// deadline applies) and returns what was; without, it never waits and
+// returns poll.ErrWouldBlock, with what the socket took, unless it took
+// all.
+func (c *Conn) WriteLocked(iov [][]byte, wait bool) (int, error) {
+	rc := c.pr.RawConn()
+	if rc == nil {
+		if !wait {
+			return 0, poll.ErrWouldBlock // no descriptor: the drain writes it
+		}
+		bufs := net.Buffers(iov)
+		n, err := bufs.WriteTo(c.conn)
+		return int(n), err
+	}
+	return poll.Writev(rc, iov, wait, nil)
+}
