@@ -33,6 +33,7 @@ type options struct {
 	servers          []string      // columns to run; nil: all
 	markdown         string        // also write the results here; "": don't
 	wsbridge         string        // prebuilt wsbridge; "": build one
+	baseline         string        // a second wsbridge, absolute, measured beside the first; "": none
 	websocketd       string        // websocketd to compare with
 	quick            bool
 	args             []string // the command line, for the report
@@ -179,6 +180,9 @@ func (b *bench) binaries(ctx context.Context, dir string) (binaries, error) {
 			}
 		}
 	}
+	if b.wants(colBaseline) {
+		bins.baseline = b.opts.baseline
+	}
 	if b.wants(colWebsocketd) {
 		bins.websocketd = findWebsocketd(b.opts.websocketd)
 		if bins.websocketd == "" {
@@ -192,6 +196,9 @@ func (b *bench) binaries(ctx context.Context, dir string) (binaries, error) {
 
 // wants reports whether the command line selects a column.
 func (b *bench) wants(column string) bool {
+	if column == colBaseline {
+		return b.opts.baseline != "" && b.wants(colWsbridge)
+	}
 	return len(b.opts.servers) == 0 || slices.Contains(b.opts.servers, column)
 }
 
@@ -205,8 +212,12 @@ func (b *bench) plan(bins binaries) []*scenario {
 		s := *sc
 		s.variants = nil
 		for _, v := range sc.variants {
-			if b.wants(v.column) && v.argv(bins, 0)[0] != "" {
-				s.variants = append(s.variants, v)
+			// The baseline twin right after its wsbridge variant: both
+			// take their turn in every round, under the same noise.
+			for _, w := range []*variant{v, baselineTwins[v]} {
+				if w != nil && b.wants(w.column) && w.argv(bins, 0)[0] != "" {
+					s.variants = append(s.variants, w)
+				}
 			}
 		}
 		if len(s.variants) > 0 {

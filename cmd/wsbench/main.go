@@ -23,6 +23,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +79,7 @@ func parseFlags(args []string, out io.Writer) (o options, floorPort int, err err
 	fs.IntVar(&o.broadcastRound, "broadcast-burst", 2000, "messages per burst in the broadcast scenario")
 	fs.StringVar(&o.markdown, "markdown", "", "also write the results as Markdown to `FILE`")
 	fs.StringVar(&o.wsbridge, "wsbridge", "", "wsbridge binary to measure (`PATH`; default: build ./cmd/wsbridge)")
+	fs.StringVar(&o.baseline, "baseline", "", "a second wsbridge binary (`PATH`), measured in turn with the first wherever it is, as the baseline column, with the spread of the repeats to judge noise by")
 	fs.StringVar(&o.websocketd, "websocketd", "/usr/bin/websocketd", "websocketd binary to compare with (`PATH`)")
 	serve := fs.Bool("serve-floor", false, "")
 	port := fs.Int("port", 0, "")
@@ -141,6 +144,14 @@ func parseFlags(args []string, out io.Writer) (o options, floorPort int, err err
 	if o.servers, err = list(servers, columns, "-servers"); err != nil {
 		return o, -1, err
 	}
+	if o.baseline != "" {
+		if o.baseline, err = checkBinary(o.baseline); err != nil {
+			return o, -1, fmt.Errorf("-baseline: %w", err)
+		}
+		if len(o.servers) > 0 && !slices.Contains(o.servers, colWsbridge) {
+			return o, -1, errors.New("-baseline is compared with wsbridge: -servers must include wsbridge")
+		}
+	}
 	o.warmup = min(300*time.Millisecond, o.duration/3)
 	o.stallAfter = 1500 * time.Millisecond
 	o.settleMin, o.settleMax = 2*time.Second, 10*time.Second
@@ -150,6 +161,23 @@ func parseFlags(args []string, out io.Writer) (o options, floorPort int, err err
 	}
 	o.args = args
 	return o, -1, nil
+}
+
+// checkBinary returns path made absolute, so that a bare name is not
+// looked up on $PATH, once it is known to be an executable file.
+func checkBinary(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case err != nil:
+		return "", err
+	case !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0:
+		return "", fmt.Errorf("%s is not an executable file", abs)
+	}
+	return abs, nil
 }
 
 // list splits a comma-separated flag and checks each name is known.

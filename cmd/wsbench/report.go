@@ -61,9 +61,11 @@ func rowSpecs(o options) []rowSpec {
 
 // cell is one server's median for one row, or why there is none.
 type cell struct {
-	ok   bool
-	v    float64
-	text string // when !ok
+	ok     bool
+	v      float64
+	spread float64 // (max-min)/median of the repeats; +Inf when they differ around a zero median
+	runs   int     // repeats the median is of
+	text   string  // when !ok
 }
 
 // row is one filled row of the table.
@@ -78,6 +80,27 @@ func (r row) ratio(a, b string) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.2f×", x.v/y.v)
+}
+
+// noise judges the ratio of column a to column b against the spread of
+// their repeats: "within" when it differs from 1× by no more than the
+// larger spread of the two, else "better" or "WORSE" as the row reads.
+func (r row) noise(a, b string) string {
+	x, y := r.cells[a], r.cells[b]
+	switch {
+	case !x.ok || !y.ok || y.v == 0:
+		return "—"
+	case x.runs < 2 || y.runs < 2:
+		return "1 run" // no spread to judge by
+	}
+	d := x.v/y.v - 1
+	if math.Abs(d) <= max(x.spread, y.spread) {
+		return "within"
+	}
+	if (d > 0) == (r.spec.better == "higher") {
+		return "better"
+	}
+	return "WORSE"
 }
 
 // report is a finished benchmark: its rows, the target checks and notes.
@@ -105,7 +128,7 @@ func (b *bench) report() *report {
 	failed := map[string]int{}
 	for _, spec := range rowSpecs(b.opts) {
 		r := row{spec: spec, cells: map[string]cell{}}
-		for _, col := range columns {
+		for _, col := range rep.columns() {
 			v := variantFor(spec, col)
 			if v == nil {
 				r.cells[col] = cell{text: "n/a"}
@@ -136,8 +159,19 @@ func (b *bench) report() *report {
 	return rep
 }
 
+// columns are the report's server columns: the baseline's, with
+// -baseline, next to wsbridge's.
+func (rep *report) columns() []string {
+	if rep.opts.baseline == "" {
+		return columns
+	}
+	return []string{colWsbridge, colBaseline, colWebsocketd, colFloor}
+}
+
 func variantFor(spec rowSpec, col string) *variant {
 	switch {
+	case col == colBaseline:
+		return baselineTwins[variantFor(spec, colWsbridge)]
 	case spec.only != nil && col == colWsbridge:
 		return spec.only
 	case spec.only != nil:
@@ -175,7 +209,16 @@ func median(rs []result, value func(result) float64) cell {
 	if len(stalledMsgs) > 0 {
 		return cell{text: fmt.Sprintf("stalled (%s msgs, %d/%d runs)", commas(int64(mid(stalledMsgs))), len(stalledMsgs), len(rs))}
 	}
-	return cell{ok: true, v: mid(vals)}
+	m := mid(vals) // sorts vals
+	c := cell{ok: true, v: m, runs: len(vals)}
+	switch lo, hi := vals[0], vals[len(vals)-1]; {
+	case hi == lo:
+	case m == 0:
+		c.spread = math.Inf(1)
+	default:
+		c.spread = (hi - lo) / math.Abs(m)
+	}
+	return c
 }
 
 func mid(v []float64) float64 {
@@ -244,19 +287,54 @@ func (rep *report) checkTargets() []string {
 }
 
 // header is the table's column titles.
-var header = []string{"measurement", "better", "wsbridge", "websocketd", "floor", "wsbridge/websocketd", "wsbridge/floor"}
+func (rep *report) header() []string {
+	h := append([]string{"measurement", "better"}, rep.columns()...)
+	if rep.opts.baseline != "" {
+		h = append(h, "wsbridge/baseline", "vs noise")
+	}
+	return append(h, "wsbridge/websocketd", "wsbridge/floor")
+}
 
 func (rep *report) cellsOf(r row) []string {
 	out := []string{r.spec.label, r.spec.better}
-	for _, col := range columns {
+	for _, col := range rep.columns() {
 		c := r.cells[col]
-		if c.ok {
-			out = append(out, num(c.v))
-		} else {
+		switch {
+		case !c.ok:
 			out = append(out, c.text)
+		case rep.opts.baseline != "" && c.runs > 1:
+			out = append(out, num(c.v)+" ("+percent(c.spread)+")")
+		default:
+			out = append(out, num(c.v))
 		}
 	}
+	if rep.opts.baseline != "" {
+		out = append(out, r.ratio(colWsbridge, colBaseline), r.noise(colWsbridge, colBaseline))
+	}
 	return append(out, r.ratio(colWsbridge, colWebsocketd), r.ratio(colWsbridge, colFloor))
+}
+
+// percent formats a spread.
+func percent(f float64) string {
+	switch {
+	case math.IsInf(f, 0) || math.IsNaN(f):
+		return "—"
+	case f >= 0.1:
+		return fmt.Sprintf("%.0f%%", f*100)
+	}
+	return fmt.Sprintf("%.1f%%", f*100)
+}
+
+// noiseRule says, above a table with a baseline column, how to read it.
+func (rep *report) noiseRule() []string {
+	if rep.opts.baseline == "" {
+		return nil
+	}
+	return []string{
+		"baseline: " + rep.opts.baseline + ", measured wherever wsbridge is, in turn with it and the others in every round.",
+		"(x%) after a median is the spread of its repeats, (max−min)/median. wsbridge/baseline is within noise when it differs from 1× by no more than " +
+			"the larger spread of the two binaries; outside it the row reads better or WORSE. One repeat has no spread: use -repeat 3 or more.",
+	}
 }
 
 func (rep *report) about() string {
@@ -304,6 +382,7 @@ var legend = []string{
 }
 
 func (rep *report) writeText(w io.Writer) {
+	header := rep.header()
 	rows := [][]string{header}
 	for _, r := range rep.rows {
 		rows = append(rows, rep.cellsOf(r))
@@ -316,6 +395,9 @@ func (rep *report) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, rep.about())
+	for _, l := range rep.noiseRule() {
+		fmt.Fprintln(w, l)
+	}
 	fmt.Fprintln(w)
 	for n, r := range rows {
 		var sb strings.Builder
@@ -347,6 +429,10 @@ func (rep *report) writeText(w io.Writer) {
 
 func (rep *report) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "# wsbench results\n\n%s\n\n", rep.about())
+	for _, l := range rep.noiseRule() {
+		fmt.Fprintf(w, "%s\n\n", l)
+	}
+	header := rep.header()
 	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat(" --- |", 2)+strings.Repeat(" ---: |", len(header)-2))
 	for _, r := range rep.rows {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(rep.cellsOf(r), " | "))

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ type variant struct {
 // binaries are the programs the variants run.
 type binaries struct {
 	wsbridge   string // "" when not built
+	baseline   string // a second wsbridge to compare with; "" without -baseline
 	websocketd string // "" when not installed
 	self       string // this program, for the floor server
 }
@@ -38,8 +40,11 @@ const (
 	colWsbridge   = "wsbridge"
 	colWebsocketd = "websocketd"
 	colFloor      = "floor"
+	colBaseline   = "baseline" // only with -baseline; not a -servers name
 )
 
+// columns are the names -servers takes. The baseline column is not one:
+// it is measured wherever wsbridge is, or the ratio would mean nothing.
 var columns = []string{colWsbridge, colWebsocketd, colFloor}
 
 var (
@@ -56,6 +61,27 @@ var (
 		return []string{b.self, "-serve-floor", "-port", strconv.Itoa(port)}
 	}}
 )
+
+// baselineTwins maps each wsbridge variant to the same configuration run
+// with the -baseline binary, so that old and new differ only in binary.
+var baselineTwins = map[*variant]*variant{
+	vWsbridge:          baselineTwin(vWsbridge),
+	vWsbridgeLen32:     baselineTwin(vWsbridgeLen32),
+	vWsbridgeShared:    baselineTwin(vWsbridgeShared),
+	vWsbridgeBroadcast: baselineTwin(vWsbridgeBroadcast),
+}
+
+func baselineTwin(v *variant) *variant {
+	return &variant{
+		name:   strings.Replace(v.name, colWsbridge, colBaseline, 1),
+		column: colBaseline,
+		binary: v.binary,
+		argv: func(b binaries, port int) []string {
+			b.wsbridge = b.baseline
+			return v.argv(b, port)
+		},
+	}
+}
 
 // server is one running server process.
 type server struct {
