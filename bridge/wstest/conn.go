@@ -28,8 +28,8 @@ type Options struct {
 	RcvBuf int
 	// ReadBuffer sizes the reader; 0 is bufio's default (4 KiB).
 	ReadBuffer int
-	// Timeout bounds the dial and the handshake, and is the Conn's
-	// Timeout; 0 is 10s.
+	// Timeout bounds the dial and the handshake together, and is the
+	// Conn's Timeout; 0 is 10s.
 	Timeout time.Duration
 }
 
@@ -88,19 +88,20 @@ func DialTCP(addr string, o Options) (*Conn, error) {
 // answer is parsed in place, not by net/http: the benchmark dials in a
 // loop and must cost little.
 func Dial(addr string, o Options) (*Conn, error) {
+	deadline := time.Now().Add(o.timeout())
 	c, err := DialTCP(addr, o)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.handshake(addr, o); err != nil {
+	if err := c.handshake(addr, o, deadline); err != nil {
 		c.Conn.Close()
 		return nil, fmt.Errorf("handshake with %s: %w", addr, err)
 	}
 	return c, nil
 }
 
-func (c *Conn) handshake(addr string, o Options) error {
-	_ = c.Conn.SetDeadline(time.Now().Add(o.timeout()))
+func (c *Conn) handshake(addr string, o Options, deadline time.Time) error {
+	_ = c.Conn.SetDeadline(deadline)
 	defer c.Conn.SetDeadline(time.Time{})
 	req, key := o.request(addr)
 	if _, err := io.WriteString(c.Conn, req); err != nil {
