@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // The "Deploy on a board" guide of README.md, on loopback: BusyBox httpd
@@ -22,7 +24,7 @@ func startHTTPD(t *testing.T, dir string) string {
 	t.Helper()
 	busybox := requireTool(t, "busybox", "busybox")
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	var log lockedBuffer
+	var log wstest.Buffer
 	cmd := exec.Command(busybox, "httpd", "-f", "-vv", "-p", addr, "-h", dir)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {

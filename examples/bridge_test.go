@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // wsbridgeBinary builds the real wsbridge command once per run. While the
@@ -32,7 +34,7 @@ func wsbridgeBinary(t *testing.T) string {
 type bridgeProc struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr lockedBuffer // its log
+	stderr wstest.Buffer // its log
 	done   chan struct{}
 	err    error // its exit, valid after done
 }
@@ -173,20 +175,20 @@ func TestBehindWsbridge(t *testing.T) {
 			command: func(t *testing.T) []string { return []string{greeter(t), "-every=0"} },
 			// REMOTE_ADDR comes from wsbridge.
 			welcome: "hello 127.0.0.1: type a line and I answer it reversed and upper-cased",
-			talk:    []exchange{{opText, "hello", "#1 OLLEH"}},
+			talk:    []exchange{{wstest.OpText, "hello", "#1 OLLEH"}},
 		},
 		{
 			name:    "line-echo",
 			framing: "line",
 			command: func(t *testing.T) []string { return []string{buildC(t, "line-echo")} },
-			talk:    []exchange{{opText, "hello", "echo: hello"}},
+			talk:    []exchange{{wstest.OpText, "hello", "echo: hello"}},
 		},
 		{
 			name:    "count.sh",
 			framing: "line",
 			command: func(t *testing.T) []string { return []string{script} },
 			welcome: "count.sh ready: send lines, I count them",
-			talk:    []exchange{{opText, "a", "1: a"}, {opText, "b", "2: b"}},
+			talk:    []exchange{{wstest.OpText, "a", "1: a"}, {wstest.OpText, "b", "2: b"}},
 		},
 		{
 			name:    "len32-echo",
@@ -194,8 +196,8 @@ func TestBehindWsbridge(t *testing.T) {
 			command: func(t *testing.T) []string { return []string{buildC(t, "len32-echo")} },
 			welcome: "len32-echo ready: every message comes back as it went",
 			talk: []exchange{
-				{opText, "héllo\nwörld", "héllo\nwörld"}, // one message, newline and all
-				{opBinary, "\x00\x01\xff\n", "\x00\x01\xff\n"},
+				{wstest.OpText, "héllo\nwörld", "héllo\nwörld"}, // one message, newline and all
+				{wstest.OpBinary, "\x00\x01\xff\n", "\x00\x01\xff\n"},
 			},
 		},
 		{
@@ -203,7 +205,7 @@ func TestBehindWsbridge(t *testing.T) {
 			framing: "raw",
 			command: func(t *testing.T) []string { return []string{buildC(t, "raw-upper")} },
 			// Each read of stdout is a binary message.
-			talk: []exchange{{opBinary, "hello\x00wörld", "HELLO\x00WöRLD"}, {opBinary, "abc", "ABC"}},
+			talk: []exchange{{wstest.OpBinary, "hello\x00wörld", "HELLO\x00WöRLD"}, {wstest.OpBinary, "abc", "ABC"}},
 		},
 	}
 	for _, tc := range cases {
@@ -212,13 +214,13 @@ func TestBehindWsbridge(t *testing.T) {
 			b := startBridge(t, args...)
 			c := dial(t, b, "/")
 			if tc.welcome != "" {
-				expectMessage(t, c, opText, tc.welcome)
+				c.ExpectMessage(t, wstest.OpText, tc.welcome)
 			}
 			for _, x := range tc.talk {
-				if err := c.writeFrame(x.op, []byte(x.send)); err != nil {
+				if err := c.WriteFrame(true, x.op, []byte(x.send)); err != nil {
 					t.Fatal(err)
 				}
-				expectMessage(t, c, x.op, x.want)
+				c.ExpectMessage(t, x.op, x.want)
 			}
 			closeNormally(t, c)
 			b.stop(t)
@@ -226,68 +228,56 @@ func TestBehindWsbridge(t *testing.T) {
 	}
 }
 
-func expectMessage(t *testing.T, c *wsClient, wantOp byte, want string) {
+// dial opens a WebSocket to the bridge with no Origin header, as a program
+// (not a browser) does, failing the test if it cannot.
+func dial(t *testing.T, b *bridgeProc, target string) *wstest.Conn {
 	t.Helper()
-	op, msg, err := c.readMessage()
-	if err != nil {
-		t.Fatalf("waiting for %q: %v", want, err)
-	}
-	if op != wantOp || string(msg) != want {
-		t.Fatalf("got message op %#x %q, want op %#x %q", op, msg, wantOp, want)
-	}
-}
-
-// dial opens a WebSocket to the bridge, failing the test if it cannot.
-func dial(t *testing.T, b *bridgeProc, target string) *wsClient {
-	t.Helper()
-	c, err := dialWS(b.addr, target, ioTimeout)
-	if err != nil {
-		t.Fatalf("connecting to ws://%s%s: %v", b.addr, target, err)
-	}
-	t.Cleanup(func() { c.conn.Close() })
-	return c
+	return wstest.MustDial(t, b.addr, wstest.Options{Path: target, Timeout: ioTimeout})
 }
 
 // nextText returns the client's next message, which must be text.
-func nextText(t *testing.T, c *wsClient) string {
+func nextText(t *testing.T, c *wstest.Conn) string {
 	t.Helper()
-	op, msg, err := c.readMessage()
+	op, msg, closed, err := c.ReadMessage(ioTimeout)
+	if errors.Is(err, wstest.ErrClosed) {
+		t.Fatalf("waiting for a message: closed with %d %q", closed.CloseCode(), closed.CloseReason())
+	}
 	if err != nil {
 		t.Fatalf("waiting for a message: %v", err)
 	}
-	if op != opText {
+	if op != wstest.OpText {
 		t.Fatalf("got message op %#x %q, want a text message", op, msg)
 	}
 	return string(msg)
 }
 
-func say(t *testing.T, c *wsClient, msg string) {
+func say(t *testing.T, c *wstest.Conn, msg string) {
 	t.Helper()
-	if err := c.writeFrame(opText, []byte(msg)); err != nil {
+	if err := c.WriteFrame(true, wstest.OpText, []byte(msg)); err != nil {
 		t.Fatalf("sending %q: %v", msg, err)
 	}
 }
 
 // expectClosed expects the server to close c next, with code and reason.
-func expectClosed(t *testing.T, c *wsClient, code int, reason string) {
+func expectClosed(t *testing.T, c *wstest.Conn, code int, reason string) {
 	t.Helper()
-	gotCode, gotReason, err := c.closedByServer()
+	f, err := c.AnswerClose(ioTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gotCode != code || gotReason != reason {
-		t.Fatalf("closed with %d %q, want %d %q", gotCode, gotReason, code, reason)
+	if f.CloseCode() != code || f.CloseReason() != reason {
+		t.Fatalf("closed with %d %q, want %d %q", f.CloseCode(), f.CloseReason(), code, reason)
 	}
 }
 
 // closeNormally closes c from the client's side and expects 1000 back.
-func closeNormally(t *testing.T, c *wsClient) {
+func closeNormally(t *testing.T, c *wstest.Conn) {
 	t.Helper()
-	code, err := c.close()
+	f, err := c.CloseHandshake(wstest.CloseNormal, ioTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != 1000 {
-		t.Fatalf("server answered a normal close with %d, want 1000", code)
+	if f.CloseCode() != wstest.CloseNormal {
+		t.Fatalf("server answered a normal close with %d, want 1000", f.CloseCode())
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/framing"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // TestHelloCGI runs hello.cgi the way --cgi-per-message runs a script, once
@@ -97,7 +99,7 @@ func TestHelloCGIBehindWsbridge(t *testing.T) {
 			for _, msg := range []string{"hello world", "fail", "héllo\nwörld"} {
 				say(t, c, msg)
 			}
-			expectMessage(t, c, opText, reply("hello world", "HELLO WORLD"))
+			c.ExpectMessage(t, wstest.OpText, reply("hello world", "HELLO WORLD"))
 			var failed struct {
 				Error  string `json:"error"`
 				Status int    `json:"status"`
@@ -107,10 +109,10 @@ func TestHelloCGIBehindWsbridge(t *testing.T) {
 				failed.Error != "Bad Gateway" || failed.Status != 502 || failed.Detail != "the script failed: exit status 3" {
 				t.Fatalf("for the failing script got %q, want the bridge's JSON error, 502", msg)
 			}
-			expectMessage(t, c, opText, reply("héllo\nwörld", "HéLLO\nWöRLD"))
+			c.ExpectMessage(t, wstest.OpText, reply("héllo\nwörld", "HéLLO\nWöRLD"))
 			// The connection outlives the failure.
 			say(t, c, "again")
-			expectMessage(t, c, opText, reply("again", "AGAIN"))
+			c.ExpectMessage(t, wstest.OpText, reply("again", "AGAIN"))
 			closeNormally(t, c)
 			b.stop(t)
 			if log := b.stderr.String(); !strings.Contains(log, "hello.cgi: failing on purpose, as asked") {

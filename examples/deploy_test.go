@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // The recipes of deploy/, each checked by the tool that reads it on a
@@ -33,7 +35,7 @@ func runFor(t *testing.T, limit time.Duration, dir string, env []string, argv ..
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	var out, errOut lockedBuffer
+	var out, errOut wstest.Buffer
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -191,7 +193,7 @@ func TestSysvinitScript(t *testing.T) {
 			b := &bridgeProc{addr: "127.0.0.1:" + port}
 			c := dial(t, b, "/")
 			say(t, c, "hello board")
-			expectMessage(t, c, opText, "echo: hello board")
+			c.ExpectMessage(t, wstest.OpText, "echo: hello board")
 			kids := childrenOf(t, pid)
 			if kids != nil && len(kids) != 1 {
 				t.Fatalf("wsbridge's children: %v, want the one line-echo", kids)
@@ -521,7 +523,7 @@ config other 'c'
 		}
 		c := dial(t, b, "/")
 		say(t, c, "hello router")
-		expectMessage(t, c, opText, "echo: hello router")
+		c.ExpectMessage(t, wstest.OpText, "echo: hello router")
 		closeNormally(t, c)
 		b.stop(t)
 	})

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // Bounds of every wait on a child: generous for a loaded 2-core CI machine,
@@ -137,24 +139,6 @@ func childEnv() []string {
 	return env
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // lineChild is an example program run over pipes, driven a line at a time
 // as wsbridge's line framing drives it. Every read and write has a deadline.
 type lineChild struct {
@@ -162,7 +146,7 @@ type lineChild struct {
 	stdin  *os.File
 	stdout *os.File
 	out    *bufio.Reader
-	stderr lockedBuffer
+	stderr wstest.Buffer
 	done   chan struct{} // closed when the process has been waited for
 	err    error         // its exit, valid after done
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // The shared examples behind the real wsbridge --shared: one program,
@@ -63,13 +65,13 @@ func onlyChild(t *testing.T, b *bridgeProc, name string) int {
 // sensorClient is a client of the shared sensor that checks each reading
 // it gets comes right after the one before: none lost, none repeated.
 type sensorClient struct {
-	*wsClient
+	*wstest.Conn
 	last int64 // seq of the last reading; 0: none yet
 }
 
 func (s *sensorClient) next(t *testing.T) string {
 	t.Helper()
-	line := nextText(t, s.wsClient)
+	line := nextText(t, s.Conn)
 	if strings.HasPrefix(line, `{"seq":`) {
 		r := parseReading(t, line)
 		if s.last != 0 && r.Seq != s.last+1 {
@@ -98,8 +100,8 @@ func align(t *testing.T, a, b *sensorClient, lineA, lineB string) {
 
 func TestSensorShared(t *testing.T) {
 	b := startBridge(t, "--shared", buildC(t, "sensor"), "-i", "50")
-	ann := &sensorClient{wsClient: dial(t, b, "/")}
-	bob := &sensorClient{wsClient: dial(t, b, "/")}
+	ann := &sensorClient{Conn: dial(t, b, "/")}
+	bob := &sensorClient{Conn: dial(t, b, "/")}
 	align(t, ann, bob, ann.next(t), bob.next(t))
 	for range 3 {
 		if a, b := ann.next(t), bob.next(t); a != b {
@@ -111,7 +113,7 @@ func TestSensorShared(t *testing.T) {
 	// among the readings: both see one stream.
 	command := func(from *sensorClient, cmd, answer string, all ...*sensorClient) {
 		t.Helper()
-		say(t, from.wsClient, cmd)
+		say(t, from.Conn, cmd)
 		var seen []string
 		for line := ""; line != answer; {
 			line = all[0].next(t)
@@ -135,8 +137,8 @@ func TestSensorShared(t *testing.T) {
 
 	// A client leaving stops nothing; one connecting later joins the same
 	// stream at a reading the others have not seen yet.
-	closeNormally(t, ann.wsClient)
-	carl := &sensorClient{wsClient: dial(t, b, "/")}
+	closeNormally(t, ann.Conn)
+	carl := &sensorClient{Conn: dial(t, b, "/")}
 	first := carl.next(t)
 	if carl.last <= bob.last {
 		t.Fatalf("a client connecting after seq %d first got %q", bob.last, first)
@@ -145,25 +147,25 @@ func TestSensorShared(t *testing.T) {
 	if now := onlyChild(t, b, "sensor"); now != sensor {
 		t.Fatalf("the sensor was process %d, now %d: want it still running", sensor, now)
 	}
-	closeNormally(t, bob.wsClient)
-	closeNormally(t, carl.wsClient)
+	closeNormally(t, bob.Conn)
+	closeNormally(t, carl.Conn)
 	b.stop(t)
 }
 
 func TestMuxChatShared(t *testing.T) {
 	b := startBridge(t, "--shared", "--framing=mux", buildC(t, "mux-chat"))
 	// expectAll expects the same message next at each client.
-	expectAll := func(want string, cs ...*wsClient) {
+	expectAll := func(want string, cs ...*wstest.Conn) {
 		t.Helper()
 		for _, c := range cs {
-			expectMessage(t, c, opText, want)
+			c.ExpectMessage(t, wstest.OpText, want)
 		}
 	}
 	// join connects nick as the online-th client, the others online already.
-	join := func(nick string, online int, others ...*wsClient) *wsClient {
+	join := func(nick string, online int, others ...*wstest.Conn) *wstest.Conn {
 		t.Helper()
 		c := dial(t, b, "/?nick="+nick)
-		expectMessage(t, c, opText, "welcome "+nick+", "+strconv.Itoa(online)+" online")
+		c.ExpectMessage(t, wstest.OpText, "welcome "+nick+", "+strconv.Itoa(online)+" online")
 		expectAll("* "+nick+" joined", append(others, c)...)
 		return c
 	}
@@ -174,7 +176,7 @@ func TestMuxChatShared(t *testing.T) {
 	expectAll("ann: hi bob, héllo ✓", ann, bob)
 
 	say(t, bob, "/who")
-	expectMessage(t, bob, opText, "online (2): ann, bob")
+	bob.ExpectMessage(t, wstest.OpText, "online (2): ann, bob")
 	// The answer went to bob alone: ann's next message is one sent after.
 	say(t, ann, "anyone?")
 	expectAll("ann: anyone?", ann, bob)
@@ -189,7 +191,7 @@ func TestMuxChatShared(t *testing.T) {
 		t.Fatalf("a client without a nick got %q, want welcome guestN, 3 online", welcome)
 	}
 	expectAll("* "+m[1]+" joined", guest, ann, bob)
-	if err := guest.writeFrame(opBinary, []byte{1, 2, 3}); err != nil {
+	if err := guest.WriteFrame(true, wstest.OpBinary, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
 	expectClosed(t, guest, 1003, "text only")
@@ -200,14 +202,14 @@ func TestMuxChatShared(t *testing.T) {
 	closeNormally(t, carl)
 	expectAll("* carl left", ann, bob)
 	dave := join("dave", 3, ann, bob)
-	dave.conn.Close() // gone without a close frame
+	dave.Conn.Close() // gone without a close frame
 	expectAll("* dave left", ann, bob)
 	say(t, bob, "/quit")
 	expectClosed(t, bob, 1000, "bye")
-	expectMessage(t, ann, opText, "* bob left")
+	ann.ExpectMessage(t, wstest.OpText, "* bob left")
 
 	say(t, ann, "/who")
-	expectMessage(t, ann, opText, "online (1): ann")
+	ann.ExpectMessage(t, wstest.OpText, "online (1): ann")
 	closeNormally(t, ann)
 	b.stop(t)
 

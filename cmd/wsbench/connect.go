@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 const (
@@ -20,7 +22,7 @@ const (
 func runConnRate(ctx context.Context, b *bench, s *server) result {
 	var res result
 	payload := printable(echoPayload)
-	frame := appendFrame(nil, opText, payload)
+	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: payload})
 	var ok, failed, cycles atomic.Int64 // ok and failed while measuring; cycles always
 	var lastErr atomic.Value
 	run := newLoadRun(cycles.Load)
@@ -72,10 +74,10 @@ func cycle(addr string, frame, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	_ = c.conn.SetDeadline(deadline)
-	if err := c.echo(frame, payload); err != nil {
-		c.conn.Close()
+	_ = c.Conn.SetDeadline(deadline)
+	if err := echo(c, frame, payload); err != nil {
+		c.Conn.Close()
 		return err
 	}
-	return c.close(deadline)
+	return closeConn(c, deadline)
 }

@@ -8,6 +8,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 const (
@@ -23,7 +25,7 @@ func runEcho(ctx context.Context, b *bench, s *server) result {
 		return res
 	}
 	payload := printable(echoPayload)
-	frame := appendFrame(nil, opText, payload)
+	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: payload})
 	hists := make([]histogram, len(conns))
 	done := make([]atomic.Int64, len(conns)) // round trips, for the stall watch
 	progress := func() int64 {
@@ -43,7 +45,7 @@ func runEcho(ctx context.Context, b *bench, s *server) result {
 					return
 				}
 				t := time.Now()
-				if err := c.echo(frame, payload); err != nil {
+				if err := echo(c, frame, payload); err != nil {
 					run.fail(err)
 					return
 				}
@@ -72,8 +74,8 @@ func runEcho(ctx context.Context, b *bench, s *server) result {
 }
 
 // dialAll opens n connections, or none.
-func dialAll(addr string, n, readBuf int) ([]*wsClient, error) {
-	conns := make([]*wsClient, 0, n)
+func dialAll(addr string, n, readBuf int) ([]*wstest.Conn, error) {
+	conns := make([]*wstest.Conn, 0, n)
 	for range n {
 		c, err := dial(addr, 5*time.Second, readBuf)
 		if err != nil {
@@ -87,9 +89,9 @@ func dialAll(addr string, n, readBuf int) ([]*wsClient, error) {
 
 // closeAll drops connections without a closing handshake: set at once, the
 // deadline unblocks any goroutine still reading or writing.
-func closeAll(conns []*wsClient) {
+func closeAll(conns []*wstest.Conn) {
 	for _, c := range conns {
-		_ = c.conn.SetDeadline(time.Now())
-		_ = c.conn.Close()
+		_ = c.Conn.SetDeadline(time.Now())
+		_ = c.Conn.Close()
 	}
 }

@@ -10,17 +10,19 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 const idleOpeners = 8 // connections opened in parallel
 
 func runIdle(ctx context.Context, b *bench, s *server) result {
-	return idleRSS(ctx, b, s, b.opts.idleConns, func(n int) ([]*wsClient, error) { return openIdle(ctx, s.addr, n) })
+	return idleRSS(ctx, b, s, b.opts.idleConns, func(n int) ([]*wstest.Conn, error) { return openIdle(ctx, s.addr, n) })
 }
 
 // idleRSS opens n connections with open and reports the server's resident
 // memory per connection once it has settled, and its threads.
-func idleRSS(ctx context.Context, b *bench, s *server, n int, open func(n int) ([]*wsClient, error)) result {
+func idleRSS(ctx context.Context, b *bench, s *server, n int, open func(n int) ([]*wstest.Conn, error)) result {
 	var res result
 	o := b.opts
 	before, err := settledRSS(ctx, s.pid, 300*time.Millisecond, o.settleMax)
@@ -52,18 +54,18 @@ func idleRSS(ctx context.Context, b *bench, s *server, n int, open func(n int) (
 
 // openIdle opens n connections that have each done one echo. It returns
 // those it opened, and the first error.
-func openIdle(ctx context.Context, addr string, n int) ([]*wsClient, error) {
+func openIdle(ctx context.Context, addr string, n int) ([]*wstest.Conn, error) {
 	payload := printable(echoPayload)
-	return openConns(ctx, addr, n, appendFrame(nil, opText, payload), payload)
+	return openConns(ctx, addr, n, wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: payload}), payload)
 }
 
 // openConns opens n connections, idleOpeners at a time; each echoes frame
 // (whose payload is payload) once when frame is given. It returns those
 // it opened, and the first error.
-func openConns(ctx context.Context, addr string, n int, frame, payload []byte) ([]*wsClient, error) {
+func openConns(ctx context.Context, addr string, n int, frame, payload []byte) ([]*wstest.Conn, error) {
 	var (
 		mu       sync.Mutex
-		conns    = make([]*wsClient, 0, n)
+		conns    = make([]*wstest.Conn, 0, n)
 		firstErr error
 		wg       sync.WaitGroup
 	)
@@ -80,11 +82,11 @@ func openConns(ctx context.Context, addr string, n int, frame, payload []byte) (
 				}
 				c, err := dial(addr, 10*time.Second, 4<<10)
 				if err == nil && frame != nil {
-					_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
-					if err = c.echo(frame, payload); err != nil {
-						c.conn.Close()
+					_ = c.Conn.SetDeadline(time.Now().Add(10 * time.Second))
+					if err = echo(c, frame, payload); err != nil {
+						c.Conn.Close()
 					}
-					_ = c.conn.SetDeadline(time.Time{})
+					_ = c.Conn.SetDeadline(time.Time{})
 				}
 				mu.Lock()
 				if err == nil {

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // pinnedPart is the unfinished message each client holds.
@@ -26,7 +28,7 @@ func runPinned(ctx context.Context, b *bench, s *server) result {
 		res.err = err
 		return res
 	}
-	frame := appendFrame(nil, opBinary, printable(pinnedPart))
+	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: printable(pinnedPart)})
 	frame[0] &^= 0x80 // not final: the message stays open
 	conns, err := openConns(ctx, s.addr, o.pinnedConns, nil, nil)
 	defer func() { closeAll(conns) }()
@@ -40,8 +42,8 @@ func runPinned(ctx context.Context, b *bench, s *server) result {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			_ = c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			_, _ = c.conn.Write(frame) // a client refused may see an error: it is counted below
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			_, _ = c.Conn.Write(frame) // a client refused may see an error: it is counted below
 		})
 	}
 	wg.Wait()
@@ -53,8 +55,8 @@ func runPinned(ctx context.Context, b *bench, s *server) result {
 	// A client the server refused has a close frame (or an EOF) to read.
 	refused := 0
 	for _, c := range conns {
-		_ = c.conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		if _, err := c.br.Peek(1); err == nil || !isTimeout(err) {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := c.R.Peek(1); err == nil || !isTimeout(err) {
 			refused++
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 var (
@@ -73,7 +75,7 @@ func broadcastChild() error {
 // message: every message would reach every client) and reports the
 // server's resident memory per connection.
 func runIdleShared(ctx context.Context, b *bench, s *server) result {
-	return idleRSS(ctx, b, s, b.opts.sharedConns, func(n int) ([]*wsClient, error) { return openConns(ctx, s.addr, n, nil, nil) })
+	return idleRSS(ctx, b, s, b.opts.sharedConns, func(n int) ([]*wstest.Conn, error) { return openConns(ctx, s.addr, n, nil, nil) })
 }
 
 // runBroadcast connects the broadcast clients, then asks the child for
@@ -95,7 +97,7 @@ func runBroadcast(ctx context.Context, b *bench, s *server) result {
 	for _, c := range conns {
 		wg.Go(func() {
 			for {
-				_, err := c.readMessage(nil)
+				_, err := c.SkipMessage(nil)
 				if err != nil {
 					select {
 					case <-stop:
@@ -114,18 +116,18 @@ func runBroadcast(ctx context.Context, b *bench, s *server) result {
 	defer func() {
 		close(stop)
 		for _, c := range conns {
-			_ = c.conn.SetReadDeadline(time.Now())
+			_ = c.Conn.SetReadDeadline(time.Now())
 		}
 		wg.Wait()
 		for _, c := range conns {
-			_ = c.conn.SetReadDeadline(time.Time{})
+			_ = c.Conn.SetReadDeadline(time.Time{})
 		}
 	}()
 	round := int64(o.broadcastRound)
-	goFrame := appendFrame(nil, opText, []byte("go "+strconv.FormatInt(round, 10)))
+	goFrame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("go " + strconv.FormatInt(round, 10))})
 	burst := func() error {
 		want := delivered.Load() + round*int64(len(conns))
-		if _, err := conns[0].conn.Write(goFrame); err != nil {
+		if _, err := conns[0].Conn.Write(goFrame); err != nil {
 			return err
 		}
 		return waitFor(ctx, delivered.Load, want, o.stallAfter, failed)

@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 const (
@@ -20,8 +22,8 @@ const (
 // lane is one streaming connection: its window accounting and the two
 // goroutines that work it.
 type lane struct {
-	c       *wsClient
-	fr      frames
+	c       *wstest.Conn
+	fr      wstest.Frames
 	size    int64
 	got     atomic.Int64 // replies read
 	credits atomic.Int64 // replies not yet answered with a new message
@@ -35,11 +37,11 @@ func runStream(ctx context.Context, b *bench, s *server, size int) result {
 		res.err = err
 		return res
 	}
-	op := byte(opText)
+	op := wstest.OpText
 	if s.v.binary {
-		op = opBinary
+		op = wstest.OpBinary
 	}
-	fr := newFrames(op, printable(size), streamWindow) // shared, read-only
+	fr := wstest.NewFrames(op, printable(size), streamWindow) // shared, read-only
 	lanes := make([]*lane, len(conns))
 	for i, c := range conns {
 		lanes[i] = &lane{c: c, fr: fr, size: int64(size), wake: make(chan struct{}, 1)}
@@ -76,7 +78,7 @@ func runStream(ctx context.Context, b *bench, s *server, size int) result {
 // send fills the window, then writes one frame per reply read, batched:
 // whatever the reader has credited since the last write goes in one write.
 func (l *lane) send(run *loadRun) {
-	if _, err := l.c.conn.Write(l.fr.first(streamWindow)); err != nil {
+	if _, err := l.c.Conn.Write(l.fr.First(streamWindow)); err != nil {
 		run.fail(fmt.Errorf("write: %w", err))
 		return
 	}
@@ -88,7 +90,7 @@ func (l *lane) send(run *loadRun) {
 		if k == 0 {
 			continue
 		}
-		if _, err := l.c.conn.Write(l.fr.first(int(k))); err != nil {
+		if _, err := l.c.Conn.Write(l.fr.First(int(k))); err != nil {
 			run.fail(fmt.Errorf("write: %w", err))
 			return
 		}
@@ -100,17 +102,17 @@ func (l *lane) send(run *loadRun) {
 func (l *lane) read(run *loadRun) {
 	var batch int64
 	for {
-		n, err := l.c.readMessage(nil)
+		n, err := l.c.SkipMessage(nil)
 		if err != nil {
 			run.fail(fmt.Errorf("read: %w", err))
 			return
 		}
 		if n != l.size {
-			run.fail(fmt.Errorf("%w: %d bytes, want %d", errBadReply, n, l.size))
+			run.fail(fmt.Errorf("%w: %d bytes, want %d", wstest.ErrMismatch, n, l.size))
 			return
 		}
 		batch++
-		if batch >= streamWindow/4 || l.c.br.Buffered() == 0 {
+		if batch >= streamWindow/4 || l.c.R.Buffered() == 0 {
 			l.got.Add(batch)
 			l.credits.Add(batch)
 			batch = 0

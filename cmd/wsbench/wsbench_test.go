@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -14,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // TestMain lets the test binary be the floor server too: the benchmark
@@ -188,72 +184,6 @@ func TestTargets(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// serverFrames writes payload as a server would: unmasked, in two
-// fragments when split is inside it.
-func serverFrames(payload []byte, split int) []byte {
-	var b bytes.Buffer
-	if split <= 0 || split >= len(payload) {
-		_ = ws.WriteFrame(&b, ws.NewTextFrame(payload))
-		return b.Bytes()
-	}
-	_ = ws.WriteFrame(&b, ws.NewFrame(ws.OpText, false, payload[:split]))
-	_ = ws.WriteFrame(&b, ws.NewFrame(ws.OpContinuation, true, payload[split:]))
-	return b.Bytes()
-}
-
-func testClient(data []byte) *wsClient {
-	return &wsClient{br: bufio.NewReaderSize(bytes.NewReader(data), 4096)}
-}
-
-// FuzzReadMessage checks the load generator's frame reader never panics or
-// loops on any input, and reads back whatever a server could send.
-func FuzzReadMessage(f *testing.F) {
-	f.Add([]byte("hello"), 2)
-	f.Add(bytes.Repeat([]byte("x"), 70000), 30000)
-	f.Add([]byte{}, 0)
-	f.Add([]byte{0x81, 0xFF, 0, 0, 0, 0, 0, 0, 0, 1}, 0)
-	f.Fuzz(func(t *testing.T, data []byte, split int) {
-		// Arbitrary bytes: any error is fine, a panic or a hang is not.
-		c := testClient(data)
-		for range 100 {
-			if _, err := c.readMessage(nil); err != nil {
-				break
-			}
-		}
-		// A real message comes back whole, fragmented or not.
-		n, err := testClient(serverFrames(data, split)).readMessage(data)
-		if err != nil || n != int64(len(data)) {
-			t.Fatalf("readMessage = %d, %v; want %d, nil", n, err, len(data))
-		}
-	})
-}
-
-// TestFramesMasked checks prebuilt client frames decode to the payload.
-func TestFramesMasked(t *testing.T) {
-	for _, size := range []int{0, 64, 125, 126, 65535, 65536} {
-		payload := printable(size)
-		fr := newFrames(opText, payload, 3)
-		r := bytes.NewReader(fr.first(2))
-		for i := range 2 {
-			h, err := ws.ReadHeader(r)
-			if err != nil {
-				t.Fatalf("size %d frame %d: %v", size, i, err)
-			}
-			p := make([]byte, h.Length)
-			if _, err := io.ReadFull(r, p); err != nil {
-				t.Fatal(err)
-			}
-			ws.Cipher(p, h.Mask, 0)
-			if !h.Fin || !h.Masked || h.OpCode != ws.OpText || !bytes.Equal(p, payload) {
-				t.Fatalf("size %d frame %d: header %+v, payload ok %v", size, i, h, bytes.Equal(p, payload))
-			}
-		}
-		if r.Len() != 0 {
-			t.Fatalf("size %d: %d bytes left over", size, r.Len())
-		}
 	}
 }
 

@@ -74,7 +74,7 @@ func TestBrowser(t *testing.T) {
 	if strings.Contains(page, "hello from the child") || !strings.Contains(page, "closed with code 1006") {
 		t.Errorf("a page from another origin was not refused; DOM:\n%.2000s", page)
 	}
-	if !b.WaitLog("refused: origin", 5*time.Second) || !strings.Contains(b.Log.String(), "--origin=") {
+	if !b.Log.WaitFor("refused: origin", 5*time.Second) || !strings.Contains(b.Log.String(), "--origin=") {
 		t.Errorf("no log line naming --origin for the refused page")
 	}
 }

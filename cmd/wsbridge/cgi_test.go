@@ -142,7 +142,7 @@ func TestCGIFailingScript(t *testing.T) {
 		t.Errorf("after the failures: got %q, want the script's reply", got)
 	}
 	for _, line := range []string{"failing as asked", "script failed", "script timed out", "not a CGI response"} {
-		if !b.WaitLog(line, 5*time.Second) {
+		if !b.Log.WaitFor(line, 5*time.Second) {
 			t.Errorf("log lacks %q:\n%s", line, b.Log)
 		}
 	}

@@ -32,6 +32,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // Close codes the rows expect. noStatus stands for a close frame with no
@@ -101,11 +103,11 @@ type confWrite struct {
 	await  int           // before this step, wait for this many events
 }
 
-func send(frames ...frameSpec) confWrite {
+func send(frames ...wstest.Frame) confWrite {
 	var w confWrite
 	for _, f := range frames {
-		w.data = appendFrame(w.data, f)
-		w.closes = w.closes || f.Op == opClose
+		w.data = wstest.AppendFrame(w.data, f)
+		w.closes = w.closes || f.Op == wstest.OpClose
 	}
 	return w
 }
@@ -120,7 +122,7 @@ func (w confWrite) after(d time.Duration) confWrite { w.pause = d; return w }
 
 // frameWise splits frames into one step each, a few milliseconds apart:
 // Autobahn's sync, which flushes every frame on its own.
-func frameWise(frames ...frameSpec) []confWrite {
+func frameWise(frames ...wstest.Frame) []confWrite {
 	var ws []confWrite
 	for i, f := range frames {
 		w := send(f)
@@ -133,30 +135,17 @@ func frameWise(frames ...frameSpec) []confWrite {
 }
 
 // Frames.
-func frag(op byte, fin bool, p string) frameSpec {
-	return frameSpec{Fin: fin, Op: op, Payload: []byte(p)}
+func frag(op byte, fin bool, p string) wstest.Frame {
+	return wstest.Frame{Fin: fin, Op: op, Payload: []byte(p)}
 }
-func textFrame(p string) frameSpec   { return frag(opText, true, p) }
-func binaryFrame(p []byte) frameSpec { return frameSpec{Fin: true, Op: opBinary, Payload: p} }
-func pingFrame(p string) frameSpec   { return frag(opPing, true, p) }
-func pongFrame(p string) frameSpec   { return frag(opPong, true, p) }
-func closeFrame(code int, reason string) frameSpec {
-	return frameSpec{Fin: true, Op: opClose, Payload: append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)}
+func textFrame(p string) wstest.Frame { return frag(wstest.OpText, true, p) }
+func binaryFrame(p []byte) wstest.Frame {
+	return wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: p}
 }
-
-// fragments cuts p into a message of frames of at most size bytes.
-func fragments(op byte, p []byte, size int) []frameSpec {
-	var fs []frameSpec
-	for first := true; first || len(p) > 0; first = false {
-		n := min(size, len(p))
-		f := frameSpec{Op: opContinuation, Payload: p[:n], Fin: n == len(p)}
-		if first {
-			f.Op = op
-		}
-		fs = append(fs, f)
-		p = p[n:]
-	}
-	return fs
+func pingFrame(p string) wstest.Frame { return frag(wstest.OpPing, true, p) }
+func pongFrame(p string) wstest.Frame { return frag(wstest.OpPong, true, p) }
+func closeFrame(code int, reason string) wstest.Frame {
+	return wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: wstest.ClosePayload(code, reason)}
 }
 
 // confEvent is what the server sent, as the client sees it: a whole
@@ -223,7 +212,7 @@ func eventsString(es []confEvent) string {
 // reports messages (reassembled), control frames and the end on events,
 // which it closes when done. After a close frame nothing may follow but
 // the TCP close.
-func readEvents(c *rawConn, deadline time.Time, events chan<- confEvent) {
+func readEvents(c *wstest.Conn, deadline time.Time, events chan<- confEvent) {
 	defer close(events)
 	bad := func(format string, args ...any) {
 		events <- confEvent{kind: evBad, err: fmt.Errorf(format, args...)}
@@ -247,7 +236,7 @@ func readEvents(c *rawConn, deadline time.Time, events chan<- confEvent) {
 			return
 		}
 		switch {
-		case f.Masked:
+		case !f.Unmasked:
 			bad("server frame %d is masked", frames)
 			return
 		case f.RSV != 0:
@@ -256,26 +245,26 @@ func readEvents(c *rawConn, deadline time.Time, events chan<- confEvent) {
 		}
 		frames++
 		switch f.Op {
-		case opText, opBinary:
+		case wstest.OpText, wstest.OpBinary:
 			if inMsg {
 				bad("data frame (opcode %d) inside a fragmented message", f.Op)
 				return
 			}
 			msg, msgOp, inMsg = f.Payload, f.Op, true
-		case opContinuation:
+		case wstest.OpContinuation:
 			if !inMsg {
 				bad("continuation frame with no message open")
 				return
 			}
 			msg = append(msg, f.Payload...)
-		case opPing, opPong, opClose:
+		case wstest.OpPing, wstest.OpPong, wstest.OpClose:
 			if !f.Fin || len(f.Payload) > 125 {
 				bad("control frame (opcode %d): fin %v, %d bytes", f.Op, f.Fin, len(f.Payload))
 				return
 			}
-			if f.Op != opClose {
+			if f.Op != wstest.OpClose {
 				kind := evPing
-				if f.Op == opPong {
+				if f.Op == wstest.OpPong {
 					kind = evPong
 				}
 				events <- confEvent{kind: kind, data: f.Payload}
@@ -306,7 +295,7 @@ func readEvents(c *rawConn, deadline time.Time, events chan<- confEvent) {
 		}
 		if f.Fin {
 			kind := evBinary
-			if msgOp == opText {
+			if msgOp == wstest.OpText {
 				kind = evText
 				if !utf8.Valid(msg) {
 					bad("text message of %d bytes is not UTF-8", len(msg))
@@ -378,18 +367,18 @@ func (row confRow) run(t *testing.T, b *bridgeProc) {
 	if limit == 0 {
 		limit = 20 * time.Second
 	}
-	var c *rawConn
+	var c *wstest.Conn
 	writes := row.writes
 	if row.early {
-		c = rawDial(t, b.Addr)
-		req, key := upgradeRequest(b.Addr, "/")
+		c = wstest.MustDialTCP(t, b.Addr, wstest.Options{})
+		req, key := wstest.UpgradeRequest(b.Addr, "/")
 		resp, err := c.Request(req+string(writes[0].data), key)
 		if err != nil || resp.StatusCode != 101 {
 			t.Fatalf("handshake with a frame behind it: %v %v", resp, err)
 		}
 		writes = writes[1:]
 	} else {
-		c = mustUpgrade(t, b.Addr, "/")
+		c = wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 	}
 	events := make(chan confEvent, 1024)
 	go readEvents(c, time.Now().Add(limit), events)
@@ -455,7 +444,7 @@ writes:
 	switch row.end {
 	case endDrop:
 		c.Conn.Close()
-		if !b.WaitLog("msg=session", 5*time.Second) {
+		if !b.Log.WaitFor("msg=session", 5*time.Second) {
 			t.Fatal("the bridge did not end the session after the client dropped the connection")
 		}
 		if log := b.Log.String(); !strings.Contains(log, "close=1006") {
@@ -501,7 +490,7 @@ writes:
 			if r.closed.code == noStatus {
 				p = nil
 			}
-			_ = c.WriteFrame(true, opClose, p)
+			_ = c.WriteFrame(true, wstest.OpClose, p)
 		}
 	}
 	if !r.wait(func() bool { return r.ended != nil }, 5*time.Second) {
@@ -590,8 +579,8 @@ func pingsUnderLoad(t *testing.T) {
 	// 8 MB of output: more than the socket buffers hold, so the bridge's
 	// writer blocks until the client reads.
 	b := startBridge(t, childBin, "flood", "8000", "1000")
-	c := mustUpgrade(t, b.Addr, "/")
-	var pings []frameSpec
+	c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
+	var pings []wstest.Frame
 	for i := range 10 {
 		pings = append(pings, pingFrame(fmt.Sprintf("payload-%d", i)))
 	}
@@ -625,7 +614,7 @@ func pingsUnderLoad(t *testing.T) {
 	case !slices.IsSorted(pongs):
 		t.Errorf("pongs out of order: %q", pongs)
 	}
-	_ = c.WriteClose(uint16(r.closed.code), "")
+	_ = c.WriteClose(r.closed.code, "")
 	if !r.wait(func() bool { return r.ended != nil }, 5*time.Second) || r.ended.err != nil {
 		t.Errorf("unclean TCP close: %v", r.ended)
 	}
@@ -674,14 +663,14 @@ func framingRows() []confRow {
 	rows = append(rows,
 		confRow{name: "1.1.8 text 65536 bytes in 997-byte chops", writes: []confWrite{send(textFrame(stars(65536))).chopped(997)}, want: []confEvent{textMsg(stars(65536))}},
 		confRow{name: "1.2.8 binary 65536 bytes in 997-byte chops", writes: []confWrite{send(binaryFrame(bytes.Repeat([]byte{0xFE}, 65536))).chopped(997)}, want: []confEvent{binaryMsg(bytes.Repeat([]byte{0xFE}, 65536))}},
-		confRow{name: "1.x unmasked text frame", writes: []confWrite{send(frameSpec{Fin: true, Op: opText, Unmasked: true, Payload: []byte("Hello")})}, end: endClose, codes: []int{codeProtocol}, dropOK: true},
-		confRow{name: "1.x unmasked frame after a good one", writes: []confWrite{send(textFrame("Hello"), frameSpec{Fin: true, Op: opBinary, Unmasked: true, Payload: []byte("x")})}, alts: [][]confEvent{{textMsg("Hello")}}, end: endClose, codes: []int{codeProtocol}, dropOK: true},
-		confRow{name: "1.x 64-bit length with the top bit set", writes: []confWrite{sendRaw(append([]byte{0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1}, specMask[:]...))}, end: endClose, codes: []int{codeProtocol}, dropOK: true},
+		confRow{name: "1.x unmasked text frame", writes: []confWrite{send(wstest.Frame{Fin: true, Op: wstest.OpText, Unmasked: true, Payload: []byte("Hello")})}, end: endClose, codes: []int{codeProtocol}, dropOK: true},
+		confRow{name: "1.x unmasked frame after a good one", writes: []confWrite{send(textFrame("Hello"), wstest.Frame{Fin: true, Op: wstest.OpBinary, Unmasked: true, Payload: []byte("x")})}, alts: [][]confEvent{{textMsg("Hello")}}, end: endClose, codes: []int{codeProtocol}, dropOK: true},
+		confRow{name: "1.x 64-bit length with the top bit set", writes: []confWrite{sendRaw([]byte{0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 0x37, 0xFA, 0x21, 0x3D})}, end: endClose, codes: []int{codeProtocol}, dropOK: true},
 	)
 
 	// Frames in the same TCP write as the handshake request: the server
 	// must keep the bytes it read past the request head.
-	early := func(name string, want []confEvent, frames ...frameSpec) confRow {
+	early := func(name string, want []confEvent, frames ...wstest.Frame) confRow {
 		return confRow{name: name, early: true, writes: []confWrite{send(frames...)}, want: want}
 	}
 	bulk := pattern(20000, false)
@@ -689,14 +678,14 @@ func framingRows() []confRow {
 		early("1.x text in the handshake's write", []confEvent{textMsg("Hello")}, textFrame("Hello")),
 		early("1.x 20000-byte binary in the handshake's write", []confEvent{binaryMsg(bulk)}, binaryFrame(bulk)),
 		early("1.x ping and fragments in the handshake's write", []confEvent{pongMsg("early"), textMsg("fragment1fragment2")},
-			frag(opText, false, "fragment1"), pingFrame("early"), frag(opContinuation, true, "fragment2")),
+			frag(wstest.OpText, false, "fragment1"), pingFrame("early"), frag(wstest.OpContinuation, true, "fragment2")),
 	)
 	closeEarly := early("1.x close in the handshake's write", nil, closeFrame(3003, "early"))
 	closeEarly.end, closeEarly.codes = endClose, []int{3003}
 	rows = append(rows, closeEarly)
 
 	// 1,000 small messages pipelined in one write.
-	var frames []frameSpec
+	var frames []wstest.Frame
 	var want []confEvent
 	for i := range 1000 {
 		p := []byte(fmt.Sprintf("msg%05d", i))
@@ -710,9 +699,9 @@ func framingRows() []confRow {
 		var ws []confWrite
 		var want []confEvent
 		p := pattern(n, false)
-		hdr := len(appendFrame(nil, binaryFrame(p))) - n
+		hdr := len(wstest.AppendFrame(nil, binaryFrame(p))) - n
 		for k := 1; k < hdr; k++ {
-			f := appendFrame(nil, binaryFrame(p))
+			f := wstest.AppendFrame(nil, binaryFrame(p))
 			ws = append(ws, sendRaw(f[:k]), sendRaw(f[k:]).after(3*time.Millisecond))
 			want = append(want, binaryMsg(p))
 		}
@@ -725,7 +714,7 @@ func framingRows() []confRow {
 func pingRows() []confRow {
 	bin := string([]byte{0x00, 0xFF, 0xFE, 0xFD, 0xFC, 0xFB, 0x00, 0xFF})
 	p125 := string(bytes.Repeat([]byte{0xFE}, 125))
-	var tenPings []frameSpec
+	var tenPings []wstest.Frame
 	var tenPongs []confEvent
 	for i := range 10 {
 		p := fmt.Sprintf("payload-%d", i)
@@ -736,7 +725,7 @@ func pingRows() []confRow {
 	var split []confWrite
 	var splitPongs []confEvent
 	for k := 1; k < 6; k++ {
-		f := appendFrame(nil, pingFrame("split "+strconv.Itoa(k)))
+		f := wstest.AppendFrame(nil, pingFrame("split "+strconv.Itoa(k)))
 		split = append(split, sendRaw(f[:k]), sendRaw(f[k:]).after(3*time.Millisecond))
 		splitPongs = append(splitPongs, pongMsg("split "+strconv.Itoa(k)))
 	}
@@ -761,7 +750,7 @@ func pingRows() []confRow {
 // another process, and the failing close goes out at once.
 func rsvRows() []confRow {
 	hello := textFrame("Hello, world!")
-	withRSV := func(f frameSpec, rsv byte) frameSpec { f.RSV = rsv; return f }
+	withRSV := func(f wstest.Frame, rsv byte) wstest.Frame { f.RSV = rsv; return f }
 	echoed := []confEvent{textMsg("Hello, world!")}
 	fail := func(name string, ws []confWrite, want []confEvent) confRow {
 		row := confRow{name: name, writes: ws, want: want, end: endClose, codes: []int{codeProtocol}, dropOK: true}
@@ -778,7 +767,7 @@ func rsvRows() []confRow {
 		fail("3.5 binary with RSV 5", []confWrite{send(withRSV(binaryFrame([]byte{0, 0xFF, 0xFE, 0xFD}), 5))}, nil),
 		fail("3.6 ping with RSV 6", []confWrite{send(withRSV(pingFrame("Hello, world!"), 6))}, nil),
 		fail("3.7 close with RSV 7", []confWrite{send(withRSV(closeFrame(codeNormal, ""), 7))}, nil),
-		fail("3.x continuation with RSV 1", []confWrite{send(frag(opText, false, "frag"), withRSV(frag(opContinuation, true, "ment"), 1))}, nil),
+		fail("3.x continuation with RSV 1", []confWrite{send(frag(wstest.OpText, false, "frag"), withRSV(frag(wstest.OpContinuation, true, "ment"), 1))}, nil),
 	}
 }
 
@@ -787,7 +776,7 @@ func opcodeRows() []confRow {
 	var rows []confRow
 	for i, op := range []byte{3, 4, 5, 6, 7, 11, 12, 13, 14, 15} {
 		name := fmt.Sprintf("4.%d.%d opcode %d", 1+i/5, 1+i%5, op)
-		reserved := frameSpec{Fin: true, Op: op}
+		reserved := wstest.Frame{Fin: true, Op: op}
 		if i%5 == 1 || i%5 >= 3 {
 			reserved.Payload = []byte("reserved opcode payload")
 			name += " with payload"
@@ -807,7 +796,7 @@ func opcodeRows() []confRow {
 
 // Group 5: fragmentation.
 func fragmentRows() []confRow {
-	f1, f2 := frag(opText, false, "fragment1"), frag(opContinuation, true, "fragment2")
+	f1, f2 := frag(wstest.OpText, false, "fragment1"), frag(wstest.OpContinuation, true, "fragment2")
 	joined := []confEvent{textMsg("fragment1fragment2")}
 	ping := pingFrame("ping payload")
 	pingThen := []confEvent{pongMsg("ping payload"), textMsg("fragment1fragment2")}
@@ -815,19 +804,19 @@ func fragmentRows() []confRow {
 		row.end, row.codes, row.dropOK = endClose, []int{codeProtocol}, true
 		return row
 	}
-	bare := func(fin bool) []frameSpec {
-		return []frameSpec{frag(opContinuation, fin, "non-continuation payload"), textFrame("Hello, world!")}
+	bare := func(fin bool) []wstest.Frame {
+		return []wstest.Frame{frag(wstest.OpContinuation, fin, "non-continuation payload"), textFrame("Hello, world!")}
 	}
-	frags := func(n int) []frameSpec {
-		fs := make([]frameSpec, n)
+	frags := func(n int) []wstest.Frame {
+		fs := make([]wstest.Frame, n)
 		for i := range fs {
-			fs[i] = frag(opContinuation, false, fmt.Sprintf("fragment%d", i+1))
+			fs[i] = frag(wstest.OpContinuation, false, fmt.Sprintf("fragment%d", i+1))
 		}
-		fs[0].Op = opText
+		fs[0].Op = wstest.OpText
 		fs[n-1].Fin = true
 		return fs
 	}
-	twice := func(fs ...frameSpec) []frameSpec { return append(fs, fs...) }
+	twice := func(fs ...wstest.Frame) []wstest.Frame { return append(fs, fs...) }
 	// 5.19 and 5.20: two pings inside a five-fragment message, with a wait;
 	// the first pong must come during the wait.
 	f := frags(5)
@@ -838,8 +827,8 @@ func fragmentRows() []confRow {
 	sync2 := frameWise(f[2], f[3], p2, f[4])
 	sync2[0].pause, sync2[0].await = 300*time.Millisecond, 1
 	return []confRow{
-		protocol(confRow{name: "5.1 ping in 2 fragments", writes: []confWrite{send(frag(opPing, false, "fragment1"), frag(opContinuation, true, "fragment2"))}}),
-		protocol(confRow{name: "5.2 pong in 2 fragments", writes: []confWrite{send(frag(opPong, false, "fragment1"), frag(opContinuation, true, "fragment2"))}}),
+		protocol(confRow{name: "5.1 ping in 2 fragments", writes: []confWrite{send(frag(wstest.OpPing, false, "fragment1"), frag(wstest.OpContinuation, true, "fragment2"))}}),
+		protocol(confRow{name: "5.2 pong in 2 fragments", writes: []confWrite{send(frag(wstest.OpPong, false, "fragment1"), frag(wstest.OpContinuation, true, "fragment2"))}}),
 		{name: "5.3 text in 2 fragments", writes: []confWrite{send(f1, f2)}, want: joined},
 		{name: "5.4 text in 2 fragments, frame-wise", writes: frameWise(f1, f2), want: joined},
 		{name: "5.5 text in 2 fragments, 1-byte chops", writes: []confWrite{send(f1, f2).chopped(1)}, want: joined},
@@ -853,15 +842,15 @@ func fragmentRows() []confRow {
 		protocol(confRow{name: "5.13 continuation fin=0 with nothing to continue, frame-wise", writes: frameWise(bare(false)...)}),
 		protocol(confRow{name: "5.14 continuation fin=0 with nothing to continue, 1-byte chops", writes: []confWrite{send(bare(false)...).chopped(1)}}),
 		protocol(confRow{name: "5.15 text in 2 fragments, then continuation with nothing to continue",
-			writes: []confWrite{send(f1, f2, frag(opContinuation, false, "fragment3"), textFrame("fragment4"))}, want: joined, alts: [][]confEvent{nil}}),
+			writes: []confWrite{send(f1, f2, frag(wstest.OpContinuation, false, "fragment3"), textFrame("fragment4"))}, want: joined, alts: [][]confEvent{nil}}),
 		protocol(confRow{name: "5.16 twice: continuation fin=0, text fin=0, text fin=1",
-			writes: []confWrite{send(twice(frag(opContinuation, false, "fragment1"), frag(opText, false, "fragment2"), frag(opText, true, "fragment3"))...)}}),
+			writes: []confWrite{send(twice(frag(wstest.OpContinuation, false, "fragment1"), frag(wstest.OpText, false, "fragment2"), frag(wstest.OpText, true, "fragment3"))...)}}),
 		protocol(confRow{name: "5.17 twice: continuation fin=1, text fin=0, text fin=1",
-			writes: []confWrite{send(twice(frag(opContinuation, true, "fragment1"), frag(opText, false, "fragment2"), frag(opText, true, "fragment3"))...)}}),
-		protocol(confRow{name: "5.18 text fin=0 then text fin=1", writes: []confWrite{send(frag(opText, false, "fragment1"), frag(opText, true, "fragment2"))}}),
+			writes: []confWrite{send(twice(frag(wstest.OpContinuation, true, "fragment1"), frag(wstest.OpText, false, "fragment2"), frag(wstest.OpText, true, "fragment3"))...)}}),
+		protocol(confRow{name: "5.18 text fin=0 then text fin=1", writes: []confWrite{send(frag(wstest.OpText, false, "fragment1"), frag(wstest.OpText, true, "fragment2"))}}),
 		{name: "5.19 5 fragments, 2 pings, a wait", writes: []confWrite{send(f[0], f[1], p1), part2}, want: want519},
 		{name: "5.20 5 fragments, 2 pings, a wait, frame-wise", writes: append(frameWise(f[0], f[1], p1), sync2...), want: want519},
-		protocol(confRow{name: "5.x binary fin=0 then binary fin=1", writes: []confWrite{send(frameSpec{Op: opBinary, Payload: []byte{1}}, binaryFrame([]byte{2}))}}),
+		protocol(confRow{name: "5.x binary fin=0 then binary fin=1", writes: []confWrite{send(wstest.Frame{Op: wstest.OpBinary, Payload: []byte{1}}, binaryFrame([]byte{2}))}}),
 	}
 }
 
@@ -880,22 +869,22 @@ func utf8Rows() []confRow {
 	bad := kosme + "\xed\xa0\x80" + "edited"
 	rows := []confRow{
 		valid("6.1.1 text of length 0", "", send(textFrame(""))),
-		valid("6.1.2 3 empty fragments", "", send(frag(opText, false, ""), frag(opContinuation, false, ""), frag(opContinuation, true, ""))),
-		valid("6.1.3 empty, non-empty, empty fragments", "middle frame payload", send(frag(opText, false, ""), frag(opContinuation, false, "middle frame payload"), frag(opContinuation, true, ""))),
+		valid("6.1.2 3 empty fragments", "", send(frag(wstest.OpText, false, ""), frag(wstest.OpContinuation, false, ""), frag(wstest.OpContinuation, true, ""))),
+		valid("6.1.3 empty, non-empty, empty fragments", "middle frame payload", send(frag(wstest.OpText, false, ""), frag(wstest.OpContinuation, false, "middle frame payload"), frag(wstest.OpContinuation, true, ""))),
 		valid("6.2.1 valid UTF-8 in one frame", hello, send(textFrame(hello))),
-		valid("6.2.2 valid UTF-8 in 2 fragments split on a code point", hello, send(frag(opText, false, hello[:17]), frag(opContinuation, true, hello[17:]))),
-		valid("6.2.3 valid UTF-8 in 1-byte fragments", hello, send(fragments(opText, []byte(hello), 1)...)),
-		valid("6.2.4 kosme in 1-byte fragments", kosme, send(fragments(opText, []byte(kosme), 1)...)),
+		valid("6.2.2 valid UTF-8 in 2 fragments split on a code point", hello, send(frag(wstest.OpText, false, hello[:17]), frag(wstest.OpContinuation, true, hello[17:]))),
+		valid("6.2.3 valid UTF-8 in 1-byte fragments", hello, send(wstest.Fragments(wstest.OpText, []byte(hello), 1)...)),
+		valid("6.2.4 kosme in 1-byte fragments", kosme, send(wstest.Fragments(wstest.OpText, []byte(kosme), 1)...)),
 		invalid("6.3.1 invalid UTF-8 in one frame", send(textFrame(bad))),
-		invalid("6.3.2 invalid UTF-8 in 1-byte fragments", send(fragments(opText, []byte(bad), 1)...)),
+		invalid("6.3.2 invalid UTF-8 in 1-byte fragments", send(wstest.Fragments(wstest.OpText, []byte(bad), 1)...)),
 	}
 
 	rows = append(rows,
-		confRow{name: "6.x code point split around a ping", writes: []confWrite{send(frag(opText, false, "\xce"), pingFrame("p"), frag(opContinuation, true, "\xba"))},
+		confRow{name: "6.x code point split around a ping", writes: []confWrite{send(frag(wstest.OpText, false, "\xce"), pingFrame("p"), frag(wstest.OpContinuation, true, "\xba"))},
 			want: []confEvent{pongMsg("p"), textMsg("\xce\xba")}},
-		confRow{name: "6.x binary is not checked for UTF-8", writes: []confWrite{send(frameSpec{Op: opBinary, Payload: []byte("\xed\xa0")}, frameSpec{Fin: true, Op: opContinuation, Payload: []byte("\x80\xff\xe2\x82")}, textFrame("after"))},
+		confRow{name: "6.x binary is not checked for UTF-8", writes: []confWrite{send(wstest.Frame{Op: wstest.OpBinary, Payload: []byte("\xed\xa0")}, wstest.Frame{Fin: true, Op: wstest.OpContinuation, Payload: []byte("\x80\xff\xe2\x82")}, textFrame("after"))},
 			want: []confEvent{binaryMsg([]byte("\xed\xa0\x80\xff\xe2\x82")), textMsg("after")}},
-		invalid("6.x text ends inside a code point split between fragments", send(frag(opText, false, "a\xe2"), frag(opContinuation, true, "\x82"))),
+		invalid("6.x text ends inside a code point split between fragments", send(frag(wstest.OpText, false, "a\xe2"), frag(wstest.OpContinuation, true, "\x82"))),
 		invalid("6.x 2nd text message invalid after a valid one", send(textFrame(kosme), textFrame("ok \xc0\xaf"))),
 	)
 	rows[len(rows)-1].want, rows[len(rows)-1].alts = []confEvent{textMsg(kosme)}, [][]confEvent{nil}
@@ -907,19 +896,19 @@ func utf8Rows() []confRow {
 	const failFastPart2 = "\xf4\x90\x80\x80" // U+110000, beyond Unicode
 	wait := 250 * time.Millisecond
 	then := func(w confWrite) confWrite { w.open = wait; return w }
-	whole := appendFrame(nil, textFrame(failFastPart1+failFastPart2+"edited"))
+	whole := wstest.AppendFrame(nil, textFrame(failFastPart1+failFastPart2+"edited"))
 	hdr := len(whole) - len(failFastPart1+failFastPart2+"edited")
 	rows = append(rows,
 		invalid("6.4.1 fail fast: invalid 2nd fragment, 3rd never sent",
-			send(frag(opText, false, failFastPart1)), then(send(frag(opContinuation, false, failFastPart2)))),
+			send(frag(wstest.OpText, false, failFastPart1)), then(send(frag(wstest.OpContinuation, false, failFastPart2)))),
 		invalid("6.4.2 fail fast: 2nd fragment only the byte that makes it invalid",
-			send(frag(opText, false, failFastPart1+"\xf4")), then(send(frag(opContinuation, false, "\x90")))),
+			send(frag(wstest.OpText, false, failFastPart1+"\xf4")), then(send(frag(wstest.OpContinuation, false, "\x90")))),
 		invalid("6.4.3 fail fast: one frame sent in chops, invalid 2nd chop",
 			sendRaw(whole[:hdr+11]), then(sendRaw(whole[hdr+11:hdr+15]))),
 		invalid("6.4.4 fail fast: one frame in chops, 2nd chop only the invalid byte",
 			sendRaw(whole[:hdr+12]), then(sendRaw(whole[hdr+12:hdr+13]))),
 		invalid("6.4.x fail fast: surrogate lead in the 1st fragment, its tail never sent",
-			send(frag(opText, false, kosme+"\xed\xa0"))),
+			send(frag(wstest.OpText, false, kosme+"\xed\xa0"))),
 	)
 
 	// Split at every byte: code points cut between two fragments are valid.
@@ -928,12 +917,12 @@ func utf8Rows() []confRow {
 	} {
 		for k := 1; k < len(s.text); k++ {
 			rows = append(rows, valid(fmt.Sprintf("6.2.x %s split at byte %d", s.label, k), s.text,
-				send(frag(opText, false, s.text[:k]), frag(opContinuation, true, s.text[k:]))))
+				send(frag(wstest.OpText, false, s.text[:k]), frag(wstest.OpContinuation, true, s.text[k:]))))
 		}
 	}
 	for k := 1; k < len(bad); k++ {
 		rows = append(rows, invalid(fmt.Sprintf("6.3.x invalid text split at byte %d", k),
-			send(frag(opText, false, bad[:k]), frag(opContinuation, true, bad[k:]))))
+			send(frag(wstest.OpText, false, bad[:k]), frag(wstest.OpContinuation, true, bad[k:]))))
 	}
 
 	// 6.5 to 6.23: Markus Kuhn's UTF-8 decoder tests, each in one frame.
@@ -1043,7 +1032,7 @@ func utf8Sequences() []struct {
 
 // Group 7: close handling.
 func closeRows() []confRow {
-	closing := func(name string, codes []int, frames ...frameSpec) confRow {
+	closing := func(name string, codes []int, frames ...wstest.Frame) confRow {
 		return confRow{name: name, writes: []confWrite{send(frames...)}, end: endClose, codes: codes}
 	}
 	normal := []int{codeNormal}
@@ -1051,10 +1040,10 @@ func closeRows() []confRow {
 	big := pattern(256<<10, true)
 	rows := []confRow{
 		{name: "7.1.1 message, then close", writes: []confWrite{send(textFrame("Hello World!"))}, want: []confEvent{textMsg("Hello World!")}},
-		closing("7.1.2 two close frames", normal, closeFrame(codeNormal, ""), frameSpec{Fin: true, Op: opClose}),
+		closing("7.1.2 two close frames", normal, closeFrame(codeNormal, ""), wstest.Frame{Fin: true, Op: wstest.OpClose}),
 		closing("7.1.3 ping after close", normal, closeFrame(codeNormal, ""), pingFrame("")),
 		closing("7.1.4 text after close", normal, closeFrame(codeNormal, ""), textFrame("Hello World!")),
-		closing("7.1.5 fragment, close, fragment", normal, frag(opText, false, "fragment1"), closeFrame(codeNormal, ""), frag(opContinuation, true, "fragment2")),
+		closing("7.1.5 fragment, close, fragment", normal, frag(wstest.OpText, false, "fragment1"), closeFrame(codeNormal, ""), frag(wstest.OpContinuation, true, "fragment2")),
 		{
 			// INFORMATIONAL: the echo may lose the race with the close.
 			name:   "7.1.6 256K message, message, close, ping",
@@ -1063,8 +1052,8 @@ func closeRows() []confRow {
 			alts:   [][]confEvent{nil, {textMsg(string(big))}},
 			end:    endClose, codes: normal,
 		},
-		closing("7.3.1 close with no payload", []int{noStatus}, frameSpec{Fin: true, Op: opClose}),
-		closing("7.3.2 close with a 1-byte payload", protocol, frameSpec{Fin: true, Op: opClose, Payload: []byte{0x03}}),
+		closing("7.3.1 close with no payload", []int{noStatus}, wstest.Frame{Fin: true, Op: wstest.OpClose}),
+		closing("7.3.2 close with a 1-byte payload", protocol, wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: []byte{0x03}}),
 		closing("7.3.3 close 1000 without reason", normal, closeFrame(codeNormal, "")),
 		closing("7.3.4 close 1000 with a reason", normal, closeFrame(codeNormal, "Hello World!")),
 		closing("7.3.5 close with a 123-byte reason", normal, closeFrame(codeNormal, stars(123))),
@@ -1074,7 +1063,7 @@ func closeRows() []confRow {
 		closing("7.13.2 close code 65535", protocol, closeFrame(65535, "")),
 		closing("7.x close code 1015 (TLS failure, never sent)", protocol, closeFrame(1015, "")),
 	}
-	rows = append(rows, closing("7.x close inside a text message cut mid code point", normal, frag(opText, false, "\xe2\x82"), closeFrame(codeNormal, "")))
+	rows = append(rows, closing("7.x close inside a text message cut mid code point", normal, frag(wstest.OpText, false, "\xe2\x82"), closeFrame(codeNormal, "")))
 	chopped := closing("7.x close 1000 in 1-byte chops", normal, closeFrame(codeNormal, "bye"))
 	chopped.writes[0] = chopped.writes[0].chopped(1)
 	rows = append(rows, chopped)
@@ -1102,16 +1091,16 @@ func limitRows() []confRow {
 	echoRow := func(name string, text bool, n int, write func(op byte, p []byte) confWrite) confRow {
 		return confRow{name: name, serial: true, long: n > 1<<20, limit: time.Minute, build: func(row *confRow) {
 			p := pattern(n, text)
-			op, ev := opBinary, binaryMsg(p)
+			op, ev := wstest.OpBinary, binaryMsg(p)
 			if text {
-				op, ev = opText, textMsg(string(p))
+				op, ev = wstest.OpText, textMsg(string(p))
 			}
 			row.writes, row.want = []confWrite{write(op, p)}, []confEvent{ev}
 		}}
 	}
-	whole := func(op byte, p []byte) confWrite { return send(frameSpec{Fin: true, Op: op, Payload: p}) }
+	whole := func(op byte, p []byte) confWrite { return send(wstest.Frame{Fin: true, Op: op, Payload: p}) }
 	inFragments := func(size int) func(op byte, p []byte) confWrite {
-		return func(op byte, p []byte) confWrite { return send(fragments(op, p, size)...) }
+		return func(op byte, p []byte) confWrite { return send(wstest.Fragments(op, p, size)...) }
 	}
 	kind := map[bool]string{true: "text", false: "binary"}
 	for sub, text := range []bool{true, false} {
@@ -1148,11 +1137,11 @@ func limitRows() []confRow {
 	rows = append(rows,
 		confRow{name: "9.x limit: a message of exactly --max-message", bridge: bridgeLimited,
 			writes: []confWrite{send(binaryFrame(pattern(limitedMax, false)))}, want: []confEvent{binaryMsg(pattern(limitedMax, false))}},
-		tooBig("9.x limit: one byte over, payload never sent", send(frameSpec{Fin: true, Op: opText, Length: limitedMax + 1})),
-		tooBig("9.x limit: 1 GiB announced", send(frameSpec{Fin: true, Op: opBinary, Length: 1 << 30, Payload: half})),
-		tooBig("9.x limit: 3 fragments of half the limit", send(frameSpec{Op: opBinary, Payload: half}, frameSpec{Op: opContinuation, Payload: half}, frameSpec{Op: opContinuation, Fin: true, Payload: half})),
+		tooBig("9.x limit: one byte over, payload never sent", send(wstest.Frame{Fin: true, Op: wstest.OpText, Length: limitedMax + 1})),
+		tooBig("9.x limit: 1 GiB announced", send(wstest.Frame{Fin: true, Op: wstest.OpBinary, Length: 1 << 30, Payload: half})),
+		tooBig("9.x limit: 3 fragments of half the limit", send(wstest.Frame{Op: wstest.OpBinary, Payload: half}, wstest.Frame{Op: wstest.OpContinuation, Payload: half}, wstest.Frame{Op: wstest.OpContinuation, Fin: true, Payload: half})),
 		confRow{name: "9.x 1 GiB announced, not sent: no allocation", bridge: bridgeOwn,
-			writes: []confWrite{send(frameSpec{Fin: true, Op: opBinary, Length: 1 << 30, Payload: pattern(64<<10, false)})},
+			writes: []confWrite{send(wstest.Frame{Fin: true, Op: wstest.OpBinary, Length: 1 << 30, Payload: pattern(64<<10, false)})},
 			end:    endDrop, check: checkMemory},
 	)
 	return rows
@@ -1214,7 +1203,7 @@ func autoFragmentRows() []confRow {
 		if n == 1300 {
 			name = "10.1.1 text 64 KiB in 1300-byte fragments"
 		}
-		rows = append(rows, confRow{name: name, writes: []confWrite{send(fragments(opText, []byte(p), n)...)}, want: []confEvent{textMsg(p)}})
+		rows = append(rows, confRow{name: name, writes: []confWrite{send(wstest.Fragments(wstest.OpText, []byte(p), n)...)}, want: []confEvent{textMsg(p)}})
 	}
 	return rows
 }

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // crossEnv turns the matrix on.
@@ -162,8 +164,8 @@ func (x crossRun) start(t *testing.T, flags []string, mode ...string) *bridgePro
 // handshake: a raw upgrade gets 101 with the right Sec-WebSocket-Accept.
 func (x crossRun) handshake(t *testing.T) {
 	b := x.start(t, nil, "echo")
-	c := rawDial(t, b.Addr)
-	resp, err := c.Handshake("/")
+	c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
+	resp, err := c.Upgrade(wstest.Options{Path: "/"})
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
 	}

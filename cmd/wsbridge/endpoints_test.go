@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // writeFile writes a file below base, making its directories.
@@ -48,7 +50,7 @@ func whoAmI(name string) string {
 // body; a 101 session is left to end with the test.
 func upgradeStatus(t *testing.T, addr, path string) (int, string) {
 	t.Helper()
-	resp, err := rawDial(t, addr).Handshake(path)
+	resp, err := wstest.MustDialTCP(t, addr, wstest.Options{}).Upgrade(wstest.Options{Path: path})
 	if err != nil {
 		t.Fatalf("handshake %s: %v", path, err)
 	}
@@ -114,7 +116,7 @@ func TestScriptDir(t *testing.T) {
 			if code != http.StatusNotFound || strings.Contains(body, "OUTSIDE") {
 				t.Errorf("%s: %d %q, want 404", tc.path, code, body)
 			}
-			if !b.WaitLog(tc.why, 5*time.Second) {
+			if !b.Log.WaitFor(tc.why, 5*time.Second) {
 				t.Errorf("%s: no log line saying %q", tc.path, tc.why)
 			}
 		}
@@ -219,8 +221,8 @@ func TestStaticDir(t *testing.T) {
 	}
 	t.Run("upgrades still reach the endpoint", func(t *testing.T) {
 		for _, path := range []string{"/", "/hello.txt"} {
-			c := mustUpgrade(t, b.Addr, path)
-			if err := c.WriteFrame(true, opText, []byte("hi")); err != nil {
+			c := wstest.MustDial(t, b.Addr, wstest.Options{Path: path})
+			if err := c.WriteFrame(true, wstest.OpText, []byte("hi")); err != nil {
 				t.Fatal(err)
 			}
 			if _, data, _, err := c.ReadMessage(5 * time.Second); err != nil || string(data) != "hi" {
@@ -260,8 +262,8 @@ func TestDevConsoleHTTP(t *testing.T) {
 		t.Errorf("GET of a path no endpoint serves: %s, want 404", resp.Status)
 	}
 	// Still an endpoint for WebSocket clients.
-	c := mustUpgrade(t, b.Addr, "/a")
-	if err := c.WriteFrame(true, opText, []byte("hi")); err != nil {
+	c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/a"})
+	if err := c.WriteFrame(true, wstest.OpText, []byte("hi")); err != nil {
 		t.Fatal(err)
 	}
 	if _, data, _, err := c.ReadMessage(5 * time.Second); err != nil || string(data) != "hi" {

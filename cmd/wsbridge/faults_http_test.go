@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // mkfifo makes a named pipe at p that nobody writes to: opening it for
@@ -43,7 +45,7 @@ func mkfifo(t *testing.T, p string, mode uint32) string {
 // request blocked in the file system never gets one).
 func getWithin(t *testing.T, addr, path string, timeout time.Duration) (int, string) {
 	t.Helper()
-	c := rawDial(t, addr)
+	c := wstest.MustDialTCP(t, addr, wstest.Options{})
 	_ = c.Conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := io.WriteString(c.Conn, "GET "+path+" HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
 		t.Fatal(err)
@@ -89,9 +91,9 @@ func TestFaultSpecialFiles(t *testing.T) {
 		})
 	}
 	t.Run("--dir FIFO", func(t *testing.T) {
-		c := rawDial(t, b.Addr)
+		c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
 		_ = c.Conn.SetDeadline(time.Now().Add(15 * time.Second))
-		resp, err := c.Handshake("/s/pipe.sh")
+		resp, err := c.Upgrade(wstest.Options{Path: "/s/pipe.sh"})
 		if err != nil {
 			t.Fatalf("upgrade of a FIFO script: %v", err)
 		}
@@ -128,7 +130,7 @@ func TestFaultSpecialFilesAtStart(t *testing.T) {
 			// A port that is free, in case the bad path is not noticed.
 			args := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", freePort(t))}, tc.args...)
 			cmd := exec.Command(bridgeBin, args...)
-			var out syncBuffer
+			var out wstest.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -191,8 +193,8 @@ func TestFaultDNSRebinding(t *testing.T) {
 				hostport := h + ":" + port
 				t.Run(h, func(t *testing.T) {
 					// The attack: Origin and Host both the rebound name.
-					c := rawDial(t, b.Addr)
-					req, key := upgradeRequest(hostport, "/", "Origin: http://"+hostport)
+					c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
+					req, key := wstest.UpgradeRequest(hostport, "/", "Origin: http://"+hostport)
 					resp, err := c.Request(req, key)
 					if err != nil {
 						t.Fatal(err)
@@ -224,7 +226,7 @@ func TestFaultDNSRebinding(t *testing.T) {
 			if log := b.Log.String(); strings.Contains(log, "refused: host") && !strings.Contains(log, "--allow-host="+rebind) {
 				t.Errorf("Host refusals logged without naming --allow-host")
 			}
-			if !tc.allowed[rebind] && !b.WaitLog("refused: host", 5*time.Second) {
+			if !tc.allowed[rebind] && !b.Log.WaitFor("refused: host", 5*time.Second) {
 				t.Errorf("no log line for the refused Host")
 			}
 		})
@@ -250,7 +252,7 @@ func TestFaultDNSRebinding(t *testing.T) {
 func TestFaultHeadTimeoutKeptAlive(t *testing.T) {
 	t.Parallel()
 	b := startBridge(t, "--handshake-timeout=1s", childBin, "echo")
-	c := rawDial(t, b.Addr)
+	c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
 	get := "GET /x HTTP/1.1\r\nHost: " + b.Addr + "\r\n\r\n"
 	resp, err := c.Request(get, "")
 	if err != nil || resp.StatusCode != http.StatusUpgradeRequired || resp.Close {
@@ -268,7 +270,7 @@ func TestFaultHeadTimeoutKeptAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	c.ExpectEOF(30 * time.Second)
+	c.ExpectEOF(t, 30*time.Second)
 	t.Logf("a half head after a kept-alive request: disconnected after %v", time.Since(start).Round(time.Millisecond))
 }
 
@@ -306,8 +308,8 @@ func TestFaultStaticMissingFile(t *testing.T) {
 		})
 	}
 	// Upgrades at any path still reach the catch-all.
-	c := mustUpgrade(t, catchAll.Addr, "/favicon.ico")
-	if err := c.WriteFrame(true, opText, []byte("hi")); err != nil {
+	c := wstest.MustDial(t, catchAll.Addr, wstest.Options{Path: "/favicon.ico"})
+	if err := c.WriteFrame(true, wstest.OpText, []byte("hi")); err != nil {
 		t.Fatal(err)
 	}
 	if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || string(data) != "hi" {
@@ -338,9 +340,9 @@ func TestFaultDirectoryReplacedByFIFO(t *testing.T) {
 	if code, body := getWithin(t, b.Addr, "/hello.txt", 15*time.Second); code == 200 {
 		t.Fatalf("GET /hello.txt from a FIFO: %d %q", code, body)
 	}
-	c := rawDial(t, b.Addr)
+	c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
 	_ = c.Conn.SetDeadline(time.Now().Add(15 * time.Second))
-	resp, err := c.Handshake("/s/ok.sh")
+	resp, err := c.Upgrade(wstest.Options{Path: "/s/ok.sh"})
 	if err != nil {
 		t.Fatalf("upgrade of a script in a FIFO: %v", err)
 	}

@@ -152,7 +152,7 @@ func TestEscapeEndsWithDaemon(t *testing.T) {
 			es := waitEscapees(t, dir, 0, 4, false)
 			b.Signal(syscall.SIGTERM)
 			if tt.signals == 2 {
-				if !b.WaitLog("shutting down", 10*time.Second) {
+				if !b.Log.WaitFor("shutting down", 10*time.Second) {
 					t.Fatal("no shutdown log line")
 				}
 				b.Signal(syscall.SIGTERM)

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // lineRecorders are programs that read stdin a line at a time, each in its
@@ -49,48 +51,48 @@ while IFS= read -r l || [ -n "$l" ]; do printf 'got:%s|\n' "$l" >> "$1"; done`, 
 // server must send, 0 when the client leaves without one.
 type cutFault struct {
 	name string
-	send func(c *rawConn, head, tail []byte) error
+	send func(c *wstest.Conn, head, tail []byte) error
 	code int
 }
 
 var cutFaults = []cutFault{
-	{"TCP dropped mid-frame", func(c *rawConn, head, tail []byte) error {
-		whole := appendFrame(nil, frameSpec{Fin: true, Op: opText, Payload: append(append([]byte{}, head...), tail...)})
+	{"TCP dropped mid-frame", func(c *wstest.Conn, head, tail []byte) error {
+		whole := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: append(append([]byte{}, head...), tail...)})
 		if err := c.WriteChunks(whole[:len(whole)-len(tail)], 0, 0); err != nil {
 			return err
 		}
 		return c.Conn.Close()
 	}, 0},
-	{"fragmented message never finished, then close", func(c *rawConn, head, tail []byte) error {
-		if err := c.WriteFrame(false, opText, head); err != nil {
+	{"fragmented message never finished, then close", func(c *wstest.Conn, head, tail []byte) error {
+		if err := c.WriteFrame(false, wstest.OpText, head); err != nil {
 			return err
 		}
 		return c.WriteClose(1000, "")
 	}, 1000},
-	{"fragmented message never finished, then TCP drop", func(c *rawConn, head, tail []byte) error {
-		if err := c.WriteFrame(false, opText, head); err != nil {
+	{"fragmented message never finished, then TCP drop", func(c *wstest.Conn, head, tail []byte) error {
+		if err := c.WriteFrame(false, wstest.OpText, head); err != nil {
 			return err
 		}
 		return c.Conn.Close()
 	}, 0},
-	{"1007 invalid UTF-8", func(c *rawConn, head, tail []byte) error {
-		if err := c.WriteFrame(false, opText, head); err != nil {
+	{"1007 invalid UTF-8", func(c *wstest.Conn, head, tail []byte) error {
+		if err := c.WriteFrame(false, wstest.OpText, head); err != nil {
 			return err
 		}
-		return c.WriteFrame(true, opContinuation, []byte("\xff"))
+		return c.WriteFrame(true, wstest.OpContinuation, []byte("\xff"))
 	}, 1007},
-	{"1009 over --max-message", func(c *rawConn, head, tail []byte) error {
-		if err := c.WriteFrame(false, opText, head); err != nil {
+	{"1009 over --max-message", func(c *wstest.Conn, head, tail []byte) error {
+		if err := c.WriteFrame(false, wstest.OpText, head); err != nil {
 			return err
 		}
 		// Announce more than --max-message=200000 allows.
-		return c.WriteChunks(appendFrame(nil, frameSpec{Fin: true, Op: opContinuation, Payload: tail, Length: 300000}), 0, 0)
+		return c.WriteChunks(wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpContinuation, Payload: tail, Length: 300000}), 0, 0)
 	}, 1009},
-	{"1002 new message inside a fragmented one", func(c *rawConn, head, tail []byte) error {
-		if err := c.WriteFrame(false, opText, head); err != nil {
+	{"1002 new message inside a fragmented one", func(c *wstest.Conn, head, tail []byte) error {
+		if err := c.WriteFrame(false, wstest.OpText, head); err != nil {
 			return err
 		}
-		return c.WriteFrame(true, opText, []byte("x"))
+		return c.WriteFrame(true, wstest.OpText, []byte("x"))
 	}, 1002},
 }
 
@@ -137,11 +139,11 @@ func TestCutMessageNeverReachesLineProgram(t *testing.T) {
 					t.Run(size.name+"/"+f.name, func(t *testing.T) {
 						file := filepath.Join(t.TempDir(), "lines")
 						b := startBridge(t, append([]string{"--framing=" + p.framing, "--max-message=200000"}, p.args(file)...)...)
-						c := mustUpgrade(t, b.Addr, "/")
+						c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 						if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || strings.TrimSpace(string(data)) != "ready" {
 							t.Fatalf("program did not start: %q, %v", data, err)
 						}
-						if err := c.WriteFrame(true, opText, []byte("whole-1"+p.nl)); err != nil {
+						if err := c.WriteFrame(true, wstest.OpText, []byte("whole-1"+p.nl)); err != nil {
 							t.Fatal(err)
 						}
 						// The program acts on it before the fault: a
@@ -154,12 +156,12 @@ func TestCutMessageNeverReachesLineProgram(t *testing.T) {
 						}
 						if f.code != 0 {
 							_, _, cf, err := c.ReadMessage(10 * time.Second)
-							if !errors.Is(err, errRawClosed) || cf.CloseCode() != f.code {
+							if !errors.Is(err, wstest.ErrClosed) || cf.CloseCode() != f.code {
 								t.Errorf("got close %d (%v), want %d", cf.CloseCode(), err, f.code)
 							}
 							c.Conn.Close()
 						}
-						if !b.WaitLog("msg=session", 20*time.Second) {
+						if !b.Log.WaitFor("msg=session", 20*time.Second) {
 							t.Fatal("session did not end within 20s")
 						}
 						got, err := os.ReadFile(file)
@@ -188,11 +190,11 @@ func TestCutMessageLen32(t *testing.T) {
 			for _, streamed := range []bool{false, true} {
 				file := filepath.Join(t.TempDir(), "records")
 				b := startBridge(t, "--framing=len32", "--max-message=200000", childBin, "records", file)
-				c := mustUpgrade(t, b.Addr, "/")
+				c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 				if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || string(data) != "ready" {
 					t.Fatalf("program did not start: %q, %v", data, err)
 				}
-				if err := c.WriteFrame(true, opText, []byte("whole-1")); err != nil {
+				if err := c.WriteFrame(true, wstest.OpText, []byte("whole-1")); err != nil {
 					t.Fatal(err)
 				}
 				waitFile(t, file, "rec:whole-1|", 10*time.Second)
@@ -207,7 +209,7 @@ func TestCutMessageLen32(t *testing.T) {
 					_, _, _, _ = c.ReadMessage(10 * time.Second)
 				}
 				c.Conn.Close()
-				if !b.WaitLog("msg=session", 20*time.Second) {
+				if !b.Log.WaitFor("msg=session", 20*time.Second) {
 					t.Fatal("session did not end within 20s")
 				}
 				got, err := os.ReadFile(file)
@@ -263,11 +265,11 @@ func waitFile(t *testing.T, file, want string, d time.Duration) {
 // client gets what was written, then close 1000, and the job is ended.
 func TestProgramExitWithBackgroundJob(t *testing.T) {
 	b := startBridge(t, "/bin/sh", "-c", "echo hi; sleep 300 & echo $!; exit 0")
-	c := mustUpgrade(t, b.Addr, "/")
+	c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 	var got []string
 	for {
 		_, data, cf, err := c.ReadMessage(15 * time.Second)
-		if errors.Is(err, errRawClosed) {
+		if errors.Is(err, wstest.ErrClosed) {
 			if cf.CloseCode() != 1000 {
 				t.Errorf("close %d %q, want 1000", cf.CloseCode(), cf.CloseReason())
 			}
@@ -314,12 +316,12 @@ func TestPingAfterSilence(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			b := startBridge(t, append([]string{"--ping-interval=" + d.String()}, m.args(t)...)...)
-			c := mustUpgrade(t, b.Addr, "/")
+			c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 			// Half an interval into the session the client speaks: a
 			// timer counting whole intervals from the start would see
 			// it at D and wait for another D of silence.
 			time.Sleep(d / 2)
-			if err := c.WriteFrame(true, opText, []byte("x")); err != nil {
+			if err := c.WriteFrame(true, wstest.OpText, []byte("x")); err != nil {
 				t.Fatal(err)
 			}
 			last := time.Now()
@@ -331,7 +333,7 @@ func TestPingAfterSilence(t *testing.T) {
 				if e := time.Since(last); e < d-200*time.Millisecond || e > d+1500*time.Millisecond {
 					t.Errorf("ping %d came %v after the client's last frame, want %v", i+1, e.Round(time.Millisecond), d)
 				}
-				if err := c.WriteFrame(true, opPong, f.Payload); err != nil {
+				if err := c.WriteFrame(true, wstest.OpPong, f.Payload); err != nil {
 					t.Fatal(err)
 				}
 				last = time.Now()
@@ -341,7 +343,7 @@ func TestPingAfterSilence(t *testing.T) {
 }
 
 // readUntilPing reads frames, dropping data, until a ping arrives.
-func readUntilPing(c *rawConn, timeout time.Duration) (rawFrame, error) {
+func readUntilPing(c *wstest.Conn, timeout time.Duration) (wstest.Frame, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		f, err := c.ReadFrame(time.Until(deadline))
@@ -349,10 +351,10 @@ func readUntilPing(c *rawConn, timeout time.Duration) (rawFrame, error) {
 			return f, err
 		}
 		switch f.Op {
-		case opPing:
+		case wstest.OpPing:
 			return f, nil
-		case opClose:
-			return f, errRawClosed
+		case wstest.OpClose:
+			return f, wstest.ErrClosed
 		}
 	}
 }
@@ -362,7 +364,7 @@ func readUntilPing(c *rawConn, timeout time.Duration) (rawFrame, error) {
 // the slot once its program is gone: a reconnect gets 101, not 429.
 func TestMaxForksSlotFreeWhenProgramGone(t *testing.T) {
 	b := startBridge(t, "--maxforks=1", childBin, "pid")
-	c := mustUpgrade(t, b.Addr, "/")
+	c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 	_, data, _, err := c.ReadMessage(10 * time.Second)
 	m := regexp.MustCompile(`^pid (\d+) `).FindSubmatch(data)
 	if err != nil || m == nil {
@@ -373,7 +375,7 @@ func TestMaxForksSlotFreeWhenProgramGone(t *testing.T) {
 	if err := c.WriteClose(1000, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, cf, err := c.ReadMessage(10 * time.Second); !errors.Is(err, errRawClosed) || cf.CloseCode() != 1000 {
+	if _, _, cf, err := c.ReadMessage(10 * time.Second); !errors.Is(err, wstest.ErrClosed) || cf.CloseCode() != 1000 {
 		t.Fatalf("close answered with %d, %v", cf.CloseCode(), err)
 	}
 	// The client keeps its TCP socket open from here on.
@@ -384,8 +386,8 @@ func TestMaxForksSlotFreeWhenProgramGone(t *testing.T) {
 	// bookkeeping, far less than the 2s close timeout it waited for.
 	deadline := time.Now().Add(time.Second)
 	for {
-		c2 := rawDial(t, b.Addr)
-		resp, err := c2.Handshake("/")
+		c2 := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
+		resp, err := c2.Upgrade(wstest.Options{Path: "/"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -409,10 +411,10 @@ func TestClosedClientOfNonReadingProgram(t *testing.T) {
 	// More than the pipe and both socket buffers hold, then the close:
 	// the write blocks, and the close never reaches the bridge's reader.
 	// (Made first: masking it takes a while under the race detector.)
-	wire := appendFrame(nil, frameSpec{Fin: true, Op: opBinary, Payload: make([]byte, 32<<20)})
-	wire = appendFrame(wire, frameSpec{Fin: true, Op: opClose, Payload: []byte{0x03, 0xe8}})
+	wire := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: make([]byte, 32<<20)})
+	wire = wstest.AppendFrame(wire, wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: []byte{0x03, 0xe8}})
 	b := startBridge(t, "--ping-interval=1s", "--ping-timeout=1s", "--max-message=0", childBin, "noread")
-	c := mustUpgrade(t, b.Addr, "/")
+	c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 	if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || string(data) != "ready" {
 		t.Fatalf("program did not start: %q, %v", data, err)
 	}
@@ -429,7 +431,7 @@ func TestClosedClientOfNonReadingProgram(t *testing.T) {
 	}
 	c.Conn.Close() // what it had not sent stays queued in its kernel
 	<-written
-	if !b.WaitLog("msg=session", 20*time.Second) {
+	if !b.Log.WaitFor("msg=session", 20*time.Second) {
 		t.Error("session still open 20s after its client closed its socket")
 	}
 }

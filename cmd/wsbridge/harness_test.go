@@ -5,17 +5,17 @@ package main
 // loopback port, and stops it by its PID.
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 var (
@@ -54,30 +54,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output for tests to search.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // bridgeProc is a running wsbridge.
 type bridgeProc struct {
 	t    testing.TB
 	cmd  *exec.Cmd
 	Addr string // 127.0.0.1:PORT
-	Log  *syncBuffer
+	Log  *wstest.Buffer
 	done chan struct{}
 	err  error // Wait's result, once done is closed
 }
@@ -110,7 +92,7 @@ func startBridgeVia(t testing.TB, run, env []string, args ...string) *bridgeProc
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
-		b := &bridgeProc{t: t, Log: &syncBuffer{}, done: make(chan struct{}), Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+		b := &bridgeProc{t: t, Log: &wstest.Buffer{}, done: make(chan struct{}), Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 		full := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", port), "--loglevel=debug"}, args...)
 		b.cmd = exec.Command(run[0], append(run[1:len(run):len(run)], full...)...)
 		b.cmd.Stdout, b.cmd.Stderr = b.Log, b.Log
@@ -206,18 +188,6 @@ func (b *bridgeProc) Stop() {
 func (b *bridgeProc) Kill() {
 	_ = b.cmd.Process.Kill()
 	<-b.done
-}
-
-// WaitLog waits up to timeout for substr to appear in the log.
-func (b *bridgeProc) WaitLog(substr string, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if strings.Contains(b.Log.String(), substr) {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // tryUpgrade sends a WebSocket handshake for "/" with extra header lines
@@ -18,8 +20,8 @@ import (
 // holds a session) until the test ends.
 func tryUpgrade(t testing.TB, addr string, extra ...string) (*http.Response, string) {
 	t.Helper()
-	c := rawDial(t, addr)
-	resp, err := c.Handshake("/", extra...)
+	c := wstest.MustDialTCP(t, addr, wstest.Options{})
+	resp, err := c.Upgrade(wstest.Options{Path: "/", Header: extra})
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
@@ -52,7 +54,7 @@ func httpGet(t testing.TB, url string) (*http.Response, string) {
 // with its body read.
 func rawExchange(t testing.TB, addr, req string) (*http.Response, string) {
 	t.Helper()
-	c := rawDial(t, addr)
+	c := wstest.MustDialTCP(t, addr, wstest.Options{})
 	resp, err := c.Request(req, "")
 	if err != nil {
 		t.Fatalf("request %.40q: %v", req, err)
@@ -66,8 +68,8 @@ func TestLimits(t *testing.T) {
 	t.Run("maxforks", func(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, "--maxforks=2", childBin, "echo")
-		first := mustUpgrade(t, b.Addr, "/")
-		mustUpgrade(t, b.Addr, "/")
+		first := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
+		wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 		resp, body := tryUpgrade(t, b.Addr)
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("third connection: %s, Retry-After %q, body %q; want 429 with Retry-After", resp.Status, resp.Header.Get("Retry-After"), body)
@@ -92,11 +94,11 @@ func TestLimits(t *testing.T) {
 		b := startBridge(t, "--max-conns=2", childBin, "echo")
 		// The harness's probe that found the port listening counts
 		// until the bridge has seen it go.
-		if !b.WaitLog("no request head", 5*time.Second) {
+		if !b.Log.WaitFor("no request head", 5*time.Second) {
 			t.Fatal("the bridge never finished with the harness's probe connection")
 		}
-		mustUpgrade(t, b.Addr, "/")
-		mustUpgrade(t, b.Addr, "/")
+		wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
+		wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 		resp, body := tryUpgrade(t, b.Addr)
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("third connection: %s, Retry-After %q, body %q; want 503 with Retry-After", resp.Status, resp.Header.Get("Retry-After"), body)
@@ -107,11 +109,11 @@ func TestLimits(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, "--handshake-timeout=300ms", childBin, "echo")
 		start := time.Now()
-		c := rawDial(t, b.Addr)
+		c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
 		if _, err := io.WriteString(c.Conn, "GET / HTTP/1.1\r\nHost: "+b.Addr+"\r\nUpgrade: websocket\r\n"); err != nil {
 			t.Fatal(err)
 		}
-		c.ExpectEOF(5 * time.Second)
+		c.ExpectEOF(t, 5*time.Second)
 		took := time.Since(start)
 		t.Logf("half a request head: disconnected after %v", took.Round(time.Millisecond))
 		if took < 250*time.Millisecond || took > 3*time.Second {
@@ -158,8 +160,8 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("%s %s %.100q, want the demo page", resp.Status, resp.Header.Get("Content-Type"), body)
 		}
 		// The page's WebSocket still works on the same port.
-		c := mustUpgrade(t, b.Addr, "/")
-		if err := c.WriteFrame(true, opText, []byte("hi")); err != nil {
+		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
+		if err := c.WriteFrame(true, wstest.OpText, []byte("hi")); err != nil {
 			t.Fatal(err)
 		}
 		if _, data, _, err := c.ReadMessage(5 * time.Second); err != nil || string(data) != "hi" {
@@ -261,7 +263,7 @@ func TestExtraHeaders(t *testing.T) {
 		t.Fatalf("evil origin: %s, want 403", resp.Status)
 	}
 	check(t, "403", resp.Header, false)
-	mustUpgrade(t, full.Addr, "/")
+	wstest.MustDial(t, full.Addr, wstest.Options{Path: "/"})
 	resp, _ = tryUpgrade(t, full.Addr)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("over --max-conns: %s, want 503", resp.Status)
@@ -275,7 +277,7 @@ func TestExtraHeaders(t *testing.T) {
 func TestUpgradeOnKeptAliveConnection(t *testing.T) {
 	t.Parallel()
 	b := startBridge(t, childBin, "echo")
-	c := rawDial(t, b.Addr)
+	c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
 	resp, err := c.Request("GET / HTTP/1.1\r\nHost: "+b.Addr+"\r\n\r\n", "")
 	if err != nil {
 		t.Fatal(err)
@@ -283,11 +285,11 @@ func TestUpgradeOnKeptAliveConnection(t *testing.T) {
 	if resp.StatusCode != http.StatusUpgradeRequired || resp.Close {
 		t.Fatalf("plain GET: %s (close %v), want 426 on a kept-alive connection", resp.Status, resp.Close)
 	}
-	resp, err = c.Handshake("/")
+	resp, err = c.Upgrade(wstest.Options{Path: "/"})
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %v %v, want 101", resp, err)
 	}
-	if err := c.WriteFrame(true, opText, []byte("hi\n")); err != nil {
+	if err := c.WriteFrame(true, wstest.OpText, []byte("hi\n")); err != nil {
 		t.Fatal(err)
 	}
 	if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || string(data) != "hi" {
@@ -303,14 +305,14 @@ func TestUpgradeOnKeptAliveConnection(t *testing.T) {
 func TestUpgradeOnKeptAliveConnectionPipelined(t *testing.T) {
 	t.Parallel()
 	b := startBridge(t, childBin, "echo")
-	c := rawDial(t, b.Addr)
+	c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
 	plain := "GET / HTTP/1.1\r\nHost: " + b.Addr + "\r\nX-Pad: "
 	plain += strings.Repeat("p", 4086-len(plain)-4) + "\r\n\r\n"
-	req, _ := upgradeRequest(b.Addr, "/")
+	req, _ := wstest.UpgradeRequest(b.Addr, "/")
 	// Just under the 8 KiB the bridge reads with a request head: net/http
 	// reads 4 KiB, 1 byte, then 4 KiB less one, leaving a few.
 	msg := strings.Repeat("m", 8<<10-4-len(plain)-len(req)-8-1)
-	wire := append([]byte(plain+req), appendFrame(nil, frameSpec{Fin: true, Op: opText, Payload: []byte(msg + "\n")})...)
+	wire := append([]byte(plain+req), wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(msg + "\n")})...)
 	if _, err := c.Conn.Write(wire); err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +325,7 @@ func TestUpgradeOnKeptAliveConnectionPipelined(t *testing.T) {
 		t.Fatalf("upgrade: %v %v, want 101", resp, err)
 	}
 	op, data, cf, err := c.ReadMessage(10 * time.Second)
-	if err != nil || op != opText || string(data) != msg {
+	if err != nil || op != wstest.OpText || string(data) != msg {
 		t.Fatalf("echo: %d %.40q close %d %q %v, want the message back", op, data, cf.CloseCode(), cf.CloseReason(), err)
 	}
 }

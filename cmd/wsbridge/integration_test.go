@@ -24,6 +24,8 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // testCtx is a context bounded by timeout and the test's end.
@@ -762,27 +764,27 @@ func TestProtocol(t *testing.T) {
 	t.Run("silent client dropped", func(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, "--ping-interval=200ms", "--ping-timeout=200ms", childBin, "echo")
-		c := mustUpgrade(t, b.Addr, "/")
+		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 		start := time.Now()
 		var ops []byte
-		var last rawFrame
+		var last wstest.Frame
 		for {
 			f, err := c.ReadFrame(5 * time.Second)
 			if err != nil {
 				t.Fatalf("after frames %v: %v", ops, err)
 			}
 			ops = append(ops, f.Op)
-			if f.Op == opClose {
+			if f.Op == wstest.OpClose {
 				last = f
 				break
 			}
 		}
 		took := time.Since(start)
 		t.Logf("frames %v, closed %v after the upgrade: %d %q", ops, took.Round(time.Millisecond), last.CloseCode(), last.CloseReason())
-		if ops[0] != opPing || last.CloseCode() != 1001 || took < 400*time.Millisecond {
+		if ops[0] != wstest.OpPing || last.CloseCode() != 1001 || took < 400*time.Millisecond {
 			t.Fatalf("frames %v, close %d after %v: want a ping, then close 1001 after ≥400ms", ops, last.CloseCode(), took)
 		}
-		c.ExpectEOF(5 * time.Second)
+		c.ExpectEOF(t, 5*time.Second)
 		if rec := b.Access(1)[0]; rec["close"] != "1001" {
 			t.Errorf("access line %v: want close=1001", rec)
 		}
@@ -795,7 +797,7 @@ func TestProtocol(t *testing.T) {
 	t.Run("answering client kept", func(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, "--ping-interval=200ms", "--ping-timeout=200ms", childBin, "echo")
-		c := mustUpgrade(t, b.Addr, "/")
+		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 		start := time.Now()
 		pings := 0
 		for pings < 4 {
@@ -803,20 +805,20 @@ func TestProtocol(t *testing.T) {
 			if err != nil {
 				t.Fatalf("after %d pings: %v", pings, err)
 			}
-			if f.Op != opPing {
+			if f.Op != wstest.OpPing {
 				t.Fatalf("after %d pings: got opcode %d %q", pings, f.Op, f.Payload)
 			}
 			pings++
-			if err := c.WriteFrame(true, opPong, f.Payload); err != nil {
+			if err := c.WriteFrame(true, wstest.OpPong, f.Payload); err != nil {
 				t.Fatal(err)
 			}
 		}
 		t.Logf("%d pings answered in %v", pings, time.Since(start).Round(time.Millisecond))
-		if err := c.WriteFrame(true, opText, []byte("still here")); err != nil {
+		if err := c.WriteFrame(true, wstest.OpText, []byte("still here")); err != nil {
 			t.Fatal(err)
 		}
 		op, data, _, err := c.ReadMessage(5 * time.Second)
-		if err != nil || op != opText || string(data) != "still here" {
+		if err != nil || op != wstest.OpText || string(data) != "still here" {
 			t.Fatalf("got %d %q %v, want the echo", op, data, err)
 		}
 	})
@@ -828,7 +830,7 @@ func TestProtocol(t *testing.T) {
 	t.Run("client that reads nothing dropped", func(t *testing.T) {
 		t.Parallel()
 		b := startBridge(t, "--ping-interval=200ms", "--ping-timeout=200ms", childBin, "flood", "100000000", "100")
-		c := mustUpgrade(t, b.Addr, "/")
+		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 		defer c.Conn.Close()
 		child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
 		t.Cleanup(func() { syscall.Kill(child.PID, syscall.SIGKILL) })
@@ -874,8 +876,8 @@ func TestEnvironment(t *testing.T) {
 	// collects the lines the env child prints before echoing it.
 	env := func(t *testing.T, b *bridgeProc, path string, headers ...string) (map[string]string, string) {
 		t.Helper()
-		c := mustUpgrade(t, b.Addr, path, headers...)
-		if err := c.WriteFrame(true, opText, []byte("END")); err != nil {
+		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: path, Header: headers})
+		if err := c.WriteFrame(true, wstest.OpText, []byte("END")); err != nil {
 			t.Fatal(err)
 		}
 		vars := map[string]string{}
@@ -884,7 +886,7 @@ func TestEnvironment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if op != opText {
+			if op != wstest.OpText {
 				t.Fatalf("binary message %q", data)
 			}
 			if string(data) == "END" {
@@ -1068,7 +1070,7 @@ func TestShutdown(t *testing.T) {
 		})
 		go c.Read(ctx) // answer the bridge's close
 		b.Signal(syscall.SIGTERM)
-		if !b.WaitLog("shutting down", 5*time.Second) {
+		if !b.Log.WaitFor("shutting down", 5*time.Second) {
 			t.Fatal("no shutdown log line")
 		}
 		start := time.Now()
@@ -1107,9 +1109,9 @@ func TestAccessLog(t *testing.T) {
 	}
 	var conns []conn
 	for i, polite := range []bool{true, false} {
-		c := mustUpgrade(t, b.Addr, "/")
+		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 		for _, m := range []string{"hello", "hi"} {
-			if err := c.WriteFrame(true, opText, []byte(m)); err != nil {
+			if err := c.WriteFrame(true, wstest.OpText, []byte(m)); err != nil {
 				t.Fatal(err)
 			}
 			if _, data, _, err := c.ReadMessage(5 * time.Second); err != nil || string(data) != m {
@@ -1123,10 +1125,10 @@ func TestAccessLog(t *testing.T) {
 			if err := c.WriteClose(1000, ""); err != nil {
 				t.Fatal(err)
 			}
-			if f, err := c.ReadFrame(5 * time.Second); err != nil || f.Op != opClose || f.CloseCode() != 1000 {
+			if f, err := c.ReadFrame(5 * time.Second); err != nil || f.Op != wstest.OpClose || f.CloseCode() != 1000 {
 				t.Fatalf("close answered with %+v %v", f, err)
 			}
-			c.ExpectEOF(5 * time.Second)
+			c.ExpectEOF(t, 5*time.Second)
 		} else {
 			c.Conn.Close() // gone without a close frame
 		}

@@ -72,7 +72,7 @@ func TestMemoryLimitApplied(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := startBridgeEnv(t, tc.env, append(tc.args, childBin, "echo")...)
-			if !b.WaitLog(tc.want, 5*time.Second) {
+			if !b.Log.WaitFor(tc.want, 5*time.Second) {
 				t.Fatalf("no %q in the log:\n%s", tc.want, b.Log.String())
 			}
 		})

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // TestMinimalBuild builds wsbridge with the wsbridge_minimal tag through
@@ -47,12 +49,12 @@ func TestMinimalBuild(t *testing.T) {
 
 	t.Run("echo", func(t *testing.T) {
 		b := startBinary(t, bin, nil, childBin, "echo")
-		c := mustUpgrade(t, b.Addr, "/")
-		if err := c.WriteFrame(true, opText, []byte("hello")); err != nil {
+		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
+		if err := c.WriteFrame(true, wstest.OpText, []byte("hello")); err != nil {
 			t.Fatal(err)
 		}
 		op, data, _, err := c.ReadMessage(5 * time.Second)
-		if err != nil || op != opText || string(data) != "hello" {
+		if err != nil || op != wstest.OpText || string(data) != "hello" {
 			t.Fatalf("echo: op %d %q, %v; want text \"hello\"", op, data, err)
 		}
 	})

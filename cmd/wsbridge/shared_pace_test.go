@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // A program that writes 20 MB as fast as it can: a client that reads as
@@ -61,7 +63,7 @@ func TestSharedStuckClientDoesNotStallProgram(t *testing.T) {
 	b := startBridge(t, "--shared", childBin, "broadcast")
 	ctx := testCtx(t, 2*time.Minute)
 	stuck := slowDial(t, b.Addr)
-	if err := stuck.WriteFrame(true, opText, []byte(fmt.Sprintf("go %d %d", lines, size))); err != nil {
+	if err := stuck.WriteFrame(true, wstest.OpText, []byte(fmt.Sprintf("go %d %d", lines, size))); err != nil {
 		t.Fatal(err)
 	}
 	b.WaitRecords("slow client disconnected", 1, time.Minute)
@@ -94,7 +96,7 @@ func TestSharedSlowClientHearsItsClose(t *testing.T) {
 	got := 0
 	for {
 		op, data, cf, err := slow.ReadMessage(30 * time.Second)
-		if errors.Is(err, errRawClosed) {
+		if errors.Is(err, wstest.ErrClosed) {
 			if cf.CloseCode() != 1013 {
 				t.Fatalf("close %d %q after %d lines, want 1013", cf.CloseCode(), cf.CloseReason(), got)
 			}
@@ -103,10 +105,10 @@ func TestSharedSlowClientHearsItsClose(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d lines: %v, want a close frame with 1013", got, err)
 		}
-		if op == opText && got == 0 && len(data) > 8 && string(data[:8]) == "started " {
+		if op == wstest.OpText && got == 0 && len(data) > 8 && string(data[:8]) == "started " {
 			continue
 		}
-		if n, ok := floodNumber(string(data), size); op != opText || !ok || n != got+1 {
+		if n, ok := floodNumber(string(data), size); op != wstest.OpText || !ok || n != got+1 {
 			t.Fatalf("after %d lines got %.30q (%d bytes), want line %d whole", got, data, len(data), got+1)
 		}
 		got++
@@ -129,7 +131,7 @@ func TestSharedShutdownStuckClientHearsItsClose(t *testing.T) {
 	got := 0
 	for {
 		op, data, cf, err := stuck[0].ReadMessage(30 * time.Second)
-		if errors.Is(err, errRawClosed) {
+		if errors.Is(err, wstest.ErrClosed) {
 			if cf.CloseCode() != 1001 {
 				t.Fatalf("close %d %q after %d lines, want 1001", cf.CloseCode(), cf.CloseReason(), got)
 			}
@@ -138,7 +140,7 @@ func TestSharedShutdownStuckClientHearsItsClose(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d lines: %v, want a close frame with 1001", got, err)
 		}
-		if _, ok := floodNumber(string(data), size); op != opText || !ok && got > 0 {
+		if _, ok := floodNumber(string(data), size); op != wstest.OpText || !ok && got > 0 {
 			t.Fatalf("after %d lines got %.30q (%d bytes), want a line whole", got, data, len(data))
 		}
 		got++
@@ -168,10 +170,10 @@ func TestSharedAssemblyBudgetFlag(t *testing.T) {
 	t.Run("bounds unfinished messages", func(t *testing.T) {
 		b := startBridge(t, "--shared", "--assembly-budget=2MiB", childBin, "broadcast")
 		part := make([]byte, 700<<10) // held in a 1 MiB buffer
-		var held []*rawConn
+		var held []*wstest.Conn
 		for range 2 {
-			c := mustUpgrade(t, b.Addr, "/")
-			if err := c.WriteFrame(false, opText, part); err != nil {
+			c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
+			if err := c.WriteFrame(false, wstest.OpText, part); err != nil {
 				t.Fatal(err)
 			}
 			held = append(held, c)
@@ -179,13 +181,13 @@ func TestSharedAssemblyBudgetFlag(t *testing.T) {
 		b.WaitRecords("shared program started", 1, 10*time.Second)
 		// Both parts are in before the third: each has its frame read.
 		time.Sleep(500 * time.Millisecond)
-		third := mustUpgrade(t, b.Addr, "/")
-		if err := third.WriteFrame(false, opText, part); err != nil {
+		third := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
+		if err := third.WriteFrame(false, wstest.OpText, part); err != nil {
 			t.Fatal(err)
 		}
 		for {
 			_, _, cf, err := third.ReadMessage(20 * time.Second)
-			if errors.Is(err, errRawClosed) {
+			if errors.Is(err, wstest.ErrClosed) {
 				if cf.CloseCode() != 1013 {
 					t.Fatalf("close %d %q, want 1013", cf.CloseCode(), cf.CloseReason())
 				}
@@ -198,7 +200,7 @@ func TestSharedAssemblyBudgetFlag(t *testing.T) {
 		b.WaitRecords("client message refused: assembly budget full", 1, 10*time.Second)
 		// The first finishes its message: it reaches the child, whose
 		// echo reaches everyone left.
-		if err := held[0].WriteFrame(true, opContinuation, []byte("!")); err != nil {
+		if err := held[0].WriteFrame(true, wstest.OpContinuation, []byte("!")); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range held {
@@ -207,7 +209,7 @@ func TestSharedAssemblyBudgetFlag(t *testing.T) {
 				if err != nil {
 					t.Fatalf("a client within the budget: %v", err)
 				}
-				if op == opText && strings.HasPrefix(string(data), "echo: ") && len(data) == len("echo: ")+len(part)+1 {
+				if op == wstest.OpText && strings.HasPrefix(string(data), "echo: ") && len(data) == len("echo: ")+len(part)+1 {
 					break
 				}
 			}

@@ -6,12 +6,10 @@ package main
 // reading.
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +23,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // floodLine is line i of testchild's "go N SIZE" (and flood).
@@ -101,26 +101,14 @@ func dialJoined(t testing.TB, ctx context.Context, url string, n int) []*websock
 // slowDial opens a WebSocket connection whose receive buffer is as small
 // as the kernel allows, sends "join", and then reads only when the test
 // says: a client that stops reading.
-func slowDial(t testing.TB, addr string) *rawConn {
+func slowDial(t testing.TB, addr string) *wstest.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-		})
-		return errors.Join(err, serr)
-	}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &rawConn{t: t, Conn: conn, R: bufio.NewReaderSize(conn, 512)}
-	resp, err := c.Handshake("/")
+	c := wstest.MustDialTCP(t, addr, wstest.Options{RcvBuf: 2048, ReadBuffer: 512, Timeout: 5 * time.Second})
+	resp, err := c.Upgrade(wstest.Options{Path: "/"})
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
-	if err := c.WriteFrame(true, opText, []byte("join")); err != nil {
+	if err := c.WriteFrame(true, wstest.OpText, []byte("join")); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -267,7 +255,7 @@ func TestSharedMessagesNeverInterleave(t *testing.T) {
 // until the test says: good clients, a raw slow one, and the bridge. The
 // good clients read in the background; goodDone waits for them and fails
 // the test unless every one got every line in order.
-func slowRun(t *testing.T, flags ...string) (b *bridgeProc, ctx context.Context, good []*websocket.Conn, slow *rawConn, goodDone func()) {
+func slowRun(t *testing.T, flags ...string) (b *bridgeProc, ctx context.Context, good []*websocket.Conn, slow *wstest.Conn, goodDone func()) {
 	t.Helper()
 	const goodClients, lines, size = 3, 3000, 1000 // 3 MB: more than the socket buffers and --queue
 	b = startBridge(t, append(append([]string{"--shared", "--queue=64KiB"}, flags...), childBin, "broadcast")...)
@@ -326,7 +314,7 @@ func TestSharedSlowClientCutOff(t *testing.T) {
 	var got int
 	for {
 		op, data, cf, err := slow.ReadMessage(10 * time.Second)
-		if errors.Is(err, errRawClosed) {
+		if errors.Is(err, wstest.ErrClosed) {
 			if cf.CloseCode() != 1013 {
 				t.Fatalf("close %d %q after %d lines, want 1013", cf.CloseCode(), cf.CloseReason(), got)
 			}
@@ -339,10 +327,10 @@ func TestSharedSlowClientCutOff(t *testing.T) {
 			t.Logf("NOTE: %v after %d lines: this client took %v to read, more than the close timeout", err, got, time.Since(cut))
 			break
 		}
-		if op == opText && strings.HasPrefix(string(data), "started ") && got == 0 {
+		if op == wstest.OpText && strings.HasPrefix(string(data), "started ") && got == 0 {
 			continue
 		}
-		if n, ok := floodNumber(string(data), size); op != opText || !ok || n != got+1 {
+		if n, ok := floodNumber(string(data), size); op != wstest.OpText || !ok || n != got+1 {
 			t.Fatalf("after %d lines got %.30q (%d bytes), want line %d whole", got, data, len(data), got+1)
 		}
 		got++
@@ -392,7 +380,7 @@ func TestSharedDropSlow(t *testing.T) {
 			continue
 		}
 		n, ok := floodNumber(msg, size)
-		if op != opText || !ok || n <= last {
+		if op != wstest.OpText || !ok || n <= last {
 			t.Fatalf("after line %d got %.30q (%d bytes), want a later line whole", last, msg, len(msg))
 		}
 		last = n
@@ -422,9 +410,9 @@ func dialMux(t *testing.T, ctx context.Context, b *bridgeProc, query string) mux
 }
 
 // mustUpgradeMux is dialMux for a raw client.
-func mustUpgradeMux(t *testing.T, b *bridgeProc, query string) *rawConn {
+func mustUpgradeMux(t *testing.T, b *bridgeProc, query string) *wstest.Conn {
 	t.Helper()
-	c := mustUpgrade(t, b.Addr, "/?"+query)
+	c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/?" + query})
 	for {
 		_, msg, _, err := c.ReadMessage(10 * time.Second)
 		if err != nil {
@@ -695,10 +683,10 @@ func TestSharedShutdown(t *testing.T) {
 // a broadcast child until their sockets and queues are full, and returns
 // them with a client that reads. The bridge runs --drop-slow, so the
 // stuck clients stay connected, each with output it cannot write.
-func stuckClients(t *testing.T, b *bridgeProc, ctx context.Context, n int) ([]*rawConn, *websocket.Conn) {
+func stuckClients(t *testing.T, b *bridgeProc, ctx context.Context, n int) ([]*wstest.Conn, *websocket.Conn) {
 	t.Helper()
 	const lines, size = 3000, 1000
-	stuck := make([]*rawConn, n)
+	stuck := make([]*wstest.Conn, n)
 	for i := range stuck {
 		stuck[i] = slowDial(t, b.Addr)
 	}
@@ -771,7 +759,7 @@ func TestSharedPingingStuckClient(t *testing.T) {
 				return
 			case <-time.After(200 * time.Microsecond):
 			}
-			if pinger.WriteFrame(true, opPing, []byte(strconv.Itoa(i))) != nil {
+			if pinger.WriteFrame(true, wstest.OpPing, []byte(strconv.Itoa(i))) != nil {
 				return
 			}
 		}
@@ -797,11 +785,11 @@ func TestSharedPingingStuckClient(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after line %d: %v", last, err)
 		}
-		if f.Op == opPong {
+		if f.Op == wstest.OpPong {
 			continue
 		}
 		msg := string(f.Payload)
-		if f.Op != opText || !f.Fin {
+		if f.Op != wstest.OpText || !f.Fin {
 			t.Fatalf("after line %d: frame op %d fin %v %.30q: want a whole text message", last, f.Op, f.Fin, msg)
 		}
 		if msg == "echo: end" {
@@ -826,7 +814,7 @@ func TestSharedMalformedWhileStdinFull(t *testing.T) {
 	b := startBridge(t, "--shared", "--framing=mux", childBin, "mux")
 	ctx := testCtx(t, 30*time.Second)
 	c := mustUpgradeMux(t, b, "name=a")
-	if err := c.WriteFrame(true, opText, []byte("garble")); err != nil {
+	if err := c.WriteFrame(true, wstest.OpText, []byte("garble")); err != nil {
 		t.Fatal(err)
 	}
 	// Fill the child's stdin: the bridge blocks writing to it.
@@ -836,7 +824,7 @@ func TestSharedMalformedWhileStdinFull(t *testing.T) {
 	wg.Go(func() {
 		big := make([]byte, 900<<10)
 		for range 4 {
-			if c.WriteFrame(true, opBinary, big) != nil {
+			if c.WriteFrame(true, wstest.OpBinary, big) != nil {
 				return
 			}
 		}
@@ -844,7 +832,7 @@ func TestSharedMalformedWhileStdinFull(t *testing.T) {
 	b.WaitRecords("shared program output is malformed; restarting it", 1, 10*time.Second)
 	for {
 		_, _, cf, err := c.ReadMessage(time.Until(deadlineOf(ctx)))
-		if errors.Is(err, errRawClosed) {
+		if errors.Is(err, wstest.ErrClosed) {
 			if cf.CloseCode() != 1012 {
 				t.Fatalf("close %d %q, want 1012", cf.CloseCode(), cf.CloseReason())
 			}
@@ -892,7 +880,7 @@ func TestSharedMuxRestartForgetsOldClients(t *testing.T) {
 	b := startBridge(t, "--shared", "--framing=mux", childBin, "mux")
 	ctx := testCtx(t, 30*time.Second)
 	old := mustUpgradeMux(t, b, "name=old") // never answers the 1012
-	if err := old.WriteFrame(true, opText, []byte("exit")); err != nil {
+	if err := old.WriteFrame(true, wstest.OpText, []byte("exit")); err != nil {
 		t.Fatal(err)
 	}
 	b.WaitRecords("shared program started", 2, 10*time.Second)
