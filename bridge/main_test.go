@@ -1,22 +1,17 @@
 package bridge
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wsbridge/wsbridge/cmd/testchild/childbin"
-	"io"
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 	"log/slog"
 	"net"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // TestMain fails the run if goroutines outlive the tests: every pump,
@@ -39,27 +34,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-// testChild is cmd/testchild, built at the first test that runs it.
-var testChild struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
-
-// testChildPath returns the path of cmd/testchild (see childbin).
-func testChildPath(t *testing.T) string {
-	t.Helper()
-	testChild.once.Do(func() {
-		if testChild.dir, testChild.err = os.MkdirTemp("", "bridge-testchild"); testChild.err == nil {
-			testChild.path, testChild.err = childbin.Build(testChild.dir)
-		}
-	})
-	if testChild.err != nil {
-		t.Fatal(testChild.err)
-	}
-	return testChild.path
 }
 
 // goroutines returns the stacks of the running goroutines but the
@@ -102,52 +76,32 @@ func TestServeEndToEnd(t *testing.T) {
 	go func() { served <- srv.Serve(ctx, l) }()
 
 	for i := range 3 {
-		c, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The last one is left open for the shutdown: an unclosed
-		// socket would be closed later by a finalizer, whose goroutine
-		// the leak check then finds running.
-		t.Cleanup(func() { c.Close() })
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-		br := bufio.NewReader(c)
-		status, _ := br.ReadString('\n')
-		if !strings.Contains(status, " 101 ") {
-			t.Fatalf("handshake answered %q", status)
-		}
-		for line, _ := br.ReadString('\n'); line != "\r\n"; line, _ = br.ReadString('\n') {
-		}
+		// MustDial closes each at the test's end. The last one is left
+		// open for the shutdown: an unclosed socket would be closed later
+		// by a finalizer, whose goroutine the leak check then finds
+		// running.
+		c := wstest.MustDial(t, l.Addr().String(), wstest.Options{Path: "/x", Host: "localhost"})
 		if i == 1 {
 			time.Sleep(50 * time.Millisecond) // idle long enough to park both pumps
 		}
 		msg := fmt.Sprintf("message %d", i)
-		if _, err := c.Write(clientFrame(t, true, 0, ws.OpText, []byte(msg))); err != nil {
+		if err := c.WriteMessage(wstest.OpText, []byte(msg), 0); err != nil {
 			t.Fatal(err)
 		}
-		h, err := ws.ReadHeader(br)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := make([]byte, h.Length)
-		if _, err := io.ReadFull(br, p); err != nil {
-			t.Fatal(err)
-		}
-		if h.OpCode != ws.OpText || string(p) != msg {
-			t.Fatalf("echo: %v %q, want text %q", h.OpCode, p, msg)
+		op, p, _, err := c.ReadMessage(10 * time.Second)
+		if err != nil || op != wstest.OpText || string(p) != msg {
+			t.Fatalf("echo: %v %q %v, want text %q", op, p, err, msg)
 		}
 		if i == 2 {
 			break // left open: shutdown closes it with 1001
 		}
-		if _, err := c.Write(clientFrame(t, true, 0, ws.OpClose, []byte{3, 232})); err != nil {
+		if err := c.WriteClose(1000, ""); err != nil {
 			t.Fatal(err)
 		}
-		if h, err = ws.ReadHeader(br); err != nil || h.OpCode != ws.OpClose {
-			t.Fatalf("close answered with %v, %v", h.OpCode, err)
+		if f, err := c.ReadFrame(10 * time.Second); err != nil || f.Op != wstest.OpClose {
+			t.Fatalf("close answered with %v, %v", f.Op, err)
 		}
-		c.Close()
+		c.Conn.Close()
 	}
 	cancel()
 	select {

@@ -1,18 +1,16 @@
 package bridge
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/wsbridge/wsbridge/bridge/http1"
 	"github.com/wsbridge/wsbridge/bridge/internal/memconn"
 	"github.com/wsbridge/wsbridge/bridge/transport"
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 	"github.com/wsbridge/wsbridge/framing"
 )
 
@@ -47,32 +45,28 @@ var transports = []struct {
 	{"memory", dialMemPeer},
 }
 
-type wsPeer struct{ c *testClient }
+type wsPeer struct{ c *wstest.Conn }
 
 func dialWSPeer(t *testing.T, _ *Server, addr, path string) peer {
-	return wsPeer{dialTest(t, addr, path, 0)}
+	return wsPeer{dial(t, addr, path, 0)}
 }
 
-func (p wsPeer) send(msg string) { p.c.send(msg, max(len(msg), 1)) }
+func (p wsPeer) send(msg string) { _ = p.c.WriteMessage(wstest.OpText, []byte(msg), 0) }
 
 func (p wsPeer) next() frame {
-	op, data, err := p.c.read(10 * time.Second)
+	f, err := p.c.ReadFrame(10 * time.Second)
 	switch {
 	case err != nil:
 		return frame{err: err}
-	case op == ws.OpClose && len(data) >= 2:
-		return frame{close: true, code: transport.CloseCode(binary.BigEndian.Uint16([]byte(data))), reason: data[2:]}
-	case op == ws.OpClose:
-		return frame{close: true, code: transport.CloseNoStatus}
-	case op != ws.OpText:
-		return frame{err: fmt.Errorf("opcode %v", op)}
+	case f.Op == wstest.OpClose:
+		return frame{close: true, code: transport.CloseCode(f.CloseCode()), reason: f.CloseReason()}
+	case f.Op != wstest.OpText || !f.Fin:
+		return frame{err: fmt.Errorf("opcode %v, fin %v", f.Op, f.Fin)}
 	}
-	return frame{msg: data}
+	return frame{msg: string(f.Payload)}
 }
 
-func (p wsPeer) close(code uint16) {
-	_, _ = p.c.conn.Write(clientFrame(p.c.t, true, 0, ws.OpClose, binary.BigEndian.AppendUint16(nil, code)))
-}
+func (p wsPeer) close(code uint16) { _ = p.c.WriteClose(int(code), "") }
 
 type memPeer struct{ p *memconn.Peer }
 

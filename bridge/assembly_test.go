@@ -2,78 +2,14 @@ package bridge
 
 import (
 	"bytes"
-	"context"
-	"encoding/binary"
 	"github.com/wsbridge/wsbridge/bridge/transport"
-	"log/slog"
-	"net"
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
 )
-
-// serveTest runs srv on a loopback listener until the test ends, and
-// fails the test if Serve does not return then.
-func serveTest(t *testing.T, opts Options) (*Server, string) {
-	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-		if os.Getenv("WSBRIDGE_TEST_LOG") != "" {
-			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-		}
-	}
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-served:
-		case <-time.After(30 * time.Second):
-			t.Errorf("Serve did not return after its context ended")
-		}
-	})
-	return srv, l.Addr().String()
-}
-
-// waitFor polls cond for up to a minute (a guard against hangs on a busy
-// machine, not a speed assertion).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after a minute", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// closeCodeOf reads frames until a close comes and returns its code, or 0
-// if the connection ends first.
-func closeCodeOf(c *testClient, timeout time.Duration) transport.CloseCode {
-	for {
-		op, p, err := c.read(timeout)
-		if err != nil {
-			return 0
-		}
-		if op == ws.OpClose && len(p) >= 2 {
-			return transport.CloseCode(binary.BigEndian.Uint16([]byte(p)))
-		}
-	}
-}
 
 // TestCutMessagesNeverReachTheProgram sends, for each way a message can
 // fail to arrive whole and valid, the start of a message with a marker in
@@ -97,23 +33,23 @@ func TestCutMessagesNeverReachTheProgram(t *testing.T) {
 		after func(t *testing.T, marker []byte) []byte // sent after the close is read
 	}{
 		{name: "tcp dropped mid-frame", drop: true, wire: func(t *testing.T, m []byte) []byte {
-			f := clientFrame(t, true, 0, ws.OpText, append(bytes.Clone(m), make([]byte, 100)...))
+			f := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: append(bytes.Clone(m), make([]byte, 100)...)})
 			return f[:len(f)-50]
 		}},
 		{name: "tcp dropped mid-message", drop: true, wire: func(t *testing.T, m []byte) []byte {
-			return clientFrame(t, false, 0, ws.OpText, m)
+			return wstest.AppendFrame(nil, wstest.Frame{Op: wstest.OpText, Payload: m})
 		}},
 		{name: "closed mid-message", want: transport.CloseNormal, wire: func(t *testing.T, m []byte) []byte {
-			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpClose, []byte{3, 232})...)
+			return append(wstest.AppendFrame(nil, wstest.Frame{Op: wstest.OpText, Payload: m}), wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: []byte{3, 232}})...)
 		}},
 		{name: "invalid UTF-8", want: transport.CloseInvalidPayload, wire: func(t *testing.T, m []byte) []byte {
-			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpContinuation, []byte{0xff})...)
+			return append(wstest.AppendFrame(nil, wstest.Frame{Op: wstest.OpText, Payload: m}), wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpContinuation, Payload: []byte{0xff}})...)
 		}},
 		{name: "over max-message", want: transport.CloseMessageTooBig, wire: func(t *testing.T, m []byte) []byte {
-			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpContinuation, make([]byte, maxMessage))...)
+			return append(wstest.AppendFrame(nil, wstest.Frame{Op: wstest.OpText, Payload: m}), wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpContinuation, Payload: make([]byte, maxMessage)})...)
 		}},
 		{name: "protocol error", want: transport.CloseProtocolError, wire: func(t *testing.T, m []byte) []byte {
-			return append(clientFrame(t, false, 0, ws.OpText, m), clientFrame(t, true, 0, ws.OpText, []byte("x"))...)
+			return append(wstest.AppendFrame(nil, wstest.Frame{Op: wstest.OpText, Payload: m}), wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("x")})...)
 		}},
 	}
 	dir := t.TempDir()
@@ -136,27 +72,27 @@ func TestCutMessagesNeverReachTheProgram(t *testing.T) {
 			out := filepath.Join(dir, strings.TrimPrefix(m.path, "/"))
 			for _, tc := range cases {
 				marker := []byte("CUT " + tc.name)
-				c := dialTest(t, addr, m.path, 0)
-				if _, err := c.conn.Write(tc.wire(t, marker)); err != nil {
+				c := dial(t, addr, m.path, 0)
+				if _, err := c.Conn.Write(tc.wire(t, marker)); err != nil {
 					t.Fatal(err)
 				}
 				if tc.drop {
-					c.conn.Close()
+					c.Conn.Close()
 				} else if got := closeCodeOf(c, 20*time.Second); got != tc.want {
 					t.Fatalf("%s: close %d, want %d", tc.name, got, tc.want)
 				} else {
-					c.answerClose(tc.want)
+					answerClose(c, tc.want)
 				}
 			}
 			// Whatever was held for the clients is gone once they are.
 			waitFor(t, "the cut clients to be gone", func() bool { return srv.conns.Load() == 0 })
-			ok := dialTest(t, addr, m.path, 0)
-			ok.send("whole message", 3) // in fragments, assembled
+			ok := dial(t, addr, m.path, 0)
+			send(t, ok, "whole message", 3) // in fragments, assembled
 			waitFor(t, "the whole message in "+out, func() bool {
 				b, _ := os.ReadFile(out)
 				return bytes.Contains(b, []byte("whole message"))
 			})
-			ok.answerClose(transport.CloseNormal)
+			answerClose(ok, transport.CloseNormal)
 			waitFor(t, "the last client to be gone", func() bool { return srv.conns.Load() == 0 })
 			b, err := os.ReadFile(out)
 			if err != nil {
@@ -198,9 +134,9 @@ func TestAssemblyBudget(t *testing.T) {
 		t.Run(path, func(t *testing.T) {
 			ep, _, _ := srv.routes.find(path)
 			held := ep.budget
-			hold := func() *testClient {
-				c := dialTest(t, addr, path, 0)
-				if _, err := c.conn.Write(clientFrame(t, false, 0, ws.OpBinary, make([]byte, part))); err != nil {
+			hold := func() *wstest.Conn {
+				c := dial(t, addr, path, 0)
+				if _, err := c.Conn.Write(wstest.AppendFrame(nil, wstest.Frame{Op: wstest.OpBinary, Payload: make([]byte, part)})); err != nil {
 					t.Fatal(err)
 				}
 				return c
@@ -211,20 +147,20 @@ func TestAssemblyBudget(t *testing.T) {
 			if got := closeCodeOf(c, 20*time.Second); got != transport.CloseTryAgainLater {
 				t.Fatalf("third unfinished message: close %d, want 1013", got)
 			}
-			c.answerClose(transport.CloseTryAgainLater)
+			answerClose(c, transport.CloseTryAgainLater)
 			// a and b are still served: b finishes its message.
-			if _, err := b.conn.Write(clientFrame(t, true, 0, ws.OpContinuation, []byte("!"))); err != nil {
+			if _, err := b.Conn.Write(wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpContinuation, Payload: []byte("!")})); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := b.read(20 * time.Second); err != nil {
+			if _, _, err := read(b, 20*time.Second); err != nil {
 				t.Fatalf("a client within the budget got no answer: %v", err)
 			}
-			a.answerClose(transport.CloseNormal)
-			b.answerClose(transport.CloseNormal)
+			answerClose(a, transport.CloseNormal)
+			answerClose(b, transport.CloseNormal)
 			waitFor(t, "the budget to be given back", func() bool { return held.Held() == 0 })
 			d := hold()
 			waitFor(t, "a new client to hold a message", func() bool { return held.Held() == 32<<10 })
-			d.answerClose(transport.CloseNormal)
+			answerClose(d, transport.CloseNormal)
 			waitFor(t, "the clients to be gone", func() bool { return srv.conns.Load() == 0 && held.Held() == 0 })
 		})
 	}
