@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/wsbridge/wsbridge/procs/proctest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -245,7 +246,7 @@ func (x crossRun) broadcast(t *testing.T) {
 	readFloodAll(t, ctx, conns, lines, size)
 	writeText(t, ctx, conns[1], "end")
 	expectNext(t, ctx, conns, "echo: end")
-	if n := len(childrenOf(b.PID())); n != 1 {
+	if n := len(proctest.ChildrenOf(b.PID())); n != 1 {
 		t.Errorf("%d children for 2 clients, want 1", n)
 	}
 }
@@ -263,11 +264,11 @@ func (x crossRun) childKilled(t *testing.T) {
 					t.Fatalf("child said %q, want ready", got)
 				}
 			}
-			child := waitChildren(t, b.PID(), 1, 10*time.Second)[0]
+			child := proctest.WaitChildren(t, b.PID(), 1, 10*time.Second)[0]
 			if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
 				t.Fatal(err)
 			}
-			waitGone(t, 10*time.Second, child)
+			proctest.WaitGone(t, 10*time.Second, child)
 		})
 	}
 }
@@ -282,7 +283,7 @@ func (x crossRun) sigterm(t *testing.T) {
 		c := dialWS(t, ctx, b.URL("/"), nil)
 		go func() { _, _, err := c.Read(ctx); codes <- err }()
 	}
-	kids := waitChildren(t, b.PID(), 2, 10*time.Second)
+	kids := proctest.WaitChildren(t, b.PID(), 2, 10*time.Second)
 	b.Signal(syscall.SIGTERM)
 	for range 2 {
 		if err := <-codes; websocket.CloseStatus(err) != websocket.StatusGoingAway {
@@ -292,7 +293,7 @@ func (x crossRun) sigterm(t *testing.T) {
 	if err := b.Wait(15 * time.Second); err != nil {
 		t.Errorf("bridge exit: %v, want status 0", err)
 	}
-	waitGone(t, 5*time.Second, kids...)
+	proctest.WaitGone(t, 5*time.Second, kids...)
 }
 
 // unit returns a check running a package's cross-built test binary under

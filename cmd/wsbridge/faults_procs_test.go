@@ -9,6 +9,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/wsbridge/wsbridge/procs/proctest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,7 +40,7 @@ exec cat
 // escapee is a process a program left behind, as the test saw it.
 type escapee struct {
 	name string
-	procStat
+	proctest.Stat
 }
 
 // waitEscapees waits until $dir/pids names first+n processes and returns
@@ -60,16 +61,16 @@ func waitEscapees(t *testing.T, dir string, first, n int, ended bool) []escapee 
 				if err != nil {
 					t.Fatalf("pids file: %q", l)
 				}
-				st, ok := readStat(pid)
+				st, ok := proctest.Read(pid)
 				if !ok && !ended {
 					t.Fatalf("%s %d is gone before the test began", name, pid)
 				}
 				if !ok {
-					st = procStat{PID: pid, Start: ^uint64(0)} // no process starts then
+					st = proctest.Stat{PID: pid, Start: ^uint64(0)} // no process starts then
 				}
 				e := escapee{name, st}
 				t.Cleanup(func() {
-					if !e.gone() {
+					if !e.Gone() {
 						syscall.Kill(e.PID, syscall.SIGKILL)
 					}
 				})
@@ -92,8 +93,8 @@ func waitEscapeesGone(t *testing.T, timeout time.Duration, es []escapee) {
 	for {
 		var left []string
 		for _, e := range es {
-			if !e.gone() {
-				st, _ := readStat(e.PID)
+			if !e.Gone() {
+				st, _ := proctest.Read(e.PID)
 				left = append(left, e.name+" "+strconv.Itoa(e.PID)+" state "+string(st.State)+" ppid "+strconv.Itoa(st.PPID))
 			}
 		}

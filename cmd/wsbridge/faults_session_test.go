@@ -7,6 +7,7 @@ package main
 
 import (
 	"errors"
+	"github.com/wsbridge/wsbridge/procs/proctest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -287,9 +288,9 @@ func TestProgramExitWithBackgroundJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, ok := readStat(pid); ok {
+	if st, ok := proctest.Read(pid); ok {
 		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-		waitGone(t, 15*time.Second, st)
+		proctest.WaitGone(t, 15*time.Second, st)
 	}
 }
 
@@ -371,7 +372,7 @@ func TestMaxForksSlotFreeWhenProgramGone(t *testing.T) {
 		t.Fatalf("pid line: %q, %v", data, err)
 	}
 	pid, _ := strconv.Atoi(string(m[1]))
-	st, ok := readStat(pid)
+	st, ok := proctest.Read(pid)
 	if err := c.WriteClose(1000, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +381,7 @@ func TestMaxForksSlotFreeWhenProgramGone(t *testing.T) {
 	}
 	// The client keeps its TCP socket open from here on.
 	if ok {
-		waitGone(t, 10*time.Second, st)
+		proctest.WaitGone(t, 10*time.Second, st)
 	}
 	// The slot goes with the program: allow a moment for the session's
 	// bookkeeping, far less than the 2s close timeout it waited for.

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/procs/proctest"
 	"io"
 	"net"
 	"os"
@@ -238,7 +239,7 @@ func TestHugeMessageStreamed(t *testing.T) {
 	if got := readText(t, ctx, c); got != "warm up" {
 		t.Fatalf("got %q", got)
 	}
-	before := procStatusKB(t, b.PID(), "VmHWM")
+	before := proctest.StatusKB(t, b.PID(), "VmHWM")
 
 	// The message repeats a random block whose length is prime to the
 	// write size, so a lost or repeated piece shows.
@@ -298,7 +299,7 @@ func TestHugeMessageStreamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	after := procStatusKB(t, b.PID(), "VmHWM")
+	after := proctest.StatusKB(t, b.PID(), "VmHWM")
 	growth := (after - before) << 10
 	t.Logf("100 MiB echoed in %v; bridge peak RSS %d KiB -> %d KiB (growth %.1f MiB)", elapsed.Round(time.Millisecond), before, after, float64(growth)/(1<<20))
 	if growth > 40<<20 {
@@ -360,17 +361,17 @@ func (s *sender) waitStalled(t testing.TB, quiet, timeout time.Duration) (stalle
 // until the child's stdin, the bridge and the socket buffers are full
 // and the client's writes stall. The child is killed by PID when the test
 // ends, so a bridge stuck on it can still be stopped.
-func fillStdin(t *testing.T, b *bridgeProc, ctx context.Context) (*websocket.Conn, procStat, context.CancelFunc) {
+func fillStdin(t *testing.T, b *bridgeProc, ctx context.Context) (*websocket.Conn, proctest.Stat, context.CancelFunc) {
 	t.Helper()
 	return fillStdinWith(t, b, ctx, &websocket.DialOptions{})
 }
 
-func fillStdinWith(t *testing.T, b *bridgeProc, ctx context.Context, opts *websocket.DialOptions) (*websocket.Conn, procStat, context.CancelFunc) {
+func fillStdinWith(t *testing.T, b *bridgeProc, ctx context.Context, opts *websocket.DialOptions) (*websocket.Conn, proctest.Stat, context.CancelFunc) {
 	t.Helper()
 	c := dialWSWith(t, ctx, b.URL("/"), opts)
-	child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
+	child := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)[0]
 	t.Cleanup(func() {
-		if !child.gone() {
+		if !child.Gone() {
 			_ = syscall.Kill(child.PID, syscall.SIGKILL)
 		}
 	})
@@ -409,10 +410,10 @@ func TestStdinFull(t *testing.T) {
 		stopWriting() // coder/websocket drops the connection
 		c.CloseNow()  // with a reset: the client vanished
 		deadline := time.Now().Add(5 * time.Second)
-		for !child.gone() && time.Now().Before(deadline) {
+		for !child.Gone() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if !child.gone() {
+		if !child.Gone() {
 			t.Fatalf("BUG: child %d still running 5s after its client disconnected: the bridge does not notice a client leaving while a write to the child's stdin is blocked", child.PID)
 		}
 		if rec := b.Access(1)[0]; rec["exit"] != "killed by signal 15 (terminated)" {
@@ -440,7 +441,7 @@ func TestStdinFull(t *testing.T) {
 		select {
 		case <-b.done:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("BUG: bridge still running 5s after SIGTERM, child alive=%v: shutdown waits for a write to a child's stdin that never drains", !child.gone())
+			t.Fatalf("BUG: bridge still running 5s after SIGTERM, child alive=%v: shutdown waits for a write to a child's stdin that never drains", !child.Gone())
 		}
 		if err := b.Wait(0); err != nil {
 			t.Errorf("bridge exit: %v, want status 0", err)
@@ -448,7 +449,7 @@ func TestStdinFull(t *testing.T) {
 		if err := <-closed; websocket.CloseStatus(err) != websocket.StatusGoingAway {
 			t.Errorf("client got %v, want close 1001", err)
 		}
-		waitGone(t, time.Second, child)
+		proctest.WaitGone(t, time.Second, child)
 	})
 }
 
@@ -493,26 +494,26 @@ func TestSlowClientBackpressure(t *testing.T) {
 	const lines, size = 30000, 1000 // 30 MB: more than every buffer on the way
 	b := startBridge(t, childBin, "flood", strconv.Itoa(lines), strconv.Itoa(size))
 	ctx := testCtx(t, 60*time.Second)
-	rssBefore := procStatusKB(t, b.PID(), "VmRSS")
+	rssBefore := proctest.StatusKB(t, b.PID(), "VmRSS")
 	c := dialWS(t, ctx, b.URL("/"), nil)
-	child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
+	child := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)[0]
 
 	// Wait until the child has stopped writing: it is blocked on a full pipe.
 	deadline := time.Now().Add(15 * time.Second)
-	last, since := procWritten(t, child.PID), time.Now()
+	last, since := proctest.Written(t, child.PID), time.Now()
 	for time.Since(since) < 300*time.Millisecond {
 		if time.Now().After(deadline) {
 			t.Fatalf("child kept writing for 15s with the client not reading (%d bytes)", last)
 		}
 		time.Sleep(20 * time.Millisecond)
-		if now := procWritten(t, child.PID); now != last {
+		if now := proctest.Written(t, child.PID); now != last {
 			last, since = now, time.Now()
 		}
 	}
 	total := int64(lines * (size + 1))
-	rss := procStatusKB(t, b.PID(), "VmRSS")
+	rss := proctest.StatusKB(t, b.PID(), "VmRSS")
 	t.Logf("client paused: child blocked after writing %.1f MiB of %.1f MiB; bridge RSS %d KiB -> %d KiB", float64(last)/(1<<20), float64(total)/(1<<20), rssBefore, rss)
-	if last >= total || child.gone() {
+	if last >= total || child.Gone() {
 		t.Fatalf("child wrote everything (%d of %d bytes) while the client read nothing", last, total)
 	}
 	if growth := (rss - rssBefore) << 10; growth > 20<<20 {
@@ -595,12 +596,12 @@ func TestClientGoesAway(t *testing.T) {
 					t.Fatalf("child said %q, want %q", got, tc.first)
 				}
 			}
-			child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
+			child := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)[0]
 			start := time.Now()
 			if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 				t.Fatal(err)
 			}
-			waitGone(t, 10*time.Second, child)
+			proctest.WaitGone(t, 10*time.Second, child)
 			took := time.Since(start)
 			t.Logf("child gone %v after the client closed", took.Round(time.Millisecond))
 			if took < tc.atLeast {
@@ -622,8 +623,8 @@ func TestClientGoesAway(t *testing.T) {
 		if _, err := fmt.Sscanf(readText(t, ctx, c), "grandchild %d", &gcPID); err != nil {
 			t.Fatal(err)
 		}
-		child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
-		gc := mustStat(t, gcPID)
+		child := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)[0]
+		gc := proctest.MustStat(t, gcPID)
 		if gc.PGID != child.PID {
 			t.Fatalf("grandchild pgid %d, want the child's group %d", gc.PGID, child.PID)
 		}
@@ -631,7 +632,7 @@ func TestClientGoesAway(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Gone means no /proc entry: not running, not a zombie.
-		waitGone(t, 10*time.Second, child, gc)
+		proctest.WaitGone(t, 10*time.Second, child, gc)
 	})
 
 	// A daemon the child started in a session of its own keeps stdout and
@@ -645,20 +646,20 @@ func TestClientGoesAway(t *testing.T) {
 		ctx := testCtx(t, 30*time.Second)
 		c := dialWS(t, ctx, b.URL("/"), nil)
 		// Killed by the test too, should the bridge leave it.
-		killLater := func(text string) procStat {
+		killLater := func(text string) proctest.Stat {
 			var pid int
 			if _, err := fmt.Sscanf(text, "grandchild %d", &pid); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-			return mustStat(t, pid)
+			return proctest.MustStat(t, pid)
 		}
 		gc := killLater(readText(t, ctx, c))
-		child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
+		child := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)[0]
 		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
 			t.Fatal(err)
 		}
-		waitGone(t, 10*time.Second, child, gc)
+		proctest.WaitGone(t, 10*time.Second, child, gc)
 		if rec := b.Access(1)[0]; rec["close"] != "1000" || rec["pid"] != strconv.Itoa(child.PID) {
 			t.Errorf("access line %v: want close=1000 pid=%d", rec, child.PID)
 		}
@@ -676,11 +677,11 @@ func TestClientGoesAway(t *testing.T) {
 		if _, err := fmt.Sscanf(readText(t, ctx, c), "pid %d pgid %d", &pid, &pgid); err != nil {
 			t.Fatal(err)
 		}
-		bridgeGroup := mustStat(t, b.PID()).PGID
+		bridgeGroup := proctest.MustStat(t, b.PID()).PGID
 		if pgid != pid || pgid == bridgeGroup {
 			t.Fatalf("child pid %d pgid %d (bridge's group %d): want a group of its own", pid, pgid, bridgeGroup)
 		}
-		if st := mustStat(t, pid); st.PPID != b.PID() {
+		if st := proctest.MustStat(t, pid); st.PPID != b.PID() {
 			t.Fatalf("child's parent is %d, want the bridge %d", st.PPID, b.PID())
 		}
 	})
@@ -832,9 +833,9 @@ func TestProtocol(t *testing.T) {
 		b := startBridge(t, "--ping-interval=200ms", "--ping-timeout=200ms", childBin, "flood", "100000000", "100")
 		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
 		defer c.Conn.Close()
-		child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
+		child := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)[0]
 		t.Cleanup(func() { syscall.Kill(child.PID, syscall.SIGKILL) })
-		waitGone(t, 10*time.Second, child)
+		proctest.WaitGone(t, 10*time.Second, child)
 		if rec := b.Access(1)[0]; rec["close"] != "1001" {
 			t.Errorf("access line %v: want close=1001", rec)
 		}
@@ -1036,7 +1037,7 @@ func TestShutdown(t *testing.T) {
 					results <- result{websocket.CloseStatus(err), err}
 				}()
 			}
-			kids := waitChildren(t, b.PID(), 3, 5*time.Second)
+			kids := proctest.WaitChildren(t, b.PID(), 3, 5*time.Second)
 			start := time.Now()
 			b.Signal(syscall.SIGTERM)
 			for range 3 {
@@ -1048,7 +1049,7 @@ func TestShutdown(t *testing.T) {
 				t.Errorf("bridge exit: %v, want status 0", err)
 			}
 			took := time.Since(start)
-			waitGone(t, time.Second, kids...)
+			proctest.WaitGone(t, time.Second, kids...)
 			t.Logf("bridge exited %v after SIGTERM with 3 sessions", took.Round(time.Millisecond))
 			if took < tc.atLeast || took > tc.most {
 				t.Errorf("shutdown took %v, want %v to %v", took, tc.atLeast, tc.most)
@@ -1062,9 +1063,9 @@ func TestShutdown(t *testing.T) {
 		ctx := testCtx(t, 20*time.Second)
 		c := dialWS(t, ctx, b.URL("/"), nil)
 		readText(t, ctx, c)
-		child := waitChildren(t, b.PID(), 1, 5*time.Second)[0]
+		child := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)[0]
 		t.Cleanup(func() {
-			if !child.gone() {
+			if !child.Gone() {
 				syscall.Kill(child.PID, syscall.SIGKILL) // the bridge left it behind
 			}
 		})
@@ -1088,11 +1089,11 @@ func TestShutdown(t *testing.T) {
 		// The draining session's child ignores SIGTERM and the ladder was
 		// stretched to 5s: exiting at once must not leave it running.
 		deadline := time.Now().Add(2 * time.Second)
-		for !child.gone() && time.Now().Before(deadline) {
+		for !child.Gone() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if !child.gone() {
-			st, _ := readStat(child.PID)
+		if !child.Gone() {
+			st, _ := proctest.Read(child.PID)
 			t.Errorf("BUG: child %d (ignore-term) still running after the bridge exited on the second signal (state %c, ppid %d)", child.PID, st.State, st.PPID)
 		}
 	})
@@ -1118,7 +1119,7 @@ func TestAccessLog(t *testing.T) {
 				t.Fatalf("echo of %q: %q %v", m, data, err)
 			}
 		}
-		kids := waitChildren(t, b.PID(), 1, 5*time.Second)
+		kids := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)
 		cc := conn{remote: c.Conn.LocalAddr().String(), pid: kids[0].PID, close: "1006"}
 		if polite {
 			cc.close = "1000"
@@ -1205,7 +1206,7 @@ func TestManyConnections(t *testing.T) {
 		}()
 	}
 	opened.Wait()
-	peak := len(childrenOf(b.PID()))
+	peak := len(proctest.ChildrenOf(b.PID()))
 	close(release)
 	wg.Wait()
 	t.Logf("%d connections, %d children at the peak, in %v", n, peak, time.Since(start).Round(time.Millisecond))
@@ -1215,7 +1216,7 @@ func TestManyConnections(t *testing.T) {
 	if peak != n {
 		t.Errorf("%d children while %d connections were open", peak, n)
 	}
-	waitChildren(t, b.PID(), 0, 20*time.Second)
+	proctest.WaitChildren(t, b.PID(), 0, 20*time.Second)
 	if recs := b.Access(n); len(recs) != n {
 		t.Errorf("%d access lines, want %d", len(recs), n)
 	}
@@ -1273,7 +1274,7 @@ func TestPipeGrowsOnlyForStreams(t *testing.T) {
 		}
 		readText(t, ctx, c)
 	}
-	child := waitChildren(t, chatty.PID(), 1, 5*time.Second)[0]
+	child := proctest.WaitChildren(t, chatty.PID(), 1, 5*time.Second)[0]
 	if in, out := pipeSize(t, child.PID, 0), pipeSize(t, child.PID, 1); in != 64<<10 || out != 64<<10 {
 		t.Errorf("interactive session: stdin pipe %d, stdout pipe %d bytes; want both 65536", in, out)
 	}
@@ -1298,7 +1299,7 @@ func TestPipeGrowsOnlyForStreams(t *testing.T) {
 		_, data := readWS(t, ctx, s)
 		got += len(data)
 	}
-	child = waitChildren(t, streaming.PID(), 1, 5*time.Second)[0]
+	child = proctest.WaitChildren(t, streaming.PID(), 1, 5*time.Second)[0]
 	if in, out := pipeSize(t, child.PID, 0), pipeSize(t, child.PID, 1); in != 1<<20 || out != 1<<20 {
 		t.Errorf("streaming session: stdin pipe %d, stdout pipe %d bytes; want both 1048576", in, out)
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/procs/proctest"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -175,7 +176,7 @@ func TestSharedBroadcastManyClients(t *testing.T) {
 	// Nothing was sent twice: the next message is the one after the flood.
 	writeText(t, ctx, conns[0], "end")
 	expectNext(t, ctx, conns, "echo: end")
-	if n := len(childrenOf(b.PID())); n != 1 {
+	if n := len(proctest.ChildrenOf(b.PID())); n != 1 {
 		t.Errorf("%d children for %d clients, want 1", n, clients)
 	}
 }
@@ -635,7 +636,7 @@ func TestSharedLazy(t *testing.T) {
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the child started before any client: %v", err)
 	}
-	if kids := childrenOf(b.PID()); len(kids) != 0 {
+	if kids := proctest.ChildrenOf(b.PID()); len(kids) != 0 {
 		t.Fatalf("children %+v before any client, want none", kids)
 	}
 	// The first message goes out at once: it waits for the child.
@@ -645,7 +646,7 @@ func TestSharedLazy(t *testing.T) {
 		t.Fatalf("got %q, want \"echo: hello\"", got)
 	}
 	pid := startedPIDs(t, marker, 1, 10*time.Second)[0]
-	if kids := childrenOf(b.PID()); len(kids) != 1 || strconv.Itoa(kids[0].PID) != pid {
+	if kids := proctest.ChildrenOf(b.PID()); len(kids) != 1 || strconv.Itoa(kids[0].PID) != pid {
 		t.Fatalf("children %+v, want the one child %s", kids, pid)
 	}
 }
@@ -657,7 +658,7 @@ func TestSharedShutdown(t *testing.T) {
 	const lines, size = 3000, 1000
 	b := startBridge(t, "--shared", "--drop-slow", "--queue=64KiB", childBin, "broadcast")
 	ctx := testCtx(t, 30*time.Second)
-	child := waitChildren(t, b.PID(), 1, 10*time.Second)[0]
+	child := proctest.WaitChildren(t, b.PID(), 1, 10*time.Second)[0]
 	stuck := slowDial(t, b.Addr)
 	conns := dialJoined(t, ctx, b.URL("/"), 3)
 	writeText(t, ctx, conns[0], fmt.Sprintf("go %d %d 4", lines, size))
@@ -673,7 +674,7 @@ func TestSharedShutdown(t *testing.T) {
 	if err := b.Wait(15 * time.Second); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
-	if !child.gone() {
+	if !child.Gone() {
 		t.Errorf("the child %d outlived the bridge", child.PID)
 	}
 	_ = stuck // it never read: the bridge did not wait for it for ever
@@ -897,17 +898,17 @@ func TestSharedMuxRestartForgetsOldClients(t *testing.T) {
 func TestSharedShutdownDaemonHoldsStdout(t *testing.T) {
 	t.Parallel()
 	b := startBridge(t, "--shared", childBin, "detach")
-	child := waitChildren(t, b.PID(), 1, 10*time.Second)[0]
-	daemon := waitChildren(t, child.PID, 1, 10*time.Second)[0]
+	child := proctest.WaitChildren(t, b.PID(), 1, 10*time.Second)[0]
+	daemon := proctest.WaitChildren(t, child.PID, 1, 10*time.Second)[0]
 	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGKILL) })
 	b.Signal(syscall.SIGTERM)
 	if err := b.Wait(15 * time.Second); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
-	if !child.gone() {
+	if !child.Gone() {
 		t.Errorf("the child %d outlived the bridge", child.PID)
 	}
-	waitGone(t, 5*time.Second, daemon) // ended, not just left behind
+	proctest.WaitGone(t, 5*time.Second, daemon) // ended, not just left behind
 }
 
 // A child that never reads its stdin holds back the clients that write to
