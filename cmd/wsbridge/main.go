@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/wsbridge/wsbridge/bridge"
@@ -47,17 +48,24 @@ func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// forced is held while a second signal is acted on: killing every
+	// program lets run return at once, and main must not then exit 0
+	// before the exit status 1 the second signal asks for.
+	var forced sync.Mutex
 	go func() {
 		sig := <-sigs
 		slog.Info("shutting down: closing connections and ending programs (signal again to exit at once)", "signal", sig.String())
 		cancel()
 		sig = <-sigs
+		forced.Lock()
 		slog.Error("second signal: killing every program and exiting at once", "signal", sig.String())
 		procs.KillAll() // their own process groups would outlive us
 		os.Exit(1)
 	}()
 
-	if err := run(ctx, c, os.Stderr); err != nil {
+	err = run(ctx, c, os.Stderr)
+	forced.Lock() // a second signal being acted on exits first, with 1
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "wsbridge:", err)
 		os.Exit(1)
 	}
