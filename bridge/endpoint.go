@@ -61,7 +61,7 @@ type Endpoint struct {
 	// links leading out of the directory and ".." are refused with 404.
 	ScriptDir string
 
-	MaxMessage int64 // largest message from a client; 0: 1 MiB; <0: no limit
+	MaxMessage int64 // largest message from a client; 0: 1 MiB; NoLimit (or any <0): none
 	// AssemblyBudget bounds the bytes all clients of the endpoint
 	// together may hold in messages the shared and CGI modes keep whole
 	// (still arriving in fragments, or waiting for a script); a client
@@ -73,6 +73,12 @@ type Endpoint struct {
 	Shared SharedOptions // ModeShared only
 	CGI    CGIOptions    // ModeCGI only
 }
+
+// NoLimit, as Endpoint.MaxMessage, lets a client's messages be of any
+// size (the per-connection mode only: the others hold messages whole). The
+// zero value is a bound, 1 MiB, so that an Endpoint left unset is safe;
+// the daemon's --max-message=0 means NoLimit.
+const NoLimit = -1
 
 // SharedOptions tune a shared child (ModeShared); see shared.Options.
 type SharedOptions = shared.Options

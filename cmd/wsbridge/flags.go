@@ -273,7 +273,7 @@ func (e *endpointFlags) endpoint(path string, command []string) (bridge.Endpoint
 	ep.CloseGrace = time.Duration(e.closems) * time.Millisecond
 	ep.MaxMessage = int64(e.maxMessage)
 	if e.maxMessage == 0 {
-		ep.MaxMessage = -1 // no limit
+		ep.MaxMessage = bridge.NoLimit
 	}
 	switch {
 	case e.shared != "" && e.cgiMode:
