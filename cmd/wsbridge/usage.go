@@ -1,0 +1,101 @@
+package main
+
+const usage = `wsbridge: turn a program that speaks stdin/stdout into a WebSocket endpoint.
+
+Usage:
+  wsbridge [flags] COMMAND [ARGS...]
+  wsbridge [flags] --dir=DIR
+  wsbridge [flags] --config=FILE [COMMAND [ARGS...]]
+
+Each WebSocket connection runs COMMAND; messages from the client go to its
+stdin, what it writes on stdout comes back as messages.
+
+Flags marked * mean what they mean in websocketd.
+
+The daemon (in a config file: keys at the top):
+  --port=PORT               * TCP port to listen on (default 8080)
+  --address=ADDR            * address to bind, repeatable (default: all)
+  --origin=HOST[:PORT],...  * browser pages allowed to connect; '*' allows any
+  --sameorigin              * allow pages served from the same host and port
+                              (also the default when --origin is not given)
+  --allow-host=NAME,...       Host names served besides IP addresses, localhost
+                              and the machine's name; .lan for a domain, '*'
+                              for any; another Host gets 421 (DNS rebinding)
+  --maxforks=N              * programs running at once (0: no limit); over it: 429
+  --max-conns=N               connections open at once (0: no limit); over it: 503
+  --ping-interval=DUR         ping a client once it has been silent for DUR,
+                              then every DUR while it stays silent (default 0: never)
+  --ping-timeout=DUR          drop a client whose ping goes unanswered (default 10s)
+  --handshake-timeout=DUR     the request must arrive within DUR (default 10s)
+  --header='N: V'           * add a header to every response, repeatable
+  --header-ws='N: V'        * ... to successful WebSocket upgrades only
+  --header-http='N: V'      * ... to every response but upgrades
+  --loglevel=LEVEL          * debug, trace, access (default), info, error, fatal
+  --staticdir=DIR           * serve the files of DIR to plain HTTP GET requests
+                              (index.html for a directory; no listings, no
+                              hidden files, nothing outside DIR)
+  --devconsole              * a plain GET of an endpoint's path gets a page to
+                              try it from a browser
+  --demo                      serve a demo page at / that talks to COMMAND
+  --memory-limit=SIZE         the Go runtime's soft memory limit, e.g. 24MiB
+                              (default: none, or GOMEMLIMIT; not both)
+
+The endpoint (in a config file: keys of an [endpoint] section):
+  --dir=DIR                 * instead of COMMAND: each executable file of DIR
+                              is an endpoint, /x.sh/more runs DIR/x.sh with
+                              PATH_INFO=/more in its own directory
+  --workdir=DIR               the program's working directory (default: the
+                              daemon's)
+  --framing=NAME              how messages travel on stdio (default line):
+                              line: one message per line
+                              raw: each stdout read is one binary message
+                              len32: 4-byte length-prefixed records
+                              mux: len32 with a connection id (--shared only)
+  --binary                  * same as --framing=raw
+  --max-message=SIZE          largest message a client may send (default 1MiB; 0: no limit)
+  --passenv=VAR,...         * daemon variables the program inherits
+                              (default PATH,LD_LIBRARY_PATH); nothing else leaks
+  --closems=MS              * stretch each wait before signalling the program
+
+Shared process: one COMMAND for every client
+  --shared[=lazy]             start COMMAND with the daemon (lazy: at the first
+                              connection) and keep it running; it is restarted
+                              with backoff when it exits. Everything it writes
+                              goes to every client; each client message goes to
+                              its stdin whole. With --framing=mux, records carry
+                              a connection id: see "mux" in the README.
+  --on-restart=close|keep     while COMMAND restarts, close clients with 1012
+                              (close, default) or keep them connected (keep)
+  --queue=SIZE                how far one client may fall behind the fastest
+                              before it counts as slow (default 256KiB)
+  --drop-slow                 a slow client loses whole messages instead of
+                              being disconnected with 1013
+  --assembly-budget=SIZE      bytes all clients of the endpoint may hold in
+                              messages still arriving (and, with
+                              --cgi-per-message, waiting for a script); a client
+                              past it is closed with 1013 (default 8MiB, at least
+                              --max-message)
+
+Per-message CGI: COMMAND runs once per message, CGI/1.1 style
+  --cgi-per-message           message on stdin (REQUEST_METHOD=POST,
+                              CONTENT_LENGTH); stdout, after an optional CGI
+                              header block, is the reply
+  --cgi-per-conn=N            scripts running at once per connection (default 4)
+  --cgi-total=N               ... for all connections (default 64)
+  --cgi-timeout=DUR           kill a script running longer (default 30s)
+  --cgi-max-output=SIZE       largest reply (default 1MiB)
+
+Several endpoints: a config file
+  --config=FILE               read FILE: key = value lines, keys named as the
+                              long flags; [endpoint /path] sections, each with
+                              command = PROGRAM [ARGS...] (quoted as in sh,
+                              nothing expanded) or dir = DIR. A flag and the
+                              file may not disagree. See "Many endpoints" in
+                              the README.
+
+  --version                 * print the version
+  --help                    * print this help
+
+Not yet supported websocketd flags (they fail with a clear error): --ssl,
+--sslcert, --sslkey, --cgidir, --redirport, --reverselookup.
+`
