@@ -67,3 +67,12 @@ func WriteVectors(pieces []Piece, enc Encoder, write func(iov [][]byte) error) e
 	}
 	return nil
 }
+
+// DataLen returns the bytes of data pieces carry, framing left out.
+func DataLen(pieces []Piece) int64 {
+	var n int64
+	for _, p := range pieces {
+		n += int64(len(p.Data))
+	}
+	return n
+}

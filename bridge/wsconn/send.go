@@ -14,14 +14,10 @@ import (
 // Send writes pieces as frames, all of them in one writev where the
 // connection allows. Their data is only borrowed for the call.
 func (c *Conn) Send(pieces []framing.Piece) error {
-	var total int64
-	for _, p := range pieces {
-		total += int64(len(p.Data))
-	}
 	if err := framing.WriteVectors(pieces, Wire{}, c.write); err != nil {
 		return err
 	}
-	c.bytesOut.Add(total)
+	c.bytesOut.Add(framing.DataLen(pieces))
 	return nil
 }
 

@@ -120,14 +120,10 @@ func (c *Conn) Receive(deliver func([]framing.Piece) error) error {
 // Send writes pieces as frames of Wire, blocking while the peer does not
 // read.
 func (c *Conn) Send(pieces []framing.Piece) error {
-	var total int64
-	for _, p := range pieces {
-		total += int64(len(p.Data))
-	}
 	if err := framing.WriteVectors(pieces, Wire{}, c.write); err != nil {
 		return err
 	}
-	c.bytesOut.Add(total)
+	c.bytesOut.Add(framing.DataLen(pieces))
 	return nil
 }
 
