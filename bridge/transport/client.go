@@ -43,10 +43,10 @@ type Client interface {
 	// timeout has passed. Safe to call from any goroutine.
 	Close(code CloseCode, reason string) error
 
-	// Fail closes the client for a rule it broke or a message refused
-	// (code and err come from a Close decision) and returns the
+	// Fail closes the client for err, a rule it broke or a message
+	// refused, with the close ForError decides, and returns the
 	// *CloseError that Receive's deliver returns to end the input.
-	Fail(code CloseCode, err error) error
+	Fail(err error) error
 
 	// Gone reports, without blocking, whether the client can no longer
 	// take part: it hung up, left a ping unanswered, or its side is

@@ -82,10 +82,31 @@ var (
 	ErrBudget = errors.New("server busy: too many unfinished messages (--assembly-budget)")
 )
 
+// BadUTF8 is an error for text that is not UTF-8 (a close reason, say),
+// worded as what, that closes like ErrBadUTF8.
+func BadUTF8(what string) error { return kindError{what, ErrBadUTF8} }
+
+// Internal is an error of the server's own, worded as what: it closes
+// with 1011.
+func Internal(what string) error { return kindError{what, errInternal} }
+
+var errInternal = errors.New("internal error")
+
+// kindError is an error with its own words that is of a kind ForError
+// knows.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e kindError) Error() string        { return e.msg }
+func (e kindError) Is(target error) bool { return target == e.kind }
+
 // ForError is the close for an error found in what a client sent (a
 // broken protocol rule, a message too big, bad UTF-8, a ping left
-// unanswered, a message over the assembly budget). The reason is the
-// error's text.
+// unanswered, a message over the assembly budget) or, from Internal, in
+// the server. The reason is the error's text; any other error is a
+// protocol error.
 func ForError(err error) Close {
 	c := Close{Code: CloseProtocolError, Reason: err.Error()}
 	switch {
@@ -93,6 +114,8 @@ func ForError(err error) Close {
 		c.Code = CloseMessageTooBig
 	case errors.Is(err, ErrBadUTF8):
 		c.Code = CloseInvalidPayload
+	case errors.Is(err, errInternal):
+		c.Code = CloseInternalError
 	case errors.Is(err, ErrPingTimeout):
 		c.Code = CloseGoingAway
 	case errors.Is(err, ErrBudget):

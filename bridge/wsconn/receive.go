@@ -38,11 +38,11 @@ func (c *Conn) Receive(deliver func([]framing.Piece) error) error {
 	// failAfter ends the connection for a broken rule, after handing the
 	// child what arrived whole before it: nothing valid is lost because
 	// TCP happened to bring it in the same read as the error.
-	failAfter := func(code transport.CloseCode, err error) error {
+	failAfter := func(err error) error {
 		if len(pieces) > 0 {
 			_ = c.deliver(deliver, pieces)
 		}
-		return c.fail(code, err)
+		return c.fail(err)
 	}
 	if len(c.pending) > 0 {
 		buf = poll.Get(max(c.cfg.ReadBuffer, len(c.pending)))
@@ -59,10 +59,10 @@ func (c *Conn) Receive(deliver func([]framing.Piece) error) error {
 					break
 				}
 				if err != nil {
-					return failAfter(transport.CloseProtocolError, err)
+					return failAfter(err)
 				}
 				if err := checkHeader(h, st.msgOpen); err != nil {
-					return failAfter(transport.CloseProtocolError, err)
+					return failAfter(err)
 				}
 				if h.OpCode.IsControl() {
 					if int64(w-r-n) < h.Length {
@@ -95,7 +95,7 @@ func (c *Conn) Receive(deliver func([]framing.Piece) error) error {
 				}
 				st.msgLen += h.Length
 				if c.cfg.MaxMessage > 0 && st.msgLen > c.cfg.MaxMessage {
-					return failAfter(transport.CloseMessageTooBig, transport.ErrTooBig)
+					return failAfter(transport.ErrTooBig)
 				}
 				st.hdr, st.inFrame, st.frameLeft, st.maskOff = h, true, h.Length, 0
 			}
@@ -107,7 +107,7 @@ func (c *Conn) Receive(deliver func([]framing.Piece) error) error {
 			st.frameLeft -= int64(seg)
 			final := st.frameLeft == 0 && st.hdr.Fin
 			if st.msgKind == framing.Text && (!st.utf.Write(p) || final && !st.utf.Done()) {
-				return failAfter(transport.CloseInvalidPayload, transport.ErrBadUTF8)
+				return failAfter(transport.ErrBadUTF8)
 			}
 			pieces = append(pieces, framing.Piece{Data: p, Kind: st.msgKind, First: st.msgFirst, Final: final})
 			st.msgFirst = false
@@ -144,11 +144,11 @@ func (c *Conn) Receive(deliver func([]framing.Piece) error) error {
 		if w == len(buf) && buf != nil {
 			// Only a header or control frame can be left over, and a
 			// buffer always holds one of those whole.
-			return c.fail(transport.CloseInternalError, errors.New("read buffer too small"))
+			return c.fail(transport.Internal("read buffer too small"))
 		}
 		closing := c.closeSent.Load()
 		if c.pingLate.Load() && !closing {
-			return c.fail(transport.CloseGoingAway, transport.ErrPingTimeout)
+			return c.fail(transport.ErrPingTimeout)
 		}
 		if closing {
 			// Wait for the client's close no longer than CloseTimeout,
@@ -167,7 +167,7 @@ func (c *Conn) Receive(deliver func([]framing.Piece) error) error {
 			w += n
 			continue
 		case c.pingLate.Load() && !c.closeSent.Load():
-			return c.fail(transport.CloseGoingAway, transport.ErrPingTimeout)
+			return c.fail(transport.ErrPingTimeout)
 		case c.closeSent.Load():
 			// We closed and the client did not answer in time, or
 			// dropped the connection instead of answering.
@@ -205,15 +205,15 @@ func (c *Conn) closeReceived(p []byte) error {
 	code, reason := transport.CloseNoStatus, ""
 	switch {
 	case len(p) == 1:
-		return c.fail(transport.CloseProtocolError, errors.New("close frame with a 1-byte payload"))
+		return c.fail(errors.New("close frame with a 1-byte payload"))
 	case len(p) >= 2:
 		code = transport.CloseCode(binary.BigEndian.Uint16(p))
 		reason = string(p[2:])
 		if !code.ValidOnWire() {
-			return c.fail(transport.CloseProtocolError, errors.New("close frame with an invalid code"))
+			return c.fail(errors.New("close frame with an invalid code"))
 		}
 		if !utf8.ValidString(reason) {
-			return c.fail(transport.CloseInvalidPayload, errors.New("close reason is not valid UTF-8"))
+			return c.fail(transport.BadUTF8("close reason is not valid UTF-8"))
 		}
 	}
 	c.noteClose(code, reason, true)
@@ -234,13 +234,13 @@ func (c *Conn) closeReceived(p []byte) error {
 	return &transport.CloseError{Code: code, Reason: reason, Remote: true}
 }
 
-// Fail sends a close frame for a broken rule or a refused message and
-// returns the *CloseError that ends Receive.
-func (c *Conn) Fail(code transport.CloseCode, err error) error { return c.fail(code, err) }
+// Fail closes the connection for err (a broken rule, a refused message)
+// with the close transport.ForError decides, and returns the
+// *CloseError that ends Receive.
+func (c *Conn) Fail(err error) error { return c.fail(err) }
 
-// fail sends a close frame for a broken rule and reports it.
-func (c *Conn) fail(code transport.CloseCode, err error) error {
-	reason := err.Error()
-	_ = c.sendClose(code, reason)
-	return &transport.CloseError{Code: code, Reason: reason, Err: err}
+func (c *Conn) fail(err error) error {
+	cl := transport.ForError(err)
+	_ = c.sendClose(cl.Code, cl.Reason)
+	return &transport.CloseError{Code: cl.Code, Reason: cl.Reason, Err: err}
 }

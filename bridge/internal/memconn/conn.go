@@ -154,9 +154,10 @@ func (c *Conn) Close(code transport.CloseCode, reason string) error {
 }
 
 // Fail closes for a rule broken and returns the error that ends Receive.
-func (c *Conn) Fail(code transport.CloseCode, err error) error {
-	_ = c.Close(code, err.Error())
-	return &transport.CloseError{Code: code, Reason: err.Error(), Err: err}
+func (c *Conn) Fail(err error) error {
+	cl := transport.ForError(err)
+	_ = c.Close(cl.Code, cl.Reason)
+	return &transport.CloseError{Code: cl.Code, Reason: cl.Reason, Err: err}
 }
 
 func (c *Conn) Gone() bool    { return c.closeSent.Load() || c.hungUp.Load() }

@@ -120,7 +120,7 @@ func (c *conn) deliverIn(pieces []framing.Piece) error {
 	if err != nil {
 		cl := transport.ForError(err)
 		c.host.LogClose(cl, c.who(), "held", c.asm.Budget.Held(), "limit", c.asm.Budget.Limit)
-		return c.c.Fail(cl.Code, err)
+		return c.c.Fail(err)
 	}
 	return nil
 }

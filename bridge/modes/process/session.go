@@ -80,7 +80,7 @@ func Serve(h *modes.Host, p *modes.Program, c transport.Client, env []string, id
 func (s *session) start(env []string) bool {
 	dec, enc, err := framing.New(s.prog.Framing)
 	if err != nil {
-		s.client.Close(transport.CloseInternalError, "bad framing")
+		s.close(transport.CannotStart, "err", err)
 		return false
 	}
 	s.out.Dec = dec

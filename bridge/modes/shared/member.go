@@ -118,7 +118,7 @@ func (m *member) deliverIn(pieces []framing.Piece) error {
 func (m *member) overBudget(err error) error {
 	c := transport.ForError(err)
 	m.h.host.LogClose(c, m.h.who(), "id", m.sid, "held", m.asm.Budget.Held(), "limit", m.asm.Budget.Limit)
-	return m.c.Fail(c.Code, err)
+	return m.c.Fail(err)
 }
 
 // writeIn hands whole messages to the hub.
