@@ -65,9 +65,13 @@ func NewReader(r Source, size int) Reader {
 	return pr
 }
 
-// RawConn returns the descriptor the Reader reads, which a Poller can
-// watch; nil when it has none.
+// RawConn returns the descriptor the Reader reads, or, for a Layered
+// source, the one under it: what a Poller watches. nil when there is none.
 func (p Reader) RawConn() syscall.RawConn { return p.rc }
+
+// Layered reports whether the descriptor is another's, under the source
+// (see Layered): bytes written to it would bypass the source.
+func (p Reader) Layered() bool { return p.l != nil }
 
 // ReadAt reads into (*buf)[off:]. When *buf is nil, a buffer is taken from
 // the pool only once data is there; when off is 0 (nothing in the buffer

@@ -109,11 +109,16 @@ func (c *Conn) CountOut(n int64)                   { c.bytesOut.Add(n) }
 // deadline applies) and returns what was; without, it never waits and
 // returns poll.ErrWouldBlock, with what the socket took, unless it took
 // all.
+//
+// Only a connection that is its own descriptor (TCP) is written with
+// writev(2). Through a layered one (TLS) a write that the socket cuts
+// short would break the records, so it is never tried without wait: the
+// member's drain writes it through the connection.
 func (c *Conn) WriteLocked(iov [][]byte, wait bool) (int, error) {
 	rc := c.pr.RawConn()
-	if rc == nil {
+	if rc == nil || c.pr.Layered() {
 		if !wait {
-			return 0, poll.ErrWouldBlock // no descriptor: the drain writes it
+			return 0, poll.ErrWouldBlock // the drain writes it
 		}
 		bufs := net.Buffers(iov)
 		n, err := bufs.WriteTo(c.conn)
