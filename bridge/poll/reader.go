@@ -26,7 +26,9 @@ type Layered interface {
 	// Underlying returns the descriptor the Poller watches.
 	Underlying() (syscall.RawConn, error)
 	// ReadNow reads what the source holds or what is ready, without
-	// waiting: ErrWouldBlock when there is nothing.
+	// waiting: ErrWouldBlock when there is nothing. It may miss what the
+	// descriptor has (a tls.Conn's past-deadline Read does): the Reader
+	// then peeks at the descriptor and reads with Read.
 	ReadNow(p []byte) (int, error)
 }
 
@@ -137,31 +139,39 @@ func (p Reader) read(buf *[]byte, off int, wait bool) (int, error) {
 
 // readLayered reads a Layered source once: ReadNow first, which takes
 // what the source holds; with wait and nothing there, the wait is on the
-// descriptor, holding no buffer (a 1-byte peek), then a Read.
+// descriptor, holding no buffer (a 1-byte peek), then a Read through the
+// source. Not ReadNow again: a Read under a deadline already past never
+// reaches the socket (the Go runtime fails it before the system call), so
+// for a tls.Conn ReadNow gives only what crypto/tls holds, and going back
+// to it would spin while the socket has data.
 func (p Reader) readLayered(buf *[]byte, off int, wait bool) (int, error) {
-	for {
-		if *buf == nil {
-			*buf = Get(p.size)
-		}
-		n, err := p.l.ReadNow((*buf)[off:])
-		if !errors.Is(err, ErrWouldBlock) {
-			return n, err
-		}
-		if off == 0 {
-			Put(*buf)
-			*buf = nil
-		}
-		if !wait {
-			return 0, ErrWouldBlock
-		}
-		var perr error
-		err = p.rc.Read(func(fd uintptr) bool {
-			var b [1]byte
-			_, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK)
-			return perr != unix.EAGAIN
-		})
-		if err != nil {
-			return 0, err
-		}
+	if *buf == nil {
+		*buf = Get(p.size)
 	}
+	n, err := p.l.ReadNow((*buf)[off:])
+	if !errors.Is(err, ErrWouldBlock) {
+		return n, err
+	}
+	if off == 0 {
+		Put(*buf)
+		*buf = nil
+	}
+	if !wait {
+		return 0, ErrWouldBlock
+	}
+	var perr error
+	err = p.rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK)
+		return perr != unix.EAGAIN
+	})
+	if err != nil {
+		return 0, err
+	}
+	// Readable (or hung up): the Read takes what came, waiting, under the
+	// caller's deadline, for the rest of a record that came in part.
+	if *buf == nil {
+		*buf = Get(p.size)
+	}
+	return p.l.Read((*buf)[off:])
 }
