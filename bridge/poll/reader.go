@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -108,22 +109,12 @@ func (p Reader) read(buf *[]byte, off int, wait bool) (int, error) {
 	if p.l != nil {
 		return p.readLayered(buf, off, wait)
 	}
-	var n int
-	var rerr error
-	err := p.rc.Read(func(fd uintptr) bool {
-		if *buf == nil {
-			*buf = Get(p.size)
-		}
-		n, rerr = readFD(fd, (*buf)[off:])
-		if rerr == unix.EAGAIN {
-			if off == 0 {
-				Put(*buf)
-				*buf = nil
-			}
-			return !wait // wait for readiness unless told not to, holding no buffer
-		}
-		return true
-	})
+	fr := fdReads.Get().(*fdRead)
+	fr.buf, fr.off, fr.size, fr.wait = buf, off, p.size, wait
+	err := p.rc.Read(fr.fn)
+	n, rerr := fr.n, fr.err
+	fr.buf, fr.err = nil, nil
+	fdReads.Put(fr)
 	switch {
 	case err != nil:
 		return 0, err
@@ -135,6 +126,40 @@ func (p Reader) read(buf *[]byte, off int, wait bool) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// fdRead is one read of a polled descriptor into a pooled buffer. It is
+// pooled with its method bound once, so that RawConn.Read is handed a
+// func that already exists: a closure would be allocated at every read.
+type fdRead struct {
+	fn   func(fd uintptr) bool // do
+	buf  *[]byte
+	off  int
+	size int
+	wait bool
+	n    int
+	err  error
+}
+
+var fdReads = sync.Pool{New: func() any {
+	r := new(fdRead)
+	r.fn = r.do
+	return r
+}}
+
+func (r *fdRead) do(fd uintptr) bool {
+	if *r.buf == nil {
+		*r.buf = Get(r.size)
+	}
+	r.n, r.err = readFD(fd, (*r.buf)[r.off:])
+	if r.err == unix.EAGAIN {
+		if r.off == 0 {
+			Put(*r.buf)
+			*r.buf = nil
+		}
+		return !r.wait // wait for readiness unless told not to, holding no buffer
+	}
+	return true
 }
 
 // readLayered reads a Layered source once: ReadNow first, which takes
