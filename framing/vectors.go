@@ -7,21 +7,24 @@ import "sync"
 // whose three vectors a piece stay under Linux's IOV_MAX of 1024.
 const MaxBatch = 256
 
-// piecePool recycles the slices pieces are collected in between a read
-// and the write that passes them on; an idle session holds none.
-var piecePool = sync.Pool{New: func() any { s := make([]Piece, 0, MaxBatch); return &s }}
+// piecePool recycles the arrays pieces are collected in between a read
+// and the write that passes them on; an idle session holds none. It holds
+// the arrays themselves: a pointer to a slice header, made at each Put,
+// would be an allocation at every read.
+var piecePool = sync.Pool{New: func() any { return new([MaxBatch]Piece) }}
 
 // GetPieces returns an empty slice of capacity MaxBatch from a pool.
-func GetPieces() []Piece { return (*piecePool.Get().(*[]Piece))[:0] }
+func GetPieces() []Piece { return piecePool.Get().(*[MaxBatch]Piece)[:0] }
 
 // PutPieces gives back a slice from GetPieces, dropping its references to
-// data buffers; nil is ignored.
+// data buffers; nil, or a slice of another capacity, is ignored.
 func PutPieces(p []Piece) {
-	if p != nil {
-		clear(p[:cap(p)])
-		p = p[:0]
-		piecePool.Put(&p)
+	if cap(p) != MaxBatch {
+		return
 	}
+	a := (*[MaxBatch]Piece)(p[:MaxBatch])
+	clear(a[:])
+	piecePool.Put(a)
 }
 
 // vectors is the scratch WriteVectors frames a batch into: the prefixes

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -45,16 +46,12 @@ func Writev(rc syscall.RawConn, iov [][]byte, wait bool, onFull func(fd uintptr)
 	for _, b := range iov {
 		want += len(b)
 	}
-	var n int
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		n, werr = WritevFD(fd, iov)
-		if werr == unix.EAGAIN && onFull != nil {
-			onFull(fd)
-			onFull = nil
-		}
-		return werr != unix.EAGAIN || !wait
-	})
+	fw := fdWrites.Get().(*fdWrite)
+	fw.iov, fw.wait, fw.onFull = iov, wait, onFull
+	err := rc.Write(fw.fn)
+	n, werr := fw.n, fw.err
+	fw.iov, fw.onFull, fw.err = nil, nil, nil
+	fdWrites.Put(fw)
 	switch {
 	case err != nil:
 		return 0, err
@@ -66,6 +63,33 @@ func Writev(rc syscall.RawConn, iov [][]byte, wait bool, onFull func(fd uintptr)
 		return n, ErrWouldBlock
 	}
 	return n, nil
+}
+
+// fdWrite is one Writev, pooled with its method bound once so that
+// RawConn.Write is handed a func that already exists: a closure, and the
+// results it captured, would be allocated at every write.
+type fdWrite struct {
+	fn     func(fd uintptr) bool // do
+	iov    [][]byte
+	wait   bool
+	onFull func(fd uintptr)
+	n      int
+	err    error
+}
+
+var fdWrites = sync.Pool{New: func() any {
+	w := new(fdWrite)
+	w.fn = w.do
+	return w
+}}
+
+func (w *fdWrite) do(fd uintptr) bool {
+	w.n, w.err = WritevFD(fd, w.iov)
+	if w.err == unix.EAGAIN && w.onFull != nil {
+		w.onFull(fd)
+		w.onFull = nil
+	}
+	return w.err != unix.EAGAIN || !w.wait
 }
 
 // Advance drops the first n written bytes from iov and returns what is

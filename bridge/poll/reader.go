@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,7 +27,9 @@ type Layered interface {
 	// Underlying returns the descriptor the Poller watches.
 	Underlying() (syscall.RawConn, error)
 	// ReadNow reads what the source holds or what is ready, without
-	// waiting: ErrWouldBlock when there is nothing.
+	// waiting: ErrWouldBlock when there is nothing. It may miss what the
+	// descriptor has (a tls.Conn's past-deadline Read does): the Reader
+	// then peeks at the descriptor and reads with Read.
 	ReadNow(p []byte) (int, error)
 }
 
@@ -110,22 +113,12 @@ func (p Reader) read(buf *[]byte, off int, wait bool) (int, error) {
 	if p.l != nil {
 		return p.readLayered(buf, off, wait)
 	}
-	var n int
-	var rerr error
-	err := p.rc.Read(func(fd uintptr) bool {
-		if *buf == nil {
-			*buf = Get(p.size)
-		}
-		n, rerr = readFD(fd, (*buf)[off:])
-		if rerr == unix.EAGAIN {
-			if off == 0 {
-				Put(*buf)
-				*buf = nil
-			}
-			return !wait // wait for readiness unless told not to, holding no buffer
-		}
-		return true
-	})
+	fr := fdReads.Get().(*fdRead)
+	fr.buf, fr.off, fr.size, fr.wait = buf, off, p.size, wait
+	err := p.rc.Read(fr.fn)
+	n, rerr := fr.n, fr.err
+	fr.buf, fr.err = nil, nil
+	fdReads.Put(fr)
 	switch {
 	case err != nil:
 		return 0, err
@@ -139,33 +132,75 @@ func (p Reader) read(buf *[]byte, off int, wait bool) (int, error) {
 	return n, nil
 }
 
+// fdRead is one read of a polled descriptor into a pooled buffer. It is
+// pooled with its method bound once, so that RawConn.Read is handed a
+// func that already exists: a closure would be allocated at every read.
+type fdRead struct {
+	fn   func(fd uintptr) bool // do
+	buf  *[]byte
+	off  int
+	size int
+	wait bool
+	n    int
+	err  error
+}
+
+var fdReads = sync.Pool{New: func() any {
+	r := new(fdRead)
+	r.fn = r.do
+	return r
+}}
+
+func (r *fdRead) do(fd uintptr) bool {
+	if *r.buf == nil {
+		*r.buf = Get(r.size)
+	}
+	r.n, r.err = readFD(fd, (*r.buf)[r.off:])
+	if r.err == unix.EAGAIN {
+		if r.off == 0 {
+			Put(*r.buf)
+			*r.buf = nil
+		}
+		return !r.wait // wait for readiness unless told not to, holding no buffer
+	}
+	return true
+}
+
 // readLayered reads a Layered source once: ReadNow first, which takes
 // what the source holds; with wait and nothing there, the wait is on the
-// descriptor, holding no buffer (a 1-byte peek), then a Read.
+// descriptor, holding no buffer (a 1-byte peek), then a Read through the
+// source. Not ReadNow again: a Read under a deadline already past never
+// reaches the socket (the Go runtime fails it before the system call), so
+// for a tls.Conn ReadNow gives only what crypto/tls holds, and going back
+// to it would spin while the socket has data.
 func (p Reader) readLayered(buf *[]byte, off int, wait bool) (int, error) {
-	for {
-		if *buf == nil {
-			*buf = Get(p.size)
-		}
-		n, err := p.l.ReadNow((*buf)[off:])
-		if !errors.Is(err, ErrWouldBlock) {
-			return n, err
-		}
-		if off == 0 {
-			Put(*buf)
-			*buf = nil
-		}
-		if !wait {
-			return 0, ErrWouldBlock
-		}
-		var perr error
-		err = p.rc.Read(func(fd uintptr) bool {
-			var b [1]byte
-			_, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK)
-			return perr != unix.EAGAIN
-		})
-		if err != nil {
-			return 0, err
-		}
+	if *buf == nil {
+		*buf = Get(p.size)
 	}
+	n, err := p.l.ReadNow((*buf)[off:])
+	if !errors.Is(err, ErrWouldBlock) {
+		return n, err
+	}
+	if off == 0 {
+		Put(*buf)
+		*buf = nil
+	}
+	if !wait {
+		return 0, ErrWouldBlock
+	}
+	var perr error
+	err = p.rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK)
+		return perr != unix.EAGAIN
+	})
+	if err != nil {
+		return 0, err
+	}
+	// Readable (or hung up): the Read takes what came, waiting, under the
+	// caller's deadline, for the rest of a record that came in part.
+	if *buf == nil {
+		*buf = Get(p.size)
+	}
+	return p.l.Read((*buf)[off:])
 }
