@@ -16,10 +16,15 @@
 // through its own Read, and may hold input it has already taken off the
 // socket (the rest of a TLS record) while the descriptor shows nothing.
 // Such a source implements Layered: Underlying gives the descriptor the
-// Poller watches, and ReadNow reads what it holds or what is ready
-// without waiting (for a tls.Conn, a Read under a deadline already past,
-// which crypto/tls treats as a temporary error), answering ErrWouldBlock
-// when there is nothing. A reader parks only after ReadNow said
-// ErrWouldBlock, so buffered input is never left behind a parked
-// descriptor, and the buffer is taken only for a read that has data.
+// Poller watches, and ReadNow reads what the source holds already,
+// without waiting and without a system call (for a tls.Conn, a Read under
+// a deadline already past, which crypto/tls treats as a temporary error:
+// the runtime fails it before it reaches the socket), answering
+// ErrWouldBlock when it holds nothing. The Reader waits on the
+// descriptor with a 1-byte peek, holding no buffer, and then reads
+// through the source. It parks only after ReadNow said ErrWouldBlock, so
+// input the source holds is never left behind a parked descriptor, and it
+// takes a buffer only for a read that has data. A layered connection is
+// never written with writev on the descriptor (bridge/wsconn): that would
+// go past the source's records.
 package poll

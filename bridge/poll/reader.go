@@ -26,8 +26,8 @@ type Layered interface {
 	Source
 	// Underlying returns the descriptor the Poller watches.
 	Underlying() (syscall.RawConn, error)
-	// ReadNow reads what the source holds or what is ready, without
-	// waiting: ErrWouldBlock when there is nothing. It may miss what the
+	// ReadNow reads what the source holds already, without waiting
+	// (see the package doc): ErrWouldBlock when there is nothing. It may miss what the
 	// descriptor has (a tls.Conn's past-deadline Read does): the Reader
 	// then peeks at the descriptor and reads with Read.
 	ReadNow(p []byte) (int, error)
