@@ -1,11 +1,17 @@
 package bridge
 
 import (
+	"errors"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/transport"
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
 // scriptTree makes a script directory with every case lookup must get
@@ -203,4 +209,153 @@ func FuzzScriptDirResolve(f *testing.F) {
 			t.Fatalf("%q resolved to %q, not an executable file", raw, got)
 		}
 	})
+}
+
+// whoAmI is a script that says which it is and what it was given.
+func whoAmI(name string) string {
+	return "#!/bin/sh\nprintf '%s\\n' \"" + name + " SCRIPT_NAME=$SCRIPT_NAME PATH_INFO=$PATH_INFO QUERY_STRING=$QUERY_STRING PWD=$(pwd)\"\n"
+}
+
+func TestScriptDir(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	dir := filepath.Join(base, "ws")
+	writeFile(t, dir, "a.sh", whoAmI("a"), 0o755)
+	writeFile(t, dir, "b.sh", whoAmI("b"), 0o755)
+	writeFile(t, dir, "sub/c.sh", whoAmI("c"), 0o755)
+	writeFile(t, dir, "plain.sh", whoAmI("plain"), 0o644)
+	writeFile(t, dir, ".hidden.sh", whoAmI("hidden"), 0o755)
+	// An executable outside the directory, which links inside try to reach.
+	writeFile(t, base, "outside.sh", whoAmI("OUTSIDE"), 0o755)
+	symlink(t, "../outside.sh", filepath.Join(dir, "escape.sh"))
+	symlink(t, filepath.Join(base, "outside.sh"), filepath.Join(dir, "escape-abs.sh"))
+	symlink(t, base, filepath.Join(dir, "up"))
+	symlink(t, "a.sh", filepath.Join(dir, "alias.sh"))
+	lg := newTestLog()
+	_, addr := serveTest(t, Options{Endpoints: []Endpoint{{ScriptDir: dir}}, Logger: lg.Logger()})
+
+	t.Run("scripts", func(t *testing.T) {
+		for _, tc := range []struct{ path, want string }{
+			{"/a.sh", "a SCRIPT_NAME=/a.sh PATH_INFO= QUERY_STRING= PWD=" + dir},
+			{"/b.sh/room1?x=1", "b SCRIPT_NAME=/b.sh PATH_INFO=/room1 QUERY_STRING=x=1 PWD=" + dir},
+			{"/a.sh/x/y/", "a SCRIPT_NAME=/a.sh PATH_INFO=/x/y/ QUERY_STRING= PWD=" + dir},
+			{"/sub/c.sh/more", "c SCRIPT_NAME=/sub/c.sh PATH_INFO=/more QUERY_STRING= PWD=" + filepath.Join(dir, "sub")},
+			{"/alias.sh", "a SCRIPT_NAME=/alias.sh PATH_INFO= QUERY_STRING= PWD=" + dir},
+		} {
+			c := dial(t, addr, tc.path, 0)
+			if got := readText(t, c); got != tc.want {
+				t.Errorf("%s said %q, want %q", tc.path, got, tc.want)
+			}
+			if code, reason := serverClose(t, c); code != int(transport.CloseNormal) {
+				t.Errorf("%s: close %d %q, want 1000", tc.path, code, reason)
+			}
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		for _, tc := range []struct{ path, why string }{
+			{"/missing.sh", "no script missing.sh"},
+			{"/plain.sh", "plain.sh is not executable"},
+			{"/.hidden.sh", "hidden file .hidden.sh"},
+			{"/sub", "/sub is a directory"},
+			{"/sub/", "/sub is a directory"},
+			{"/", "/ is a directory"},
+			{"/../outside.sh", `".." component`},
+			{"/sub/../../outside.sh", `".." component`},
+			{"/%2e%2e/outside.sh", `".." component`},
+			{"/%2E%2E%2Foutside.sh", "encoded slash"},
+			{"/sub%2fc.sh", "encoded slash"},
+			{"/escape.sh", "escape"},
+			{"/escape-abs.sh", "escape"},
+			{"/up/outside.sh", "escape"},
+			{"/a.sh%00", "NUL"},
+		} {
+			code, body := upgradeStatus(t, addr, tc.path)
+			if code != http.StatusNotFound || strings.Contains(body, "OUTSIDE") {
+				t.Errorf("%s: %d %q, want 404", tc.path, code, body)
+			}
+			if !logged(lg, tc.why, 5*time.Second) {
+				t.Errorf("%s: no log line saying %q", tc.path, tc.why)
+			}
+		}
+		if strings.Contains(lg.String(), "OUTSIDE") {
+			t.Errorf("the script outside the directory ran")
+		}
+		// Not an endpoint over plain HTTP either.
+		if resp, _ := httpGet(t, "http://"+addr+"/escape.sh"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("plain GET of a refused script: %s, want 404", resp.Status)
+		}
+		if resp, _ := httpGet(t, "http://"+addr+"/a.sh"); resp.StatusCode != http.StatusUpgradeRequired {
+			t.Errorf("plain GET of a script: %s, want 426", resp.Status)
+		}
+	})
+
+	t.Run("added while running", func(t *testing.T) {
+		if code, _ := upgradeStatus(t, addr, "/new.sh"); code != http.StatusNotFound {
+			t.Fatalf("/new.sh before it exists: %d, want 404", code)
+		}
+		writeFile(t, dir, "later/new.sh", whoAmI("new"), 0o755)
+		c := dial(t, addr, "/later/new.sh", 0)
+		if got, want := readText(t, c), "new SCRIPT_NAME=/later/new.sh PATH_INFO= QUERY_STRING= PWD="+filepath.Join(dir, "later"); got != want {
+			t.Errorf("new script said %q, want %q", got, want)
+		}
+	})
+}
+
+// With --shared, each script of --dir has a shared child of its own, and
+// shutdown ends them all.
+func TestScriptDirShared(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.sh", "#!/bin/sh\nexec /bin/cat\n", 0o755)
+	writeFile(t, dir, "b.sh", "#!/bin/sh\nexec /bin/cat\n", 0o755)
+	addr, stop := serveStoppable(t, Options{Endpoints: []Endpoint{{ScriptDir: dir, Mode: ModeShared}}})
+
+	// readUntil reads c's messages up to want, which must come.
+	readUntil := func(t *testing.T, c *wstest.Conn, want string) {
+		t.Helper()
+		for readText(t, c) != want {
+		}
+	}
+	a1 := dial(t, addr, "/a.sh", 0)
+	a2 := dial(t, addr, "/a.sh", 0)
+	other := dial(t, addr, "/b.sh", 0)
+	// Once a2 hears itself it has joined, and so has a1, which came first.
+	send(t, a2, "a2 here", 0)
+	readUntil(t, a2, "a2 here")
+	send(t, a1, "to every client of a.sh", 0)
+	readUntil(t, a1, "to every client of a.sh")
+	readUntil(t, a2, "to every client of a.sh")
+	send(t, other, "b only", 0)
+	if got := readText(t, other); got != "b only" {
+		t.Errorf("the client of b.sh got %q first, want only what b.sh's own child wrote", got)
+	}
+
+	// The clients read on, so they answer the close frames.
+	ended := make(chan int, 3)
+	for _, c := range []*wstest.Conn{a1, a2, other} {
+		go func() {
+			for {
+				_, _, closed, err := c.ReadMessage(20 * time.Second)
+				if errors.Is(err, wstest.ErrClosed) {
+					_ = c.WriteFrame(true, wstest.OpClose, closed.Payload[:min(2, len(closed.Payload))])
+					ended <- closed.CloseCode()
+					return
+				}
+				if err != nil {
+					ended <- 0
+					return
+				}
+			}
+		}()
+	}
+	// What the daemon does at SIGTERM; its exit status 0 is Serve's nil.
+	if err := stop(); err != nil {
+		t.Fatalf("Serve after its context ended: %v, want nil", err)
+	}
+	for range 3 {
+		if code := <-ended; code != int(transport.CloseGoingAway) {
+			t.Errorf("a client ended with close %d at shutdown, want 1001", code)
+		}
+	}
 }

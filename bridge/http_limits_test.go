@@ -1,11 +1,9 @@
-package main
+package bridge
 
-// Integration tests of what the bridge answers before a session starts:
-// limits, malformed or slow requests, plain HTTP, origins and the extra
-// response headers.
+// What the server answers before a session starts: limits, malformed or
+// slow requests, plain HTTP, origins and the extra response headers.
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -15,62 +13,14 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
-// tryUpgrade sends a WebSocket handshake for "/" with extra header lines
-// and returns the response, body read. The connection stays open (a 101
-// holds a session) until the test ends.
-func tryUpgrade(t testing.TB, addr string, extra ...string) (*http.Response, string) {
-	t.Helper()
-	c := wstest.MustDialTCP(t, addr, wstest.Options{})
-	resp, err := c.Upgrade(wstest.Options{Path: "/", Header: extra})
-	if err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
-}
-
-// httpGet fetches url with a plain GET.
-func httpGet(t testing.TB, url string) (*http.Response, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
-}
-
-// rawExchange writes req on a fresh connection and returns the response
-// with its body read.
-func rawExchange(t testing.TB, addr, req string) (*http.Response, string) {
-	t.Helper()
-	c := wstest.MustDialTCP(t, addr, wstest.Options{})
-	resp, err := c.Request(req, "")
-	if err != nil {
-		t.Fatalf("request %.40q: %v", req, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
-}
-
 // 7. Limits and requests the bridge refuses.
 func TestLimits(t *testing.T) {
 	t.Run("maxforks", func(t *testing.T) {
 		t.Parallel()
-		b := startBridge(t, "--maxforks=2", childBin, "echo")
-		first := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
-		wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
-		resp, body := tryUpgrade(t, b.Addr)
+		_, addr := serveTest(t, Options{MaxForks: 2, Endpoints: []Endpoint{echoEndpoint(t, "")}})
+		first := wstest.MustDial(t, addr, wstest.Options{Path: "/"})
+		wstest.MustDial(t, addr, wstest.Options{Path: "/"})
+		resp, body := tryUpgrade(t, addr)
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("third connection: %s, Retry-After %q, body %q; want 429 with Retry-After", resp.Status, resp.Header.Get("Retry-After"), body)
 		}
@@ -78,7 +28,7 @@ func TestLimits(t *testing.T) {
 		first.Conn.Close()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			resp, _ := tryUpgrade(t, b.Addr)
+			resp, _ := tryUpgrade(t, addr)
 			if resp.StatusCode == http.StatusSwitchingProtocols {
 				break
 			}
@@ -91,15 +41,11 @@ func TestLimits(t *testing.T) {
 
 	t.Run("max-conns", func(t *testing.T) {
 		t.Parallel()
-		b := startBridge(t, "--max-conns=2", childBin, "echo")
-		// The harness's probe that found the port listening counts
-		// until the bridge has seen it go.
-		if !b.Log.WaitFor("no request head", 5*time.Second) {
-			t.Fatal("the bridge never finished with the harness's probe connection")
-		}
-		wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
-		wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
-		resp, body := tryUpgrade(t, b.Addr)
+		// In-process no probe connection has to be seen going first.
+		_, addr := serveTest(t, Options{MaxConns: 2, Endpoints: []Endpoint{echoEndpoint(t, "")}})
+		wstest.MustDial(t, addr, wstest.Options{Path: "/"})
+		wstest.MustDial(t, addr, wstest.Options{Path: "/"})
+		resp, body := tryUpgrade(t, addr)
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("third connection: %s, Retry-After %q, body %q; want 503 with Retry-After", resp.Status, resp.Header.Get("Retry-After"), body)
 		}
@@ -107,10 +53,10 @@ func TestLimits(t *testing.T) {
 
 	t.Run("handshake timeout", func(t *testing.T) {
 		t.Parallel()
-		b := startBridge(t, "--handshake-timeout=300ms", childBin, "echo")
+		_, addr := serveTest(t, Options{HandshakeTimeout: 300 * time.Millisecond, Endpoints: []Endpoint{echoEndpoint(t, "")}})
 		start := time.Now()
-		c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
-		if _, err := io.WriteString(c.Conn, "GET / HTTP/1.1\r\nHost: "+b.Addr+"\r\nUpgrade: websocket\r\n"); err != nil {
+		c := wstest.MustDialTCP(t, addr, wstest.Options{})
+		if _, err := io.WriteString(c.Conn, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\n"); err != nil {
 			t.Fatal(err)
 		}
 		c.ExpectEOF(t, 5*time.Second)
@@ -123,8 +69,8 @@ func TestLimits(t *testing.T) {
 
 	t.Run("head too large", func(t *testing.T) {
 		t.Parallel()
-		b := startBridge(t, childBin, "echo")
-		resp, body := tryUpgrade(t, b.Addr, "X-Big: "+strings.Repeat("a", 9000))
+		_, addr := serveTest(t, Options{Endpoints: []Endpoint{echoEndpoint(t, "")}})
+		resp, body := tryUpgrade(t, addr, "X-Big: "+strings.Repeat("a", 9000))
 		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 			t.Fatalf("%s %q, want 431", resp.Status, body)
 		}
@@ -132,8 +78,8 @@ func TestLimits(t *testing.T) {
 
 	t.Run("garbage", func(t *testing.T) {
 		t.Parallel()
-		b := startBridge(t, childBin, "echo")
-		resp, body := rawExchange(t, b.Addr, "HELLO THERE\r\n\r\n")
+		_, addr := serveTest(t, Options{Endpoints: []Endpoint{echoEndpoint(t, "")}})
+		resp, body := rawExchange(t, addr, "HELLO THERE\r\n\r\n")
 		if resp.StatusCode != http.StatusBadRequest || strings.TrimSpace(body) == "" {
 			t.Fatalf("%s %q, want 400 with a reason", resp.Status, body)
 		}
@@ -142,10 +88,10 @@ func TestLimits(t *testing.T) {
 
 	t.Run("plain GET", func(t *testing.T) {
 		t.Parallel()
-		b := startBridge(t, childBin, "echo")
-		resp, body := httpGet(t, "http://"+b.Addr+"/chat")
-		if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(body, "WebSocket") || !strings.Contains(body, "ws://"+b.Addr+"/chat") {
-			t.Fatalf("%s %q, want 426 saying to use a WebSocket client at ws://%s/chat", resp.Status, body, b.Addr)
+		_, addr := serveTest(t, Options{Endpoints: []Endpoint{echoEndpoint(t, "")}})
+		resp, body := httpGet(t, "http://"+addr+"/chat")
+		if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(body, "WebSocket") || !strings.Contains(body, "ws://"+addr+"/chat") {
+			t.Fatalf("%s %q, want 426 saying to use a WebSocket client at ws://%s/chat", resp.Status, body, addr)
 		}
 		if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
 			t.Errorf("426 without Upgrade: websocket (%v)", resp.Header)
@@ -154,13 +100,13 @@ func TestLimits(t *testing.T) {
 
 	t.Run("demo", func(t *testing.T) {
 		t.Parallel()
-		b := startBridge(t, "--demo", childBin, "echo")
-		resp, body := httpGet(t, "http://"+b.Addr+"/")
+		_, addr := serveTest(t, Options{Demo: true, Endpoints: []Endpoint{echoEndpoint(t, "")}})
+		resp, body := httpGet(t, "http://"+addr+"/")
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "<title>wsbridge demo</title>") {
 			t.Fatalf("%s %s %.100q, want the demo page", resp.Status, resp.Header.Get("Content-Type"), body)
 		}
 		// The page's WebSocket still works on the same port.
-		c := wstest.MustDial(t, b.Addr, wstest.Options{Path: "/"})
+		c := wstest.MustDial(t, addr, wstest.Options{Path: "/"})
 		if err := c.WriteFrame(true, wstest.OpText, []byte("hi")); err != nil {
 			t.Fatal(err)
 		}
@@ -175,27 +121,30 @@ func TestOrigin(t *testing.T) {
 	const self = "SELF" // replaced by the bridge's own http://127.0.0.1:PORT
 	cases := []struct {
 		name    string
-		flags   []string
+		opts    Options         // the flags: --origin, --sameorigin
 		allowed map[string]bool // Origin ("" for none) -> allowed
 	}{
-		{"default", nil, map[string]bool{
+		{"default", Options{}, map[string]bool{
 			"": true, self: true, "http://evil.example": false, "http://127.0.0.1:1": false, "null": false,
 		}},
-		{"any", []string{"--origin=*"}, map[string]bool{
+		{"any", Options{Origins: []string{"*"}}, map[string]bool{
 			"": true, self: true, "http://evil.example": true, "null": true,
 		}},
-		{"listed", []string{"--origin=app.example"}, map[string]bool{
+		{"listed", Options{Origins: []string{"app.example"}}, map[string]bool{
 			"": true, "https://app.example:1234": true, "http://app.example": true,
 			"http://evil.example": false, "http://app.example.evil.example": false, self: false,
 		}},
-		{"sameorigin", []string{"--sameorigin"}, map[string]bool{
+		{"sameorigin", Options{SameOrigin: true}, map[string]bool{
 			"": true, self: true, "http://evil.example": false, "https://127.0.0.1": false,
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			b := startBridge(t, append(tc.flags, childBin, "echo")...)
+			lg := newTestLog()
+			opts := tc.opts
+			opts.Endpoints, opts.Logger = []Endpoint{echoEndpoint(t, "")}, lg.Logger()
+			_, addr := serveTest(t, opts)
 			for origin, allowed := range tc.allowed {
 				name := origin
 				if origin == "" {
@@ -204,9 +153,9 @@ func TestOrigin(t *testing.T) {
 				t.Run(strings.ReplaceAll(name, "/", "_"), func(t *testing.T) {
 					var extra []string
 					if origin != "" {
-						extra = []string{"Origin: " + strings.Replace(origin, self, "http://"+b.Addr, 1)}
+						extra = []string{"Origin: " + strings.Replace(origin, self, "http://"+addr, 1)}
 					}
-					resp, body := tryUpgrade(t, b.Addr, extra...)
+					resp, body := tryUpgrade(t, addr, extra...)
 					want := http.StatusForbidden
 					if allowed {
 						want = http.StatusSwitchingProtocols
@@ -219,7 +168,7 @@ func TestOrigin(t *testing.T) {
 					}
 				})
 			}
-			if strings.Contains(b.Log.String(), "refused: origin") && !strings.Contains(b.Log.String(), "--origin") {
+			if log := lg.String(); strings.Contains(log, "refused: origin") && !strings.Contains(log, "--origin") {
 				t.Errorf("origin refusals logged without naming --origin")
 			}
 		})
@@ -230,9 +179,17 @@ func TestOrigin(t *testing.T) {
 // --header-http on every response but upgrades.
 func TestExtraHeaders(t *testing.T) {
 	t.Parallel()
-	flags := []string{"--header=X-All: all", "--header-ws=X-WS: ws", "--header-http=X-HTTP: http"}
-	b := startBridge(t, append(flags, "--maxforks=1", childBin, "echo")...)
-	full := startBridge(t, append(flags, "--max-conns=1", childBin, "echo")...)
+	// --header=X-All: all --header-ws=X-WS: ws --header-http=X-HTTP: http
+	opts := Options{
+		Header:     http.Header{"X-All": {"all"}},
+		HeaderWS:   http.Header{"X-Ws": {"ws"}},
+		HeaderHTTP: http.Header{"X-Http": {"http"}},
+		Endpoints:  []Endpoint{echoEndpoint(t, "")},
+	}
+	opts.MaxForks = 1
+	_, addr := serveTest(t, opts)
+	opts.MaxForks, opts.MaxConns = 0, 1
+	_, fullAddr := serveTest(t, opts)
 
 	check := func(t *testing.T, what string, h http.Header, ws bool) {
 		t.Helper()
@@ -246,25 +203,25 @@ func TestExtraHeaders(t *testing.T) {
 			t.Errorf("%s: X-HTTP %q, want it on every response but upgrades", what, got)
 		}
 	}
-	resp, _ := tryUpgrade(t, b.Addr)
+	resp, _ := tryUpgrade(t, addr)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %s", resp.Status)
 	}
 	check(t, "101", resp.Header, true)
-	resp, _ = tryUpgrade(t, b.Addr) // the first session holds the only fork
+	resp, _ = tryUpgrade(t, addr) // the first session holds the only fork
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("second upgrade: %s, want 429", resp.Status)
 	}
 	check(t, "429", resp.Header, false)
-	resp, _ = httpGet(t, "http://"+b.Addr+"/")
+	resp, _ = httpGet(t, "http://"+addr+"/")
 	check(t, "426", resp.Header, false)
-	resp, _ = tryUpgrade(t, b.Addr, "Origin: http://evil.example")
+	resp, _ = tryUpgrade(t, addr, "Origin: http://evil.example")
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("evil origin: %s, want 403", resp.Status)
 	}
 	check(t, "403", resp.Header, false)
-	wstest.MustDial(t, full.Addr, wstest.Options{Path: "/"})
-	resp, _ = tryUpgrade(t, full.Addr)
+	wstest.MustDial(t, fullAddr, wstest.Options{Path: "/"})
+	resp, _ = tryUpgrade(t, fullAddr)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("over --max-conns: %s, want 503", resp.Status)
 	}
@@ -276,9 +233,9 @@ func TestExtraHeaders(t *testing.T) {
 // session.
 func TestUpgradeOnKeptAliveConnection(t *testing.T) {
 	t.Parallel()
-	b := startBridge(t, childBin, "echo")
-	c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
-	resp, err := c.Request("GET / HTTP/1.1\r\nHost: "+b.Addr+"\r\n\r\n", "")
+	_, addr := serveTest(t, Options{Endpoints: []Endpoint{echoEndpoint(t, "")}})
+	c := wstest.MustDialTCP(t, addr, wstest.Options{})
+	resp, err := c.Request("GET / HTTP/1.1\r\nHost: "+addr+"\r\n\r\n", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,11 +261,11 @@ func TestUpgradeOnKeptAliveConnection(t *testing.T) {
 // frame is garbled.
 func TestUpgradeOnKeptAliveConnectionPipelined(t *testing.T) {
 	t.Parallel()
-	b := startBridge(t, childBin, "echo")
-	c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
-	plain := "GET / HTTP/1.1\r\nHost: " + b.Addr + "\r\nX-Pad: "
+	_, addr := serveTest(t, Options{Endpoints: []Endpoint{echoEndpoint(t, "")}})
+	c := wstest.MustDialTCP(t, addr, wstest.Options{})
+	plain := "GET / HTTP/1.1\r\nHost: " + addr + "\r\nX-Pad: "
 	plain += strings.Repeat("p", 4086-len(plain)-4) + "\r\n\r\n"
-	req, _ := wstest.UpgradeRequest(b.Addr, "/")
+	req, _ := wstest.UpgradeRequest(addr, "/")
 	// Just under the 8 KiB the bridge reads with a request head: net/http
 	// reads 4 KiB, 1 byte, then 4 KiB less one, leaving a few.
 	msg := strings.Repeat("m", 8<<10-4-len(plain)-len(req)-8-1)
