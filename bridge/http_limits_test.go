@@ -229,7 +229,7 @@ func TestExtraHeaders(t *testing.T) {
 }
 
 // A proxy may send the upgrade on a connection kept alive after a plain
-// request: the bridge takes it back from net/http and runs the same
+// request: the bridge reads its next request head itself and runs the same
 // session.
 func TestUpgradeOnKeptAliveConnection(t *testing.T) {
 	t.Parallel()
