@@ -11,14 +11,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,20 +35,6 @@ func dialWS(t testing.TB, ctx context.Context, url string, header http.Header) *
 	t.Helper()
 	return dialWSWith(t, ctx, url, &websocket.DialOptions{HTTPHeader: header})
 }
-
-// resetOnClose is an HTTP client whose connections end with a reset when
-// closed (SO_LINGER 0): a client that vanishes, as a killed process or a
-// dropped network path does. A FIN can queue behind data the peer's full
-// receive window will not take, and then no server can see it.
-var resetOnClose = &http.Client{Transport: &http.Transport{
-	DialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
-		})
-		return errors.Join(err, serr)
-	}}).DialContext,
-}}
 
 func dialWSWith(t testing.TB, ctx context.Context, url string, opts *websocket.DialOptions) *websocket.Conn {
 	t.Helper()
