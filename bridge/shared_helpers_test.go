@@ -38,16 +38,17 @@ func (s stamped) WithGroup(name string) slog.Handler    { return stamped{s.Handl
 
 // stoppable is a Server run by serveStoppable.
 type stoppable struct {
-	srv  *Server
-	addr string
-	log  *testLog
-	stop func(timeout time.Duration) error
+	srv    *Server
+	addr   string
+	log    *testLog
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Serve returns, with its error in served
+	served error
 }
 
-// serveStoppable is serveTest with the shutdown in the test's hands: stop
-// ends Serve's context, as SIGTERM ends the daemon's, and waits up to
-// timeout for Serve to return, failing the test if it does not; it
-// returns Serve's error. Records are kept in log, with their time.
+// serveStoppable is serveTest with the shutdown in the test's hands:
+// shutdown ends Serve's context, as SIGTERM ends the daemon's, and wait
+// waits for Serve to return. Records are kept in log, with their time.
 func serveStoppable(t *testing.T, opts Options) *stoppable {
 	t.Helper()
 	lg := newTestLog()
@@ -61,33 +62,43 @@ func serveStoppable(t *testing.T, opts Options) *stoppable {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var served error
-	done := make(chan struct{})
-	go func() { served = srv.Serve(ctx, l); close(done) }()
-	wait := func(timeout time.Duration) bool {
+	s := &stoppable{srv: srv, addr: l.Addr().String(), log: lg, cancel: cancel, done: make(chan struct{})}
+	go func() { s.served = srv.Serve(ctx, l); close(s.done) }()
+	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
-			return true
-		case <-time.After(timeout):
-			return false
-		}
-	}
-	t.Cleanup(func() {
-		if !wait(30 * time.Second) {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
 			t.Errorf("Serve did not return after its context ended")
 		}
 		if t.Failed() {
 			t.Logf("the server's log:\n%s", lg)
 		}
 	})
-	return &stoppable{srv: srv, addr: l.Addr().String(), log: lg, stop: func(timeout time.Duration) error {
-		t.Helper()
-		if !wait(timeout) {
-			t.Fatalf("Serve still running %v after its context ended", timeout)
-		}
-		return served
-	}}
+	return s
+}
+
+// shutdown ends Serve's context: the daemon's SIGTERM.
+func (s *stoppable) shutdown() { s.cancel() }
+
+// wait waits up to timeout for Serve to return and returns its error;
+// it fails the test on timeout.
+func (s *stoppable) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.served
+	case <-time.After(timeout):
+		t.Fatalf("Serve still running %v after its context ended", timeout)
+		return nil
+	}
+}
+
+// stop is shutdown, then wait.
+func (s *stoppable) stop(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	s.shutdown()
+	return s.wait(t, timeout)
 }
 
 // runShared serves ep (its Mode set to ModeShared) at every path.
