@@ -26,7 +26,7 @@ import (
 // test process.)
 func TestSharedBroadcastManyClients(t *testing.T) {
 	const clients, lines, size = 1000, 50, 200
-	s := runShared(t, Endpoint{Command: child(t, "broadcast")})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast")})
 	conns := dialJoined(t, s.addr, clients)
 	conns[0].say(t, fmt.Sprintf("go %d %d %d", lines, size, clients))
 	readFloodAll(t, conns, lines, size)
@@ -43,7 +43,7 @@ func TestSharedBroadcastManyClients(t *testing.T) {
 func TestSharedMessagesNeverInterleave(t *testing.T) {
 	t.Parallel()
 	const clients, msgs, size, frame = 6, 3, 200 << 10, 4 << 10
-	s := runShared(t, Endpoint{Command: child(t, "broadcast")})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast")})
 	conns := dialJoined(t, s.addr, clients)
 	var want []string
 	payloads := make([][][]byte, clients)
@@ -103,7 +103,7 @@ func TestSharedMessagesNeverInterleave(t *testing.T) {
 func TestSharedLongLines(t *testing.T) {
 	t.Parallel()
 	const lines, size = 3, 300 << 10 // 300 KiB, more than the 128 KiB buffer
-	s := runShared(t, Endpoint{Command: child(t, "broadcast"), Shared: SharedOptions{Queue: 4 << 20}})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: SharedOptions{Queue: 4 << 20}})
 	conns := dialJoined(t, s.addr, 3)
 	conns[0].say(t, fmt.Sprintf("go %d %d 3", lines, size))
 	readFloodAll(t, conns, lines, size)
@@ -115,7 +115,7 @@ func TestSharedLongLines(t *testing.T) {
 // parallel: it counts the children of the test process.)
 func TestSharedLazy(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "pids")
-	s := runShared(t, Endpoint{Command: child(t, "broadcast", marker), Shared: SharedOptions{Lazy: true}})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast", marker), Shared: SharedOptions{Lazy: true}})
 	time.Sleep(200 * time.Millisecond) // an eager start would show by now
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the child started before any client: %v", err)
@@ -139,7 +139,7 @@ func TestSharedLazy(t *testing.T) {
 // it, and nobody else: other clients still come and go.
 func TestSharedChildNotReadingStdin(t *testing.T) {
 	t.Parallel()
-	s := runShared(t, Endpoint{Command: child(t, "noread")})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "noread")})
 	fillSharedStdin(t, s)
 	for i := range 3 {
 		c := dialMember(t, s.addr, "/")

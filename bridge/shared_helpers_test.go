@@ -108,8 +108,8 @@ func runShared(t *testing.T, ep Endpoint) *stoppable {
 	return serveStoppable(t, Options{Endpoints: []Endpoint{ep}})
 }
 
-// child is the command line of cmd/testchild in mode args[0].
-func child(t *testing.T, args ...string) []string {
+// testChildCmd is the command line of cmd/testchild in mode args[0].
+func testChildCmd(t *testing.T, args ...string) []string {
 	t.Helper()
 	return append([]string{testChildPath(t)}, args...)
 }
@@ -344,7 +344,7 @@ func slowRun(t *testing.T, o SharedOptions) (s *stoppable, good []*member, slow 
 	t.Helper()
 	const goodClients, lines, size = 3, 3000, 1000 // 3 MB: more than the socket buffers and the queue
 	o.Queue = 64 << 10
-	s = runShared(t, Endpoint{Command: child(t, "broadcast"), Shared: o})
+	s = runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: o})
 	slow = slowDial(t, s.addr)
 	good = dialJoined(t, s.addr, goodClients)
 	good[0].say(t, fmt.Sprintf("go %d %d %d", lines, size, goodClients+1))

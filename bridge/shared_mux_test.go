@@ -15,7 +15,7 @@ import (
 
 // muxEndpoint is a shared testchild mux, with o.
 func muxEndpoint(t *testing.T, o SharedOptions) Endpoint {
-	return Endpoint{Command: child(t, "mux"), Framing: "mux", Shared: o}
+	return Endpoint{Command: testChildCmd(t, "mux"), Framing: "mux", Shared: o}
 }
 
 // With the mux framing the child tells clients apart: it sees each one's

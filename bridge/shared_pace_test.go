@@ -29,7 +29,7 @@ func TestSharedFastProgramPacedByFastestClient(t *testing.T) {
 		{name: "drop-slow with a client that never reads", opts: SharedOptions{DropSlow: true}, stuck: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := runShared(t, Endpoint{Command: child(t, "broadcast"), Shared: tc.opts})
+			s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: tc.opts})
 			joins := 1
 			if tc.stuck {
 				slowDial(t, s.addr)
@@ -53,7 +53,7 @@ func TestSharedFastProgramPacedByFastestClient(t *testing.T) {
 func TestSharedStuckClientDoesNotStallProgram(t *testing.T) {
 	t.Parallel()
 	const lines, size = 20000, 1000
-	s := runShared(t, Endpoint{Command: child(t, "broadcast")})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast")})
 	stuck := slowDial(t, s.addr)
 	if err := stuck.WriteFrame(true, wstest.OpText, []byte(fmt.Sprintf("go %d %d", lines, size))); err != nil {
 		t.Fatal(err)

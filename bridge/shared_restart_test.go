@@ -22,7 +22,7 @@ func TestSharedRestart(t *testing.T) {
 	t.Run("close", func(t *testing.T) {
 		t.Parallel()
 		marker := filepath.Join(t.TempDir(), "pids")
-		s := runShared(t, Endpoint{Command: child(t, "broadcast", marker)})
+		s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast", marker)})
 		first := startedPIDs(t, marker, 1, 10*time.Second)[0]
 		conns := dialJoined(t, s.addr, 2)
 		conns[0].say(t, "exit 3")
@@ -49,7 +49,7 @@ func TestSharedRestart(t *testing.T) {
 	t.Run("keep", func(t *testing.T) {
 		t.Parallel()
 		marker := filepath.Join(t.TempDir(), "pids")
-		s := runShared(t, Endpoint{Command: child(t, "broadcast", marker), Shared: SharedOptions{KeepClients: true}})
+		s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast", marker), Shared: SharedOptions{KeepClients: true}})
 		startedPIDs(t, marker, 1, 10*time.Second)
 		c := dialJoined(t, s.addr, 1)[0]
 		c.say(t, "exit 3")
@@ -90,7 +90,7 @@ func TestSharedRestart(t *testing.T) {
 		t.Parallel()
 		// A child that exits at once: each wait before a restart is
 		// twice the one before.
-		s := runShared(t, Endpoint{Command: child(t, "exit", "1")})
+		s := runShared(t, Endpoint{Command: testChildCmd(t, "exit", "1")})
 		recs := s.log.WaitRecords(t, "shared program exited; restarting", 4, 20*time.Second)
 		starts := s.log.Records("shared program started")
 		var afters []string
@@ -119,7 +119,7 @@ func TestSharedRestart(t *testing.T) {
 // daemon refuses a budget below --max-message stays in cmd/wsbridge.)
 func TestSharedAssemblyBudgetBoundsUnfinished(t *testing.T) {
 	t.Parallel()
-	s := runShared(t, Endpoint{Command: child(t, "broadcast"), AssemblyBudget: 2 << 20})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), AssemblyBudget: 2 << 20})
 	part := make([]byte, 700<<10) // held in a 1 MiB buffer
 	var held []*wstest.Conn
 	for range 2 {

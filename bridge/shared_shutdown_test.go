@@ -20,7 +20,7 @@ import (
 func TestSharedShutdown(t *testing.T) {
 	t.Parallel()
 	const lines, size = 3000, 1000
-	s := runShared(t, Endpoint{Command: child(t, "broadcast"), Shared: dropSlow64K})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
 	kid := s.hubChild(t, "/")
 	stuck := slowDial(t, s.addr)
 	conns := dialJoined(t, s.addr, 3)
@@ -48,7 +48,7 @@ func TestSharedShutdown(t *testing.T) {
 func TestSharedShutdownStuckClients(t *testing.T) {
 	t.Parallel()
 	const n = 8 // 8 close timeouts of 2s in a row would pass the bound below
-	s := runShared(t, Endpoint{Command: child(t, "broadcast"), Shared: dropSlow64K})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
 	_, good := stuckClients(t, s, n)
 	closed := make(chan int, 1)
 	go func() {
@@ -73,7 +73,7 @@ func TestSharedShutdownStuckClients(t *testing.T) {
 func TestSharedShutdownStuckClientHearsItsClose(t *testing.T) {
 	t.Parallel()
 	const size = 1000
-	s := runShared(t, Endpoint{Command: child(t, "broadcast"), Shared: dropSlow64K})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
 	stuck, _ := stuckClients(t, s, 1)
 	s.shutdown()
 	time.Sleep(4 * time.Second) // past the close timeout (2s)
@@ -104,7 +104,7 @@ func TestSharedShutdownStuckClientHearsItsClose(t *testing.T) {
 // up shutdown, and the daemon does not outlive it.
 func TestSharedShutdownDaemonHoldsStdout(t *testing.T) {
 	t.Parallel()
-	s := runShared(t, Endpoint{Command: child(t, "detach")})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "detach")})
 	kid := s.hubChild(t, "/")
 	daemon := proctest.WaitChildren(t, kid.PID, 1, 10*time.Second)[0]
 	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGKILL) })

@@ -117,7 +117,7 @@ func TestSharedDropSlow(t *testing.T) {
 // output and the close, and is then dropped.
 func TestSharedCloseStuckClient(t *testing.T) {
 	t.Parallel()
-	s := runShared(t, Endpoint{Command: child(t, "broadcast"), Shared: dropSlow64K})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
 	_, good := stuckClients(t, s, 1)
 	good.say(t, "exit 3")
 	if code, reason, _ := good.closed(t); code != 1012 {
@@ -136,7 +136,7 @@ func TestSharedCloseStuckClient(t *testing.T) {
 func TestSharedPingingStuckClient(t *testing.T) {
 	t.Parallel()
 	const lines, size = 3000, 1000
-	s := runShared(t, Endpoint{Command: child(t, "broadcast"), Shared: dropSlow64K})
+	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
 	pinger := slowDial(t, s.addr)
 	stop := make(chan struct{})
 	stopPings := sync.OnceFunc(func() { close(stop) })
