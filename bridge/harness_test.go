@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -22,15 +21,27 @@ import (
 // /bin/sh as the program, and talk to it with bridge/wstest, or with
 // bridge/internal/memconn through ServeClient (transports_test.go).
 
-// serveTest runs srv on a loopback listener until the test ends, and
-// fails the test if Serve does not return then.
-func serveTest(t *testing.T, opts Options) (*Server, string) {
+// stoppable is a Server a test runs on loopback (serveStoppable), with
+// its log.
+type stoppable struct {
+	srv    *Server
+	addr   string
+	log    *testLog // its records, unless the test gave a Logger
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Serve returns, with its error in served
+	served error
+}
+
+// serveStoppable runs New(opts) on a 127.0.0.1 port until the test ends,
+// recording the log (when opts has no Logger), with the shutdown in the
+// test's hands: shutdown ends Serve's context, as SIGTERM ends the
+// daemon's, and wait waits for Serve to return. The test fails if Serve
+// does not return at its end; the log is printed if it failed.
+func serveStoppable(t *testing.T, opts Options) *stoppable {
 	t.Helper()
+	lg := newTestLog()
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-		if os.Getenv("WSBRIDGE_TEST_LOG") != "" {
-			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-		}
+		opts.Logger = lg.Logger()
 	}
 	srv, err := New(opts)
 	if err != nil {
@@ -41,17 +52,51 @@ func serveTest(t *testing.T, opts Options) (*Server, string) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
+	s := &stoppable{srv: srv, addr: l.Addr().String(), log: lg, cancel: cancel, done: make(chan struct{})}
+	go func() { s.served = srv.Serve(ctx, l); close(s.done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-served:
+		case <-s.done:
 		case <-time.After(30 * time.Second):
 			t.Errorf("Serve did not return after its context ended")
 		}
+		if t.Failed() {
+			t.Logf("the server's log:\n%s", lg)
+		}
 	})
-	return srv, l.Addr().String()
+	return s
+}
+
+// shutdown ends Serve's context: the daemon's SIGTERM.
+func (s *stoppable) shutdown() { s.cancel() }
+
+// wait waits up to timeout for Serve to return and returns its error;
+// it fails the test on timeout.
+func (s *stoppable) wait(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.served
+	case <-time.After(timeout):
+		t.Fatalf("Serve still running %v after its context ended", timeout)
+		return nil
+	}
+}
+
+// stop is shutdown, then wait.
+func (s *stoppable) stop(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	s.shutdown()
+	return s.wait(t, timeout)
+}
+
+// serveTest is serveStoppable for a test that leaves the shutdown to its
+// end.
+func serveTest(t *testing.T, opts Options) (*Server, string) {
+	t.Helper()
+	s := serveStoppable(t, opts)
+	return s.srv, s.addr
 }
 
 // waitFor polls cond for up to a minute (a guard against hangs on a busy

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -165,26 +162,6 @@ func echoEndpoint(t *testing.T, path string) Endpoint {
 	return Endpoint{Path: path, Command: []string{testChildPath(t), "echo"}}
 }
 
-// readMsg reads the next message on c, within 20s.
-func readMsg(t *testing.T, c *wstest.Conn) (byte, []byte) {
-	t.Helper()
-	op, data, closed, err := c.ReadMessage(20 * time.Second)
-	if err != nil {
-		t.Fatalf("read: %v (close %d %q)", err, closed.CloseCode(), closed.CloseReason())
-	}
-	return op, data
-}
-
-// readText reads one message and fails the test unless it is text.
-func readText(t *testing.T, c *wstest.Conn) string {
-	t.Helper()
-	op, data := readMsg(t, c)
-	if op != wstest.OpText {
-		t.Fatalf("got a message of opcode %#x %q, want text", op, data)
-	}
-	return string(data)
-}
-
 // serverClose reads until the server closes, skipping messages, answers
 // the close and returns its code and reason.
 func serverClose(t *testing.T, c *wstest.Conn) (int, string) {
@@ -199,44 +176,4 @@ func serverClose(t *testing.T, c *wstest.Conn) (int, string) {
 			t.Fatalf("connection ended without a close frame: %v", err)
 		}
 	}
-}
-
-// serveStoppable is serveTest for a test that stops the server itself, as
-// the daemon does at a signal: stop ends Serve and returns what it
-// returned. The test's end stops it too, if the test did not.
-func serveStoppable(t *testing.T, opts Options) (addr string, stop func() error) {
-	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
-	var once sync.Once
-	var serveErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case serveErr = <-served:
-			case <-time.After(30 * time.Second):
-				serveErr = errors.New("Serve did not return 30s after its context ended")
-			}
-		})
-		return serveErr
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return l.Addr().String(), stop
 }

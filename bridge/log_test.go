@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// testLog records what a Server logs, each record as its message, level
-// and attributes by key (values as fmt prints them), for tests that
+// testLog records what a Server logs, each record as its message, level,
+// time (RFC 3339, as the daemon's log has it) and attributes by key (values as fmt prints them), for tests that
 // assert the log: pass Logger() in Options. With WSBRIDGE_TEST_LOG set,
 // records are printed too.
 type testLog struct {
@@ -30,7 +30,7 @@ func (l *testLog) Logger() *slog.Logger { return slog.New(l) }
 func (l *testLog) Enabled(context.Context, slog.Level) bool { return true }
 
 func (l *testLog) Handle(_ context.Context, r slog.Record) error {
-	rec := map[string]string{"msg": r.Message, "level": r.Level.String()}
+	rec := map[string]string{"msg": r.Message, "level": r.Level.String(), "time": r.Time.Format(time.RFC3339Nano)}
 	add := func(a slog.Attr) bool {
 		rec[a.Key] = fmt.Sprint(a.Value.Resolve().Any())
 		return true

@@ -2,14 +2,12 @@ package bridge
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,44 +42,12 @@ func runProgram(t *testing.T, opts Options, ep Endpoint) *program {
 	}
 	opts.Endpoints = []Endpoint{ep}
 	opts.ServerSoftware = "wsbridge/test"
-	p := &program{log: newTestLog()}
-	opts.Logger = p.log.Logger()
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.srv, p.addr = srv, l.Addr().String()
+	s := serveStoppable(t, opts)
+	p := &program{srv: s.srv, addr: s.addr, log: s.log}
 	_, p.port, _ = net.SplitHostPort(p.addr)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
-	var once sync.Once
-	var serveErr error
 	// stop ends Serve as the daemon's first SIGTERM does, and returns
 	// what Serve returned.
-	p.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case serveErr = <-served:
-			case <-time.After(30 * time.Second):
-				serveErr = errors.New("Serve did not return 30s after its context ended")
-			}
-		})
-		return serveErr
-	}
-	t.Cleanup(func() {
-		if err := p.stop(); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("the log:\n%s", p.log)
-		}
-	})
+	p.stop = func() error { return s.stop(t, 30*time.Second) }
 	return p
 }
 

@@ -309,7 +309,8 @@ func TestScriptDirShared(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a.sh", "#!/bin/sh\nexec /bin/cat\n", 0o755)
 	writeFile(t, dir, "b.sh", "#!/bin/sh\nexec /bin/cat\n", 0o755)
-	addr, stop := serveStoppable(t, Options{Endpoints: []Endpoint{{ScriptDir: dir, Mode: ModeShared}}})
+	s := serveStoppable(t, Options{Endpoints: []Endpoint{{ScriptDir: dir, Mode: ModeShared}}})
+	addr, stop := s.addr, func() error { return s.stop(t, 30*time.Second) }
 
 	// readUntil reads c's messages up to want, which must come.
 	readUntil := func(t *testing.T, c *wstest.Conn, want string) {

@@ -6,11 +6,8 @@ package bridge
 // testchild mux over bridge/wstest.
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -22,84 +19,6 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/wstest"
 	"github.com/wsbridge/wsbridge/procs/proctest"
 )
-
-// stamped adds each record's time as a "time" attribute (RFC 3339, as the
-// daemon's log has it), for tests that time what the log says.
-type stamped struct{ slog.Handler }
-
-func (s stamped) Handle(ctx context.Context, r slog.Record) error {
-	r = r.Clone()
-	r.AddAttrs(slog.String("time", r.Time.Format(time.RFC3339Nano)))
-	return s.Handler.Handle(ctx, r)
-}
-
-func (s stamped) WithAttrs(as []slog.Attr) slog.Handler { return stamped{s.Handler.WithAttrs(as)} }
-func (s stamped) WithGroup(name string) slog.Handler    { return stamped{s.Handler.WithGroup(name)} }
-
-// stoppable is a Server run by serveStoppable.
-type stoppable struct {
-	srv    *Server
-	addr   string
-	log    *testLog
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Serve returns, with its error in served
-	served error
-}
-
-// serveStoppable is serveTest with the shutdown in the test's hands:
-// shutdown ends Serve's context, as SIGTERM ends the daemon's, and wait
-// waits for Serve to return. Records are kept in log, with their time.
-func serveStoppable(t *testing.T, opts Options) *stoppable {
-	t.Helper()
-	lg := newTestLog()
-	opts.Logger = slog.New(stamped{lg})
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &stoppable{srv: srv, addr: l.Addr().String(), log: lg, cancel: cancel, done: make(chan struct{})}
-	go func() { s.served = srv.Serve(ctx, l); close(s.done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("Serve did not return after its context ended")
-		}
-		if t.Failed() {
-			t.Logf("the server's log:\n%s", lg)
-		}
-	})
-	return s
-}
-
-// shutdown ends Serve's context: the daemon's SIGTERM.
-func (s *stoppable) shutdown() { s.cancel() }
-
-// wait waits up to timeout for Serve to return and returns its error;
-// it fails the test on timeout.
-func (s *stoppable) wait(t *testing.T, timeout time.Duration) error {
-	t.Helper()
-	select {
-	case <-s.done:
-		return s.served
-	case <-time.After(timeout):
-		t.Fatalf("Serve still running %v after its context ended", timeout)
-		return nil
-	}
-}
-
-// stop is shutdown, then wait.
-func (s *stoppable) stop(t *testing.T, timeout time.Duration) error {
-	t.Helper()
-	s.shutdown()
-	return s.wait(t, timeout)
-}
 
 // runShared serves ep (its Mode set to ModeShared) at every path.
 func runShared(t *testing.T, ep Endpoint) *stoppable {

@@ -15,7 +15,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -102,84 +101,6 @@ func TestEchoRoundTrips(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sender writes binary messages of size bytes, up to total, on its own
-// goroutine, until ctx ends, and counts what it has written. It and
-// fillStdin serve shared_test.go; bridge has its own for the tests moved
-// there.
-type sender struct {
-	sent atomic.Int64
-	done chan error
-}
-
-func startSender(ctx context.Context, c *websocket.Conn, size, total int) *sender {
-	s := &sender{done: make(chan error, 1)}
-	msg := bytes.Repeat([]byte("z"), size)
-	go func() {
-		for s.sent.Load() < int64(total) {
-			if err := c.Write(ctx, websocket.MessageBinary, msg); err != nil {
-				s.done <- err
-				return
-			}
-			s.sent.Add(int64(size))
-		}
-		s.done <- nil
-	}()
-	return s
-}
-
-// waitStalled waits until the sender has finished or made no progress for
-// quiet, and reports whether it stalled (is still blocked) and how much
-// it sent.
-func (s *sender) waitStalled(t testing.TB, quiet, timeout time.Duration) (stalled bool, sent int64) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last, since := s.sent.Load(), time.Now()
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-s.done:
-			s.done <- err
-			return false, s.sent.Load()
-		case <-time.After(10 * time.Millisecond):
-		}
-		if now := s.sent.Load(); now != last {
-			last, since = now, time.Now()
-		} else if time.Since(since) >= quiet {
-			return true, now
-		}
-	}
-	t.Fatalf("sender neither finished nor stalled in %v", timeout)
-	return false, 0
-}
-
-// fillStdin connects to a bridge running "testchild noread" and sends
-// until the child's stdin, the bridge and the socket buffers are full
-// and the client's writes stall. The child is killed by PID when the test
-// ends, so a bridge stuck on it can still be stopped.
-func fillStdin(t *testing.T, b *bridgeProc, ctx context.Context) (*websocket.Conn, proctest.Stat, context.CancelFunc) {
-	t.Helper()
-	return fillStdinWith(t, b, ctx, &websocket.DialOptions{})
-}
-
-func fillStdinWith(t *testing.T, b *bridgeProc, ctx context.Context, opts *websocket.DialOptions) (*websocket.Conn, proctest.Stat, context.CancelFunc) {
-	t.Helper()
-	c := dialWSWith(t, ctx, b.URL("/"), opts)
-	child := proctest.WaitChildren(t, b.PID(), 1, 5*time.Second)[0]
-	t.Cleanup(func() {
-		if !child.Gone() {
-			_ = syscall.Kill(child.PID, syscall.SIGKILL)
-		}
-	})
-	wctx, stopWriting := context.WithCancel(ctx)
-	t.Cleanup(stopWriting)
-	s := startSender(wctx, c, 32<<10, 32<<20)
-	stalled, sent := s.waitStalled(t, 300*time.Millisecond, 15*time.Second)
-	if !stalled || sent <= 1<<20 {
-		t.Fatalf("client sent %d bytes, stalled=%v: want > 1 MiB, then stalled", sent, stalled)
-	}
-	t.Logf("client sent %d KiB, then its writes stalled", sent>>10)
-	return c, child, stopWriting
 }
 
 // 4. How the child's end reaches the client, with every client.
