@@ -60,6 +60,7 @@ func sendBinary(t *testing.T, c *wstest.Conn, p []byte) {
 // environment and the message on stdin, and replies in message order
 // even when a later script finishes first.
 func TestCGIPerMessage(t *testing.T) {
+	skipShort(t)
 	addr, _ := serveCGI(t, CGIOptions{})
 	c := dial(t, addr, "/cgi?room=7", 0)
 	for _, m := range []string{"sleep 1 first", "second", "héllo"} {
@@ -112,6 +113,7 @@ type cgiErr struct {
 // header block gets a clear error reply in its place, and a log line;
 // the connection goes on.
 func TestCGIFailingScript(t *testing.T) {
+	skipShort(t)
 	addr, lg := serveCGI(t, CGIOptions{Timeout: time.Second})
 	c := dial(t, addr, "/", 0)
 	for _, m := range []string{"fail", "sleep 5 slow", "bad-header", "fine"} {
@@ -144,6 +146,7 @@ func TestCGIFailingScript(t *testing.T) {
 // TestCGIConcurrencyBound: no more than --cgi-per-conn scripts of one
 // connection run at once, and replies keep their order.
 func TestCGIConcurrencyBound(t *testing.T) {
+	skipShort(t)
 	addr, _ := serveCGI(t, CGIOptions{PerConn: 2})
 	c := dial(t, addr, "/", 0)
 	const n = 6
@@ -170,6 +173,7 @@ func TestCGIConcurrencyBound(t *testing.T) {
 // directory, not each script: two scripts never overlap under
 // --cgi-total=1.
 func TestScriptDirCGITotal(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "a.sh", cgiScript, 0o755)

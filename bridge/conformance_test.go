@@ -331,6 +331,7 @@ func confServe(t *testing.T, maxMessage int64) *confBridge {
 }
 
 func TestConformance(t *testing.T) {
+	skipShort(t)
 	echo := confServe(t, -1) // --max-message=0: no limit
 	limited := confServe(t, limitedMax)
 	var rows []confRow

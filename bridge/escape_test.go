@@ -122,6 +122,7 @@ const escapeSlack = 15 * time.Second
 
 // A per-connection program's escaped processes end with its session.
 func TestEscapeEndsWithSession(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
 	s := serveStoppable(t, Options{Endpoints: []Endpoint{{Command: []string{"/bin/sh", "-c", escapeScript, "sh", dir}, PassEnv: daemonEnv}}})
@@ -139,6 +140,7 @@ func TestEscapeEndsWithSession(t *testing.T) {
 // A shared program's escaped processes end when it is restarted, and
 // when the Server shuts down.
 func TestSharedEscapeEnds(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
 	// Exits at the first line a client sends: the hub restarts it.
@@ -184,6 +186,7 @@ func serveCGIScript(t *testing.T, src string, o CGIOptions) (*stoppable, string)
 // A script that exits leaving a process that holds its stdout still gets
 // its reply, and the process ends with the script.
 func TestCGIEscapeAfterExit(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	s, dir := serveCGIScript(t, cgiEscapeScript, CGIOptions{})
 	c := dialMember(t, s.addr, "/")
@@ -202,6 +205,7 @@ func TestCGIEscapeAfterExit(t *testing.T) {
 // 504 comes, the next message is answered, the escaped process ends and
 // the Server still shuts down.
 func TestCGITimeoutEscape(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	s, dir := serveCGIScript(t, cgiEscapeScript, CGIOptions{Timeout: 2 * time.Second, PerConn: 1})
 	c := dialMember(t, s.addr, "/")

@@ -223,3 +223,14 @@ func expectCloseAnswer(t *testing.T, c *wstest.Conn, code transport.CloseCode) {
 	}
 	answerClose(c, code)
 }
+
+// skipShort skips a test that mostly waits (on close timeouts, stall
+// limits, scripts' timeouts) in -short runs: the qemu matrix runs this
+// package's tests under emulation with -short, where every board would
+// pay the waits again. make test runs them all.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("waits on timeouts: run without -short")
+	}
+}

@@ -164,6 +164,7 @@ func TestFaultDNSRebinding(t *testing.T) {
 // --handshake-timeout of its first byte, not only the first; the idle
 // wait between requests keeps its own, longer, timeout.
 func TestFaultHeadTimeoutKeptAlive(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	_, addr := serveTest(t, Options{HandshakeTimeout: time.Second, Endpoints: []Endpoint{echoEndpoint(t, "")}})
 	c := wstest.MustDialTCP(t, addr, wstest.Options{})

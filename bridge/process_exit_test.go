@@ -136,6 +136,7 @@ func TestClientGoesAway(t *testing.T) {
 // started in the background keeps stdout open still ends the session: the
 // client gets what was written, then close 1000, and the job is ended.
 func TestProgramExitWithBackgroundJob(t *testing.T) {
+	skipShort(t)
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("no /bin/sh")
 	}

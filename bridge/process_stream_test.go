@@ -233,6 +233,7 @@ func TestHugeMessageStreamed(t *testing.T) {
 // A child that never reads stdin: the input side stalls, the rest of
 // the session must not.
 func TestStdinFull(t *testing.T) {
+	skipShort(t)
 	noread := Endpoint{Command: []string{testChildPath(t), "noread"}}
 	// Its output still reaches the client.
 	t.Run("output delivered", func(t *testing.T) {

@@ -305,6 +305,7 @@ func TestScriptDir(t *testing.T) {
 // With --shared, each script of --dir has a shared child of its own, and
 // shutdown ends them all.
 func TestScriptDirShared(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "a.sh", "#!/bin/sh\nexec /bin/cat\n", 0o755)

@@ -212,6 +212,7 @@ func TestAccessLog(t *testing.T) {
 // Many connections at once: each gets its own child and a round trip;
 // afterwards no child of the server is left.
 func TestManyConnections(t *testing.T) {
+	skipShort(t)
 	const n = 200
 	p := runProgram(t, Options{}, Endpoint{Command: []string{testChildPath(t), "echo"}})
 	var (

@@ -176,6 +176,7 @@ func TestProtocol(t *testing.T) {
 // gets a ping then (not up to 2D later), and every D after while it stays
 // silent but for its pongs. The same timer serves every mode.
 func TestPingAfterSilence(t *testing.T) {
+	skipShort(t)
 	const d = 4 * time.Second
 	child := testChildPath(t)
 	modes := []struct {
@@ -221,6 +222,7 @@ func TestPingAfterSilence(t *testing.T) {
 // dropped for it), and once it closes its socket the next ping gets the
 // connection reset and the session ends, program included.
 func TestClosedClientOfNonReadingProgram(t *testing.T) {
+	skipShort(t)
 	// More than the pipe and both socket buffers hold, then the close:
 	// the write blocks, and the close never reaches the server's reader.
 	// (Made first: masking it takes a while under the race detector.)

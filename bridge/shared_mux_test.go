@@ -130,6 +130,7 @@ func TestSharedMuxRestartManyClients(t *testing.T) {
 // hears of the clients of the child before it: no open record for them,
 // nor a close record when they finally go.
 func TestSharedMuxRestartForgetsOldClients(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	s := runShared(t, muxEndpoint(t, SharedOptions{}))
 	old := dialMux(t, s.addr, "name=old") // never answers the 1012

@@ -51,6 +51,7 @@ func TestSharedFastProgramPacedByFastestClient(t *testing.T) {
 // while: once it has taken nothing for the stall limit it is cut, and
 // the program, and the clients that come later, go on.
 func TestSharedStuckClientDoesNotStallProgram(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	const lines, size = 20000, 1000
 	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast")})
@@ -79,6 +80,7 @@ func TestSharedStuckClientDoesNotStallProgram(t *testing.T) {
 // longer than the close timeout is whole lines in order, then the close
 // frame with 1013, never a connection that just ends (1006).
 func TestSharedSlowClientHearsItsClose(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	const size = 1000
 	s, _, slow, goodDone := slowRun(t, SharedOptions{})

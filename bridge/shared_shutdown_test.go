@@ -18,6 +18,7 @@ import (
 // Shutdown closes every client with 1001, a stuck one included, and ends
 // the child before Serve returns.
 func TestSharedShutdown(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	const lines, size = 3000, 1000
 	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
@@ -46,6 +47,7 @@ func TestSharedShutdown(t *testing.T) {
 // Shutdown with several clients that read nothing: the waits for them
 // run side by side, not one after the other.
 func TestSharedShutdownStuckClients(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	const n = 8 // 8 close timeouts of 2s in a row would pass the bound below
 	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
@@ -71,6 +73,7 @@ func TestSharedShutdownStuckClients(t *testing.T) {
 // reads after a pause longer than the close timeout: what was queued for
 // it is dropped, the frame begun on the wire is finished, then the close.
 func TestSharedShutdownStuckClientHearsItsClose(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	const size = 1000
 	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
@@ -103,6 +106,7 @@ func TestSharedShutdownStuckClientHearsItsClose(t *testing.T) {
 // A shared child that leaves a daemon holding its stdout does not hold
 // up shutdown, and the daemon does not outlive it.
 func TestSharedShutdownDaemonHoldsStdout(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	s := runShared(t, Endpoint{Command: testChildCmd(t, "detach")})
 	kid := s.hubChild(t, "/")

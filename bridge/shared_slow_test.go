@@ -20,6 +20,7 @@ import (
 // then the close, if it reads them within the close timeout (2s): then
 // the server gives up on it.
 func TestSharedSlowClientCutOff(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	const size = 1000
 	s, _, slow, goodDone := slowRun(t, SharedOptions{})
@@ -116,6 +117,7 @@ func TestSharedDropSlow(t *testing.T) {
 // nothing is not kept for ever: it has the close timeout to take its
 // output and the close, and is then dropped.
 func TestSharedCloseStuckClient(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	s := runShared(t, Endpoint{Command: testChildCmd(t, "broadcast"), Shared: dropSlow64K})
 	_, good := stuckClients(t, s, 1)

@@ -23,6 +23,7 @@ import (
 // restarted, its clients closed (1012) or kept; at shutdown everyone gets
 // 1001, and nothing is left running (see TestMain).
 func TestSharedHub(t *testing.T) {
+	skipShort(t)
 	cat := "/bin/cat"
 	if _, err := os.Stat(cat); err != nil {
 		t.Skipf("no %s here", cat)
