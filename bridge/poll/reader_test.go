@@ -46,6 +46,9 @@ func TestReadAtParkIdleHoldsNoBuffer(t *testing.T) {
 }
 
 func TestReadAtDataArrivesDuringGrace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a write 1ms into a 5ms grace: an emulator's scheduler misses it")
+	}
 	s, c := tcpPair(t)
 	r := NewReader(s, 4096)
 	go func() {
