@@ -84,7 +84,9 @@ func (s *Server) serveClient(rt route, c transport.Client, req *http1.Request, i
 	env := s.request(req, id, rt)
 	began := time.Now()
 	// finish ends the connection once its mode is done with it: pid and
-	// exit describe the child it had, if one of its own.
+	// exit describe the child it had, if one of its own. It must not
+	// hold req: an idle connection would keep its whole parsed head.
+	remote := req.Peer.RemoteString()
 	finish := func(pid int, exit string) {
 		if forked {
 			// The program is gone: its slot is free now, not once
@@ -92,7 +94,7 @@ func (s *Server) serveClient(rt route, c transport.Client, req *http1.Request, i
 			s.forks.Add(-1)
 		}
 		c.Finish()
-		s.accessLine(id, req.Peer.RemoteString(), began, c, pid, exit)
+		s.accessLine(id, remote, began, c, pid, exit)
 		done()
 	}
 	switch ep.Mode {

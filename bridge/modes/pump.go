@@ -9,30 +9,38 @@ import (
 )
 
 // Pump is a mode's input pump: it reads its client and hands the pieces
-// to deliver, on a goroutine while data moves; while the client is idle
+// to its Input, on a goroutine while data moves; while the client is idle
 // it parks the client's descriptor in the Host's poller and returns, and
 // a new goroutine picks up when the client is readable again, so an idle
-// client holds no goroutine. Once the client side has ended, end runs
-// with how Receive ended. Every mode starts its clients' input this way.
+// client holds no goroutine. Once the client side has ended, the Input's
+// EndIn runs with how Receive ended. Every mode starts its clients' input
+// this way. A Pump lives in its mode's per-client struct, not on its own:
+// an idle client of a shared child costs a couple of KiB, and every
+// object counts.
 type Pump struct {
-	host    *Host
-	c       transport.Client
-	rc      syscall.RawConn // nil: never parks
-	deliver func([]framing.Piece) error
-	end     func(error)
-	resume  func() // Run, made once: a park allocates nothing
+	host *Host
+	c    transport.Client
+	rc   syscall.RawConn // nil: never parks
+	in   Input
 }
 
-// NewPump readies the input pump of c and begins the client (see
-// transport.Client.Begin). Start it with go p.Run().
-func (h *Host) NewPump(c transport.Client, deliver func([]framing.Piece) error, end func(error)) *Pump {
-	p := &Pump{host: h, c: c, deliver: deliver, end: end}
-	p.resume = p.Run
+// Input is a mode's side of a client's input.
+type Input interface {
+	// DeliverIn takes each batch of pieces Receive reads (see
+	// transport.Client.Receive).
+	DeliverIn(pieces []framing.Piece) error
+	// EndIn runs once, when the client side has ended, with how.
+	EndIn(err error)
+}
+
+// InitPump readies p, the input pump of c feeding in, and begins the
+// client (see transport.Client.Begin). Start it with go p.Run().
+func (h *Host) InitPump(p *Pump, c transport.Client, in Input) {
+	*p = Pump{host: h, c: c, in: in}
 	if h.Poller != nil {
 		p.rc = c.Descriptor()
 	}
 	c.Begin(p.rc != nil, p.Wake)
-	return p
 }
 
 // Run runs one turn of the pump: until the client side ends (then end
@@ -45,16 +53,17 @@ func (p *Pump) Run() {
 	if p.rc != nil {
 		p.host.Poller.Forget(p.rc)
 	}
-	p.end(err)
+	p.in.EndIn(err)
 }
 
 func (p *Pump) receive() error {
+	deliver := p.in.DeliverIn // made per turn, not kept: an idle client holds less
 	for {
-		err := p.c.Receive(p.deliver)
+		err := p.c.Receive(deliver)
 		if !errors.Is(err, transport.ErrParked) {
 			return err
 		}
-		if p.host.Poller.Park(p.rc, p.resume) != nil {
+		if p.host.Poller.Park(p.rc, p.Run) != nil {
 			// Cannot park (out of epoll watches, say): wait in the
 			// read from now on, as the output pump does.
 			p.c.Begin(false, p.Wake)

@@ -38,10 +38,10 @@ type Layered interface {
 // a plain Read into a buffer it keeps while it waits. A Reader is a small
 // value; one goroutine at a time uses it.
 type Reader struct {
-	rc   syscall.RawConn // nil: use r
-	r    Source
-	l    Layered // read through it, poll rc
-	size int     // buffer size
+	rc      syscall.RawConn // nil: use r
+	r       Source
+	size    int32 // buffer size
+	layered bool  // r is a Layered: read through it, poll rc
 }
 
 // ParkGrace is how long a reader with nothing to read waits in the Go
@@ -53,10 +53,10 @@ const ParkGrace = 5 * time.Millisecond
 
 // NewReader returns a Reader of r whose buffers are size bytes.
 func NewReader(r Source, size int) Reader {
-	pr := Reader{r: r, size: size}
+	pr := Reader{r: r, size: int32(size)}
 	if l, ok := r.(Layered); ok {
 		if rc, err := l.Underlying(); err == nil {
-			pr.rc, pr.l = rc, l
+			pr.rc, pr.layered = rc, true
 		}
 		return pr
 	}
@@ -74,7 +74,7 @@ func (p Reader) RawConn() syscall.RawConn { return p.rc }
 
 // Layered reports whether the descriptor is another's, under the source
 // (see Layered): bytes written to it would bypass the source.
-func (p Reader) Layered() bool { return p.l != nil }
+func (p Reader) Layered() bool { return p.layered }
 
 // ReadAt reads into (*buf)[off:]. When *buf is nil, a buffer is taken from
 // the pool only once data is there; when off is 0 (nothing in the buffer
@@ -106,15 +106,15 @@ func (p Reader) ReadAt(buf *[]byte, off int, park bool) (int, error) {
 func (p Reader) read(buf *[]byte, off int, wait bool) (int, error) {
 	if p.rc == nil {
 		if *buf == nil {
-			*buf = Get(p.size)
+			*buf = Get(int(p.size))
 		}
 		return p.r.Read((*buf)[off:])
 	}
-	if p.l != nil {
+	if p.layered {
 		return p.readLayered(buf, off, wait)
 	}
 	fr := fdReads.Get().(*fdRead)
-	fr.buf, fr.off, fr.size, fr.wait = buf, off, p.size, wait
+	fr.buf, fr.off, fr.size, fr.wait = buf, off, int(p.size), wait
 	err := p.rc.Read(fr.fn)
 	n, rerr := fr.n, fr.err
 	fr.buf, fr.err = nil, nil
@@ -174,10 +174,11 @@ func (r *fdRead) do(fd uintptr) bool {
 // for a tls.Conn ReadNow gives only what crypto/tls holds, and going back
 // to it would spin while the socket has data.
 func (p Reader) readLayered(buf *[]byte, off int, wait bool) (int, error) {
+	l := p.r.(Layered)
 	if *buf == nil {
-		*buf = Get(p.size)
+		*buf = Get(int(p.size))
 	}
-	n, err := p.l.ReadNow((*buf)[off:])
+	n, err := l.ReadNow((*buf)[off:])
 	if !errors.Is(err, ErrWouldBlock) {
 		return n, err
 	}
@@ -200,7 +201,7 @@ func (p Reader) readLayered(buf *[]byte, off int, wait bool) (int, error) {
 	// Readable (or hung up): the Read takes what came, waiting, under the
 	// caller's deadline, for the rest of a record that came in part.
 	if *buf == nil {
-		*buf = Get(p.size)
+		*buf = Get(int(p.size))
 	}
-	return p.l.Read((*buf)[off:])
+	return l.Read((*buf)[off:])
 }

@@ -23,7 +23,7 @@ type conn struct {
 	prog *modes.Program
 	opts Options
 	c    transport.Client
-	in   *modes.Pump
+	in   modes.Pump
 	sid  uint64
 	base procs.CGI // the connection's request; Method, ContentLength, ContentType set per message
 	asm  modes.Assembler
@@ -64,7 +64,7 @@ func Serve(h *modes.Host, p *modes.Program, opts Options, total chan struct{}, a
 		ready:   map[uint64]reply{},
 		running: map[*procs.Process]struct{}{},
 	}
-	c.in = h.NewPump(cl, c.deliverIn, c.end)
+	h.InitPump(&c.in, cl, c)
 	h.Track(c) // shutdown closes the client like a session's
 	go c.in.Run()
 }
@@ -75,8 +75,8 @@ func (c *conn) CloseClient(cl transport.Close) {
 	_ = c.c.Close(cl.Code, cl.Reason)
 }
 
-// end runs once the client side has ended: nobody will read a reply.
-func (c *conn) end(error) {
+// EndIn runs once the client side has ended: nobody will read a reply.
+func (c *conn) EndIn(error) {
 	c.c.Close(transport.ClientLeft.Code, transport.ClientLeft.Reason)
 	c.outMu.Lock()
 	c.gone = true
@@ -94,11 +94,11 @@ func (c *conn) end(error) {
 	c.finish()
 }
 
-// deliverIn starts a script for each whole message. A message is copied
+// DeliverIn starts a script for each whole message. A message is copied
 // for its script into a buffer charged to the endpoint's assembly budget
 // until the script has run; a client whose message does not fit is
 // closed with 1013.
-func (c *conn) deliverIn(pieces []framing.Piece) error {
+func (c *conn) DeliverIn(pieces []framing.Piece) error {
 	full := false
 	err := c.asm.Feed(pieces, func(whole []framing.Piece) {
 		for _, p := range whole {

@@ -22,9 +22,9 @@ import (
 // only while a client has such a message open: at most holdMax a session.
 const holdMax = 64 << 10
 
-// deliverIn writes the client's whole messages to stdin and holds back
+// DeliverIn writes the client's whole messages to stdin and holds back
 // the start of an unfinished one, up to holdMax.
-func (s *session) deliverIn(pieces []framing.Piece) error {
+func (s *session) DeliverIn(pieces []framing.Piece) error {
 	if s.stdinGone {
 		return nil
 	}
@@ -106,11 +106,11 @@ func (s *session) writeIn(pieces []framing.Piece) error {
 	return nil
 }
 
-// endIn runs once the client side has ended: it closes the client side
+// EndIn runs once the client side has ended: it closes the client side
 // (usually a close went out already and this does nothing; it also
 // unblocks an output pump stuck on a client that stopped reading) and
 // ends the child's whole process group. err is how Receive ended.
-func (s *session) endIn(err error) {
+func (s *session) EndIn(err error) {
 	var ce *transport.CloseError
 	if errors.As(err, &ce) {
 		s.close(transport.ClientLeft)

@@ -26,7 +26,7 @@ type session struct {
 	client transport.Client
 	proc   *procs.Process
 	stdin  *stdio.Writer
-	in     *modes.Pump
+	in     modes.Pump
 	done   func(pid int, exit string) // runs once both pumps are done
 
 	// Input pump state, owned by whichever goroutine runs it.
@@ -115,7 +115,7 @@ func (s *session) start(env []string) bool {
 	if s.host.Poller == nil {
 		s.outRC = nil
 	}
-	s.in = s.host.NewPump(s.client, s.deliverIn, s.endIn)
+	s.host.InitPump(&s.in, s.client, s)
 	s.live.Store(2)
 	s.host.Track(s)
 	s.ready.Store(true)

@@ -85,7 +85,7 @@ func benchHub(b *testing.B, n int) *Hub {
 			client.Close()
 		})
 		c := wsconn.New(server, cfg, nil)
-		m := &member{h: h, c: c, wire: c.Wire(), id: uint32(i + 1), sid: uint64(i + 1), finish: func() {}}
+		m := &member{h: h, c: c, id: uint32(i + 1), sid: uint64(i + 1), finish: func() {}}
 		m.live.Store(1) // the input pump's, which never runs
 		c.LimitUnsent()
 		h.members[m.id] = m

@@ -120,7 +120,7 @@ func (h *Hub) snapshotLocked() []*member {
 // is what a mux child's open record carries. The client is closed at once
 // if Serve is ending.
 func (h *Hub) Join(c transport.Framed, id uint64, env []string, done func()) {
-	m := &member{h: h, c: c, wire: c.Wire(), sid: id, finish: done, asm: h.asm}
+	m := &member{h: h, c: c, sid: id, finish: done, asm: h.asm}
 	if h.mux {
 		m.env = env
 	}

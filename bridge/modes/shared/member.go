@@ -4,7 +4,6 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/modes"
 	"github.com/wsbridge/wsbridge/bridge/transport"
@@ -25,8 +24,7 @@ import (
 type member struct {
 	h      *Hub
 	c      transport.Framed
-	wire   transport.Wire // c's, which blobs for it are framed with
-	in     *modes.Pump
+	in     modes.Pump
 	id     uint32   // the id mux records carry; set by Join
 	sid    uint64   // the server's connection id, for logs
 	env    []string // mux: the client's environment, for open records
@@ -47,13 +45,13 @@ type member struct {
 	waiting   bool    // the writer is in a write that waits for the socket, the write lock held
 	mid       bool    // the client is inside a message it has not all been queued
 	dropped   int64   // messages dropped under DropSlow
-	lastDrop  time.Time
-	stalled   bool  // took nothing for stallLimit while holding the fan-out back: it no longer sets the pace
-	written   int64 // bytes written from q, ever; the fan-out's stall check compares it with mark
+	lastDrop  int64   // UnixNano of the last drop logged
+	stalled   bool    // took nothing for stallLimit while holding the fan-out back: it no longer sets the pace
+	written   int64   // bytes written from q, ever; the fan-out's stall check compares it with mark
 	mark      int64
 	closeCode transport.CloseCode // a close to send once q is written; 0: none
 	closeWhy  string
-	closeBy   time.Time     // the write deadline of a close
+	closeBy   int64         // the write deadline of a close, UnixNano (an idle member holds less than a time.Time)
 	quit      chan struct{} // closed with the first close; made by waitQuit, for a write waiting for a child
 
 	// live counts what still uses the connection: the input pump, the
@@ -97,13 +95,13 @@ func (m *member) environ() []string { return m.env }
 // and to shutdown: from then on a writer, a close or a ping may come.
 func (m *member) prepare() {
 	m.live.Store(1) // the input pump, started by Join
-	m.in = m.h.host.NewPump(m.c, m.deliverIn, m.end)
+	m.h.host.InitPump(&m.in, m.c, m)
 	m.c.LimitUnsent()
 }
 
-// deliverIn passes the client's messages to the child, each whole (see
+// DeliverIn passes the client's messages to the child, each whole (see
 // assembler), so no other member's message can come between its parts.
-func (m *member) deliverIn(pieces []framing.Piece) error {
+func (m *member) DeliverIn(pieces []framing.Piece) error {
 	for i := range pieces {
 		pieces[i].Conn = m.id
 	}
@@ -124,10 +122,10 @@ func (m *member) overBudget(err error) error {
 // writeIn hands whole messages to the hub.
 func (m *member) writeIn(whole []framing.Piece) { m.h.write(m, whole) }
 
-// end runs once the client side has ended: the member leaves the hub (a
+// EndIn runs once the client side has ended: the member leaves the hub (a
 // mux child gets a close record with the client's code) and its queue is
 // dropped.
-func (m *member) end(err error) {
+func (m *member) EndIn(err error) {
 	code, reason := transport.CloseAbnormal, ""
 	var ce *transport.CloseError
 	if errors.As(err, &ce) {

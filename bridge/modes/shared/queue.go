@@ -78,9 +78,9 @@ func (m *member) overflowLocked(b *blob, from int) {
 		m.dropped += int64(b.messages)
 		dropped := m.dropped
 		now := time.Now()
-		log := now.Sub(m.lastDrop) > 10*time.Second
+		log := now.Sub(time.Unix(0, m.lastDrop)) > 10*time.Second
 		if log {
-			m.lastDrop = now
+			m.lastDrop = now.UnixNano()
 		}
 		m.qmu.Unlock()
 		if log {
@@ -148,12 +148,12 @@ func (m *member) closeNow(c transport.Close) {
 // hold a writer for ever.
 func (m *member) closeLocked(c transport.Close) {
 	m.closeCode, m.closeWhy = c.Code, c.Reason
-	m.closeBy = time.Now().Add(m.c.CloseTimeout())
+	m.closeBy = time.Now().Add(m.c.CloseTimeout()).UnixNano()
 	if m.quit != nil {
 		close(m.quit)
 	}
 	m.h.wakePace() // a member being closed sets the pace no more
-	_ = m.c.SetWriteDeadline(m.closeBy)
+	_ = m.c.SetWriteDeadline(time.Unix(0, m.closeBy))
 }
 
 // cutLocked cuts the member off with code: its writer finishes the frame
@@ -290,7 +290,7 @@ func (m *member) writeQueued(wait bool) bool {
 				}
 			}
 			m.dropFromLocked(keep)
-			_ = m.c.SetWriteDeadline(m.closeBy)
+			_ = m.c.SetWriteDeadline(time.Unix(0, m.closeBy))
 			m.c.RoomForClose(m.queued)
 		}
 		if len(m.q) == 0 {

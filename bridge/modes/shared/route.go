@@ -35,7 +35,7 @@ func (h *Hub) route(pieces []framing.Piece) {
 			m := h.members[p.Conn]
 			h.mu.Unlock()
 			if m != nil {
-				b := newBlob(m.wire, pieces[:n])
+				b := newBlob(m.c.Wire(), pieces[:n])
 				m.push(b, 0)
 				b.release()
 			}
@@ -75,14 +75,15 @@ func (h *Hub) broadcast(pieces []framing.Piece) {
 	blobs := framed[:0]
 	for _, m := range members {
 		var b *blob
+		w := m.c.Wire()
 		for _, fb := range blobs {
-			if fb.wire == m.wire {
+			if fb.wire == w {
 				b = fb
 				break
 			}
 		}
 		if b == nil {
-			b = newBlob(m.wire, pieces)
+			b = newBlob(m.c.Wire(), pieces)
 			blobs = append(blobs, b)
 		}
 		m.push(b, ref)
