@@ -21,13 +21,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/wstest"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -78,7 +78,7 @@ func measure(ctx context.Context, command []string, n, warm int, shared bool) (r
 	}
 	args = append(args, "/bin/cat")
 	cmd := exec.CommandContext(ctx, command[0], args...)
-	log := new(logBuffer)
+	log := new(wstest.Buffer) // exec copies into it while measure may read it for an error
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
 	cmd.WaitDelay = time.Second // a grandchild holding the log pipe must not hold us
@@ -129,25 +129,6 @@ func measure(ctx context.Context, command []string, n, warm int, shared bool) (r
 	}
 	r.open, err = settled(ctx, pid)
 	return r, err
-}
-
-// logBuffer collects the daemon's output, written by exec's copying
-// goroutine while measure may read it for an error.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // waitListening waits until addr accepts connections.
