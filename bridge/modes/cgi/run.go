@@ -183,7 +183,7 @@ func readAtMost(r io.Reader, limit int64) (out []byte, tooBig bool, err error) {
 }
 
 // readReady reads what is in f's pipe now, without waiting (see
-// readHeld), keeping at most limit bytes; more reports that there was
+// poll.ReadHeld), keeping at most limit bytes; more reports that there was
 // more.
 func readReady(f *os.File, limit int64) (out []byte, more bool) {
 	if f.SetReadDeadline(time.Time{}) != nil {
