@@ -55,7 +55,9 @@ func (s *Server) admit(ep *endpoint, id uint64, req *http1.Request) (forked bool
 // its mode runs until c's side and the program are done, then c.Finish
 // and the access line, then done. It fails, having started nothing, when
 // no endpoint serves the path (ErrNoEndpoint), the fork limit is reached,
-// or the shared mode meets a client it cannot fan out to.
+// or the shared mode meets a client it cannot fan out to. Call it while
+// Serve runs: a client that comes once shutdown has begun is closed with
+// 1001 at once, and Serve waits for every client before it returns.
 func (s *Server) ServeClient(c transport.Client, req *http1.Request, done func()) error {
 	rt, why := s.route(req)
 	switch {

@@ -71,8 +71,10 @@ func TestProtocol(t *testing.T) {
 	t.Run("silent client dropped", func(t *testing.T) {
 		t.Parallel()
 		p := runProgram(t, pinging, echo)
-		c := p.dial(t, "/")
+		// From before the dial: the server's ping timer starts once it
+		// has upgraded, which is before the client has read the 101.
 		start := time.Now()
+		c := p.dial(t, "/")
 		var ops []byte
 		var last wstest.Frame
 		for {
