@@ -305,6 +305,7 @@ func TestStdinFull(t *testing.T) {
 // A child that floods stdout while the client floods stdin: the input
 // side blocks (the child never reads), the output still all arrives.
 func TestOutputFlowsWhileInputBlocked(t *testing.T) {
+	skipShort(t)
 	// 20 MB: the child is still writing, blocked on stdout, while the
 	// client fills its stdin.
 	const lines, size = 20000, 1000
@@ -327,6 +328,7 @@ func TestOutputFlowsWhileInputBlocked(t *testing.T) {
 // child blocks, the server holds no queue, and once the client reads
 // again every line arrives in order.
 func TestSlowClientBackpressure(t *testing.T) {
+	skipShort(t)
 	const lines, size = 30000, 1000 // 30 MB: more than every buffer on the way
 	p := runProgram(t, Options{}, Endpoint{Command: []string{testChildPath(t), "flood", strconv.Itoa(lines), strconv.Itoa(size)}})
 	debug.FreeOSMemory()
