@@ -15,9 +15,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,77 +43,6 @@ exec cat
 // (--passenv): the scripts find setsid and sleep on PATH.
 var daemonEnv = []string{"PATH", "LD_LIBRARY_PATH"}
 
-// escapee is a process a program left behind, as the test saw it.
-type escapee struct {
-	name string
-	proctest.Stat
-}
-
-// waitEscapees waits until $dir/pids names first+n processes and returns
-// the n after the first; the test kills whatever is left of them when it
-// ends. Each must be running, unless ended is true: the server may have
-// ended them already (a CGI script's, once the reply is out).
-func waitEscapees(t *testing.T, dir string, first, n int, ended bool) []escapee {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, _ := os.ReadFile(filepath.Join(dir, "pids"))
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		if len(b) > 0 && len(lines) >= first+n {
-			var es []escapee
-			for _, l := range lines[first : first+n] {
-				name, p, _ := strings.Cut(l, " ")
-				pid, err := strconv.Atoi(p)
-				if err != nil {
-					t.Fatalf("pids file: %q", l)
-				}
-				st, ok := proctest.Read(pid)
-				if !ok && !ended {
-					t.Fatalf("%s %d is gone before the test began", name, pid)
-				}
-				if !ok {
-					st = proctest.Stat{PID: pid, Start: ^uint64(0)} // no process starts then
-				}
-				e := escapee{name, st}
-				t.Cleanup(func() {
-					if !e.Gone() {
-						syscall.Kill(e.PID, syscall.SIGKILL)
-					}
-				})
-				es = append(es, e)
-			}
-			return es
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d processes recorded after 20s, want %d: %q", len(lines), first+n, b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// waitEscapeesGone fails unless every one of es is gone (no /proc entry,
-// not even a zombie) within timeout.
-func waitEscapeesGone(t *testing.T, timeout time.Duration, es []escapee) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		var left []string
-		for _, e := range es {
-			if !e.Gone() {
-				st, _ := proctest.Read(e.PID)
-				left = append(left, e.name+" "+strconv.Itoa(e.PID)+" state "+string(st.State)+" ppid "+strconv.Itoa(st.PPID))
-			}
-		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still running %v after: %s", timeout, strings.Join(left, "; "))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // The ladder is 100 ms + 500 ms + 1 s for the group, then up to 100 ms +
 // 1 s for what left it; escapeSlack is that and room for a loaded machine.
 const escapeSlack = 15 * time.Second
@@ -130,11 +57,11 @@ func TestEscapeEndsWithSession(t *testing.T) {
 	if got := c.text(t); got != "started" {
 		t.Fatalf("got %q", got)
 	}
-	es := waitEscapees(t, dir, 0, 3, false)
+	es := proctest.WaitRecorded(t, filepath.Join(dir, "pids"), 0, 3, false)
 	if _, err := c.CloseHandshake(1000, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitEscapeesGone(t, escapeSlack, es)
+	proctest.WaitNamedGone(t, escapeSlack, es)
 }
 
 // A shared program's escaped processes end when it is restarted, and
@@ -146,15 +73,15 @@ func TestSharedEscapeEnds(t *testing.T) {
 	// Exits at the first line a client sends: the hub restarts it.
 	script := strings.Replace(escapeScript, "exec cat", "read line; exit 0", 1)
 	s := runShared(t, Endpoint{Command: []string{"/bin/sh", "-c", script, "sh", dir}, PassEnv: daemonEnv})
-	first := waitEscapees(t, dir, 0, 3, false)
+	first := proctest.WaitRecorded(t, filepath.Join(dir, "pids"), 0, 3, false)
 	c := dialMember(t, s.addr, "/")
 	c.say(t, "exit")
-	second := waitEscapees(t, dir, 3, 3, false)
-	waitEscapeesGone(t, escapeSlack, first)
+	second := proctest.WaitRecorded(t, filepath.Join(dir, "pids"), 3, 3, false)
+	proctest.WaitNamedGone(t, escapeSlack, first)
 	if err := s.stop(t, 30*time.Second); err != nil {
 		t.Errorf("Serve after the shutdown: %v, want nil", err)
 	}
-	waitEscapeesGone(t, 5*time.Second, second)
+	proctest.WaitNamedGone(t, 5*time.Second, second)
 }
 
 // cgiEscapeScript is a per-message CGI script: "leave" leaves a setsid
@@ -198,7 +125,7 @@ func TestCGIEscapeAfterExit(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	}
-	waitEscapeesGone(t, escapeSlack, waitEscapees(t, dir, 0, 1, true))
+	proctest.WaitNamedGone(t, escapeSlack, proctest.WaitRecorded(t, filepath.Join(dir, "pids"), 0, 1, true))
 }
 
 // A timeout ends the reply at the timeout, whatever holds the pipe: the
@@ -231,16 +158,16 @@ func TestCGITimeoutEscape(t *testing.T) {
 	if got := reply(); got != "reply after" {
 		t.Fatalf("second reply %q", got)
 	}
-	es := waitEscapees(t, dir, 0, 1, true)
-	waitEscapeesGone(t, escapeSlack, es)
+	es := proctest.WaitRecorded(t, filepath.Join(dir, "pids"), 0, 1, true)
+	proctest.WaitNamedGone(t, escapeSlack, es)
 
 	// Again, and shut down while the script hangs.
 	c.say(t, "hang")
-	es = waitEscapees(t, dir, 1, 1, false)
+	es = proctest.WaitRecorded(t, filepath.Join(dir, "pids"), 1, 1, false)
 	if err := s.stop(t, 30*time.Second); err != nil {
 		t.Errorf("Serve after the shutdown: %v, want nil", err)
 	}
-	waitEscapeesGone(t, 5*time.Second, es)
+	proctest.WaitNamedGone(t, 5*time.Second, es)
 }
 
 // Shutdown closes a per-message CGI connection with 1001, as it closes a

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -152,4 +153,76 @@ func Written(t testing.TB, pid int) int64 {
 	}
 	t.Fatalf("no wchar in /proc/%d/io", pid)
 	return 0
+}
+
+// Named is a process a test's program recorded, with the name it gave.
+type Named struct {
+	Name string
+	Stat
+}
+
+// WaitRecorded waits until the file at path, which a test's program
+// appends "NAME PID" lines to, names first+n processes, and returns the n
+// after the first; the test kills whatever is left of them when it ends.
+// Each must be running, unless ended is true: they may have been ended
+// already.
+func WaitRecorded(t testing.TB, path string, first, n int, ended bool) []Named {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(b) > 0 && len(lines) >= first+n {
+			var ns []Named
+			for _, l := range lines[first : first+n] {
+				name, p, _ := strings.Cut(l, " ")
+				pid, err := strconv.Atoi(p)
+				if err != nil {
+					t.Fatalf("%s: %q", path, l)
+				}
+				st, ok := Read(pid)
+				if !ok && !ended {
+					t.Fatalf("%s %d is gone before the test began", name, pid)
+				}
+				if !ok {
+					st = Stat{PID: pid, Start: ^uint64(0)} // no process starts then
+				}
+				e := Named{name, st}
+				t.Cleanup(func() {
+					if !e.Gone() {
+						syscall.Kill(e.PID, syscall.SIGKILL)
+					}
+				})
+				ns = append(ns, e)
+			}
+			return ns
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d processes recorded after 20s, want %d: %q", len(lines), first+n, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// WaitNamedGone fails unless every one of ns is gone (no /proc entry, not
+// even a zombie) within timeout.
+func WaitNamedGone(t testing.TB, timeout time.Duration, ns []Named) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []string
+		for _, e := range ns {
+			if !e.Gone() {
+				st, _ := Read(e.PID)
+				left = append(left, e.Name+" "+strconv.Itoa(e.PID)+" state "+string(st.State)+" ppid "+strconv.Itoa(st.PPID))
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still running %v after: %s", timeout, strings.Join(left, "; "))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
