@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsbridge/wsbridge/bridge/handover"
 	"github.com/wsbridge/wsbridge/bridge/transport"
 	"github.com/wsbridge/wsbridge/bridge/wstest"
 	"github.com/wsbridge/wsbridge/cmd/testchild/childbin"
@@ -24,12 +25,13 @@ import (
 // stoppable is a Server a test runs on loopback (serveStoppable), with
 // its log.
 type stoppable struct {
-	srv    *Server
-	addr   string
-	log    *testLog // its records, unless the test gave a Logger
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Serve returns, with its error in served
-	served error
+	srv      *Server
+	addr     string
+	handover string   // the hand-over socket, when the test asked for one
+	log      *testLog // its records, unless the test gave a Logger
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when Serve returns, with its error in served
+	served   error
 }
 
 // serveStoppable runs New(opts) on a 127.0.0.1 port until the test ends,
@@ -38,6 +40,13 @@ type stoppable struct {
 // daemon's, and wait waits for Serve to return. The test fails if Serve
 // does not return at its end; the log is printed if it failed.
 func serveStoppable(t *testing.T, opts Options) *stoppable {
+	t.Helper()
+	return serveListening(t, opts, "")
+}
+
+// serveListening is serveStoppable, also taking connections handed over
+// on the unix socket handoverPath when it is not "".
+func serveListening(t *testing.T, opts Options, handoverPath string) *stoppable {
 	t.Helper()
 	lg := newTestLog()
 	if opts.Logger == nil {
@@ -51,9 +60,17 @@ func serveStoppable(t *testing.T, opts Options) *stoppable {
 	if err != nil {
 		t.Fatal(err)
 	}
+	listeners := []net.Listener{l}
+	if handoverPath != "" {
+		hl, err := handover.Listen(handoverPath, handover.Config{Log: opts.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners = append(listeners, hl)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &stoppable{srv: srv, addr: l.Addr().String(), log: lg, cancel: cancel, done: make(chan struct{})}
-	go func() { s.served = srv.Serve(ctx, l); close(s.done) }()
+	s := &stoppable{srv: srv, addr: l.Addr().String(), handover: handoverPath, log: lg, cancel: cancel, done: make(chan struct{})}
+	go func() { s.served = srv.Serve(ctx, listeners...); close(s.done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -3,6 +3,7 @@ package bridge
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,19 +37,31 @@ type frame struct {
 	err    error
 }
 
-// transports are what the modes' tests run over.
+// transports are what the modes' tests run over: the two above, and a
+// WebSocket a web server hands over, its socket (boa) or through pipes
+// it relays (lighttpd).
 var transports = []struct {
 	name string
-	dial func(t *testing.T, srv *Server, addr, path string) peer
+	dial func(t *testing.T, s *stoppable, path string) peer
 }{
 	{"websocket", dialWSPeer},
 	{"memory", dialMemPeer},
+	{"handover-socket", dialHandedOver(false)},
+	{"handover-pipes", dialHandedOver(true)},
 }
 
 type wsPeer struct{ c *wstest.Conn }
 
-func dialWSPeer(t *testing.T, _ *Server, addr, path string) peer {
-	return wsPeer{dial(t, addr, path, 0)}
+func dialWSPeer(t *testing.T, s *stoppable, path string) peer {
+	return wsPeer{dial(t, s.addr, path, 0)}
+}
+
+// dialHandedOver dials a web server that hands the connection over to
+// s's hand-over socket.
+func dialHandedOver(pipes bool) func(t *testing.T, s *stoppable, path string) peer {
+	return func(t *testing.T, s *stoppable, path string) peer {
+		return wsPeer{dial(t, startWebServer(t, s.handover, pipes), handoverCGI+path, 0)}
+	}
 }
 
 func (p wsPeer) send(msg string) { _ = p.c.WriteMessage(wstest.OpText, []byte(msg), 0) }
@@ -72,8 +85,9 @@ type memPeer struct{ p *memconn.Peer }
 
 // dialMemPeer joins an in-memory client to path through ServeClient,
 // with a request parsed as one from the network would be.
-func dialMemPeer(t *testing.T, srv *Server, addr, path string) peer {
+func dialMemPeer(t *testing.T, s *stoppable, path string) peer {
 	t.Helper()
+	srv, addr := s.srv, s.addr
 	c, p := memconn.Pair(memconn.Options{})
 	head := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"
 	req, err := http1.Parse([]byte(head), http1.Peer{
@@ -138,15 +152,16 @@ func bye(t *testing.T, p peer) {
 // and the program's end, or the client's, closes it with the right code.
 func TestModesOverTransports(t *testing.T) {
 	child := testChildPath(t)
-	srv, addr := serveTest(t, Options{Endpoints: []Endpoint{
+	st := serveListening(t, Options{Endpoints: []Endpoint{
 		{Path: "/echo", Command: []string{child, "echo"}},
 		{Path: "/exit", Command: []string{child, "exit", "3", "bye now"}},
 		{Path: "/broadcast", Command: []string{child, "broadcast"}, Mode: ModeShared},
 		{Path: "/mux", Command: []string{child, "mux"}, Mode: ModeShared, Framing: "mux"},
 		{Path: "/cgi", Command: []string{child, "cat"}, Mode: ModeCGI},
-	}})
+	}}, filepath.Join(t.TempDir(), "handover.sock"))
+	srv := st.srv
 	for _, tr := range transports {
-		dial := func(t *testing.T, path string) peer { return tr.dial(t, srv, addr, path) }
+		dial := func(t *testing.T, path string) peer { return tr.dial(t, st, path) }
 		t.Run(tr.name, func(t *testing.T) {
 			t.Run("process", func(t *testing.T) {
 				p := dial(t, "/echo")
