@@ -35,9 +35,9 @@ func pidChild(t *testing.T) string {
 
 // wsSession is one client of pidChild through the server at addr.
 type wsSession struct {
-	c        *wstest.Conn
-	childPID int
-	bridge   proctest.Stat // the wsbridge that runs the child
+	c      *wstest.Conn
+	child  proctest.Stat
+	bridge proctest.Stat // the wsbridge that runs the child
 }
 
 // openSession upgrades c (a fresh connection to addr, or one that carried
@@ -57,7 +57,7 @@ func openSession(t *testing.T, c *wstest.Conn) *wsSession {
 		t.Fatalf("first message %q, want pid N", data)
 	}
 	child := proctest.MustStat(t, pid) // it waits for a line: still there
-	return &wsSession{c: c, childPID: pid, bridge: proctest.MustStat(t, child.PPID)}
+	return &wsSession{c: c, child: child, bridge: proctest.MustStat(t, child.PPID)}
 }
 
 // echoThenExit sends a line, reads it back, and expects the close the
@@ -147,71 +147,122 @@ func dialAddr(t *testing.T, addr string) *wstest.Conn {
 	return c
 }
 
-func TestInetdXinetd(t *testing.T) {
-	xinetd := needTool(t, "/usr/sbin/xinetd", "apt-get install xinetd")
-	dir := t.TempDir()
+// inetdConfig writes the wsbridge config file the inetd tests serve:
+// pidChild at every path, and a page for plain GETs.
+func inetdConfig(t *testing.T, dir string) string {
+	t.Helper()
 	conf := filepath.Join(dir, "wsbridge.conf")
-	child := pidChild(t)
-	if err := os.WriteFile(conf, []byte("devconsole = yes\n[endpoint]\ncommand = "+child+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte("devconsole = yes\n[endpoint]\ncommand = "+pidChild(t)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The recipe, as shipped, but for where things are and who runs them.
-	recipe, err := os.ReadFile("../../examples/deploy/inetd/wsbridge.xinetd")
+	return conf
+}
+
+// localRecipe returns a recipe of examples/deploy/inetd/ as shipped, but
+// for where things are and who runs them: each old string must be there.
+func localRecipe(t *testing.T, name string, replace ...string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/deploy/inetd/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	logPath := filepath.Join(dir, "xinetd.log")
-	service := string(recipe)
-	for _, r := range []struct{ old, new string }{
-		{"= /usr/bin/wsbridge\n", "= " + bridgeBin + "\n"},
-		{"/etc/wsbridge.conf", conf},
-		{"= 8080\n", fmt.Sprintf("= %d\n\tbind\t\t= 127.0.0.1\n", port)},
-		{"= wsbridge\n", "= root\n"}, // the test's files are the test's own
-		{"\n}", "\n\tlog_type\t= FILE " + logPath + "\n}"},
-	} {
-		if !strings.Contains(service, r.old) {
-			t.Fatalf("the xinetd recipe no longer has %q: update this test", r.old)
+	recipe := string(b)
+	for i := 0; i < len(replace); i += 2 {
+		if !strings.Contains(recipe, replace[i]) {
+			t.Fatalf("the recipe %s no longer has %q: update this test", name, replace[i])
 		}
-		service = strings.ReplaceAll(service, r.old, r.new)
+		recipe = strings.ReplaceAll(recipe, replace[i], replace[i+1])
 	}
-	confPath := filepath.Join(dir, "xinetd.conf")
-	if err := os.WriteFile(confPath, []byte(service), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out wstest.Buffer
-	xi := runDaemon(t, &out, xinetd, "-dontfork", "-f", confPath, "-filelog", logPath, "-pidfile", filepath.Join(dir, "pid"))
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	xlog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(xlog(), "Started working"); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("xinetd did not start:\n%s%s", xlog(), out.String())
-		}
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("xinetd log:\n%s", xlog())
-		}
-	})
+	return recipe
+}
 
+// waitFor polls until have() holds, failing after 10s with what.
+func waitFor(t *testing.T, what string, have func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !have(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+	}
+}
+
+// TestInetd runs the recipes of examples/deploy/inetd/ under xinetd and
+// openbsd-inetd: each connection is a wsbridge of its own, which serves a
+// whole session and exits, leaving nothing behind.
+func TestInetd(t *testing.T) {
+	t.Run("xinetd", func(t *testing.T) {
+		// Debian's xinetd and openbsd-inetd conflict: make test-deps
+		// installs openbsd-inetd, whose inetd.conf BusyBox's inetd reads
+		// too; this runs where xinetd is installed instead.
+		xinetd := "/usr/sbin/xinetd"
+		if _, err := os.Stat(xinetd); err != nil {
+			t.Skip("SKIPPING: no /usr/sbin/xinetd (it conflicts with openbsd-inetd, which make test-deps installs): apt-get install xinetd to run this")
+		}
+		dir := t.TempDir()
+		port := freePort(t)
+		logPath := filepath.Join(dir, "xinetd.log")
+		service := localRecipe(t, "wsbridge.xinetd",
+			"= /usr/bin/wsbridge\n", "= "+bridgeBin+"\n",
+			"/etc/wsbridge.conf", inetdConfig(t, dir),
+			"= 8080\n", fmt.Sprintf("= %d\n\tbind\t\t= 127.0.0.1\n", port),
+			"= wsbridge\n", "= root\n", // the test's files are the test's own
+			"\n}", "\n\tlog_type\t= FILE "+logPath+"\n}")
+		confPath := filepath.Join(dir, "xinetd.conf")
+		if err := os.WriteFile(confPath, []byte(service), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out wstest.Buffer
+		xi := runDaemon(t, &out, xinetd, "-dontfork", "-f", confPath, "-filelog", logPath, "-pidfile", filepath.Join(dir, "pid"))
+		xlog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("xinetd log:\n%s", xlog())
+			}
+		})
+		waitFor(t, "xinetd did not start", func() bool { return strings.Contains(xlog(), "Started working") })
+		inetdSessions(t, fmt.Sprintf("127.0.0.1:%d", port), xi.PID(), func(t *testing.T, pid int) {
+			// xinetd's log says how wsbridge exited.
+			want := fmt.Sprintf("EXIT: wsbridge status=0 pid=%d", pid)
+			waitFor(t, "xinetd's log has no "+want, func() bool { return strings.Contains(xlog(), want) })
+		})
+	})
+	t.Run("openbsd-inetd", func(t *testing.T) {
+		inetd := needTool(t, "/usr/sbin/inetd", "apt-get install openbsd-inetd")
+		dir := t.TempDir()
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		line := localRecipe(t, "inetd.conf",
+			"\n8080\t", "\n"+addr+"\t",
+			"\twsbridge\t/usr/bin/wsbridge\t", "\troot\t"+bridgeBin+"\t",
+			"/etc/wsbridge.conf", inetdConfig(t, dir))
+		confPath := filepath.Join(dir, "inetd.conf")
+		if err := os.WriteFile(confPath, []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out wstest.Buffer
+		// -d: in the foreground, logging to stderr.
+		d := runDaemon(t, &out, inetd, "-d", confPath)
+		waitFor(t, "inetd did not start", func() bool { return strings.Contains(out.String(), "ADD: "+addr) })
+		inetdSessions(t, addr, d.PID(), func(t *testing.T, pid int) {
+			want := fmt.Sprintf("%d reaped, status 0\n", pid)
+			waitFor(t, "inetd's log has no "+want, func() bool { return strings.Contains(out.String(), want) })
+		})
+	})
+}
+
+// inetdSessions runs sessions through an inetd (PID daemon) serving
+// pidChild on addr. exited checks the daemon saw wsbridge pid exit 0.
+func inetdSessions(t *testing.T, addr string, daemon int, exited func(t *testing.T, pid int)) {
 	t.Run("kept alive then a session", func(t *testing.T) {
 		c := dialAddr(t, addr)
 		plainGets(t, c, 2)
 		s := openSession(t, c)
-		if exeOf(s.bridge.PID) != bridgeBin || s.bridge.PPID != xi.PID() {
-			t.Fatalf("child's parent %d runs %q with parent %d, want wsbridge started by xinetd (%d)", s.bridge.PID, exeOf(s.bridge.PID), s.bridge.PPID, xi.PID())
+		if exeOf(s.bridge.PID) != bridgeBin || s.bridge.PPID != daemon {
+			t.Fatalf("child's parent %d runs %q with parent %d, want wsbridge started by inetd (%d)", s.bridge.PID, exeOf(s.bridge.PID), s.bridge.PPID, daemon)
 		}
 		s.echoThenExit(t)
 		proctest.WaitGone(t, 10*time.Second, s.bridge)
-		// xinetd's log says how wsbridge exited.
-		want := fmt.Sprintf("EXIT: wsbridge status=0 pid=%d", s.bridge.PID)
-		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(xlog(), want); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("xinetd's log has no %q", want)
-			}
-		}
+		exited(t, s.bridge.PID)
 	})
-
 	t.Run("two connections, two processes", func(t *testing.T) {
 		a, b := openSession(t, dialAddr(t, addr)), openSession(t, dialAddr(t, addr))
 		if a.bridge.PID == b.bridge.PID {
@@ -221,15 +272,13 @@ func TestInetdXinetd(t *testing.T) {
 			s.echoThenExit(t)
 		}
 		proctest.WaitGone(t, 10*time.Second, a.bridge, b.bridge)
-		waitNoChildren(t, xi.PID())
+		waitNoChildren(t, daemon)
 	})
-
 	t.Run("client goes away", func(t *testing.T) {
 		s := openSession(t, dialAddr(t, addr))
 		s.c.Conn.Close() // no close frame: the TCP connection just ends
-		child := proctest.MustStat(t, s.childPID)
-		proctest.WaitGone(t, 10*time.Second, child, s.bridge)
-		waitNoChildren(t, xi.PID())
+		proctest.WaitGone(t, 10*time.Second, s.child, s.bridge)
+		waitNoChildren(t, daemon)
 	})
 }
 
@@ -479,5 +528,85 @@ func TestInetdNotSocket(t *testing.T) {
 				t.Errorf("stdout %q, want nothing: under inetd it is the client", stdout.String())
 			}
 		})
+	}
+}
+
+// TestSocketActivationInetdShared: --shared under --inetd is one program
+// per connection, started with its wsbridge and ended with it.
+func TestSocketActivationInetdShared(t *testing.T) {
+	var log wstest.Buffer
+	addr, ssa := socketActivate(t, &log, "--accept", "--inetd", bridgeBin, "--inetd", "--loglevel=debug", "--shared", childBin, "echo")
+	c := dialAddr(t, addr)
+	if resp, err := c.Upgrade(wstest.Options{}); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	bridge := proctest.WaitChildren(t, ssa.PID(), 1, 10*time.Second)[0]
+	child := proctest.WaitChildren(t, bridge.PID, 1, 10*time.Second)[0]
+	if err := c.WriteMessage(wstest.OpText, []byte("hi"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, _, err := c.ReadMessage(10 * time.Second); err != nil || string(data) != "hi" {
+		t.Fatalf("echo: %q %v", data, err)
+	}
+	if closed, err := c.CloseHandshake(1000, 10*time.Second); err != nil || closed.CloseCode() != 1000 {
+		t.Fatalf("close: %d %v, want 1000", closed.CloseCode(), err)
+	}
+	proctest.WaitGone(t, 10*time.Second, child, bridge)
+	if want := fmt.Sprintf("Child %d died with code 0", bridge.PID); !log.WaitFor(want, 5*time.Second) {
+		t.Errorf("no %q: wsbridge --inetd --shared did not exit 0", want)
+	}
+}
+
+// TestSocketActivationUnits: the socket units of examples/deploy/systemd
+// and their services pass systemd-analyze verify, and the per-connection
+// service keeps the sandbox of wsbridge.service.
+func TestSocketActivationUnits(t *testing.T) {
+	analyze := needTool(t, "/usr/bin/systemd-analyze", "apt-get install systemd")
+	src := "../../examples/deploy/systemd/"
+	dir := t.TempDir()
+	units := map[string]string{}
+	for _, name := range []string{"wsbridge.socket", "wsbridge.service", "wsbridge-inetd.socket", "wsbridge-inetd@.service"} {
+		b, err := os.ReadFile(src + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		units[name] = string(b)
+		// verify insists the ExecStart program exists.
+		local := strings.Replace(string(b), "ExecStart=/usr/bin/wsbridge ", "ExecStart="+bridgeBin+" ", 1)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(local), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pair := range [][]string{{"wsbridge.socket", "wsbridge.service"}, {"wsbridge-inetd.socket", "wsbridge-inetd@.service"}} {
+		cmd := exec.Command(analyze, "verify", filepath.Join(dir, pair[0]), filepath.Join(dir, pair[1]))
+		// An unknown or misspelt key is only a warning: stderr must be empty.
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", pair[0], err, out)
+		}
+	}
+	out, err := exec.Command(analyze, "security", "--offline=true", "--threshold=20", filepath.Join(dir, "wsbridge-inetd@.service")).CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze security wsbridge-inetd@.service: exposure above 2.0 (%v)\n%s", err, out)
+	}
+	// The sandbox is written twice: the copy must not drift.
+	sandbox := func(unit string) string {
+		_, after, _ := strings.Cut(unit, "\nDynamicUser=")
+		before, _, _ := strings.Cut(after, "\n\n[Install]")
+		return "DynamicUser=" + strings.TrimSpace(before)
+	}
+	var lines []string
+	for _, l := range strings.Split(sandbox(units["wsbridge.service"]), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	inetd := units["wsbridge-inetd@.service"]
+	for _, l := range lines {
+		if !strings.Contains(inetd, "\n"+l+"\n") {
+			t.Errorf("wsbridge-inetd@.service lacks %q of wsbridge.service's sandbox", l)
+		}
+	}
+	if len(lines) < 20 || !strings.Contains(units["wsbridge-inetd@.service"], "\nStandardError=journal\n") {
+		t.Errorf("sandbox of %d lines, StandardError=journal: the test no longer reads the units right", len(lines))
 	}
 }
