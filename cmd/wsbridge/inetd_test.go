@@ -399,17 +399,48 @@ func TestSocketActivationAcceptYes(t *testing.T) {
 	}
 }
 
-// TestSocketActivationHelp: --help under inetd must not write the usage
-// to the client.
+// TestSocketActivationHelp: under inetd, --help and a bad flag write
+// nothing to the client: the usage goes to stderr, and when stderr is the
+// connection too (as inetd and xinetd pass it), nowhere near it.
 func TestSocketActivationHelp(t *testing.T) {
-	var log wstest.Buffer
-	addr, _ := socketActivate(t, &log, "--accept", "--inetd", bridgeBin, "--help")
-	c := dialAddr(t, addr)
-	if n, err := c.ReadEOF(10 * time.Second); n != 0 || err != nil {
-		t.Errorf("the client got %d bytes (%v), want none", n, err)
+	stderrIsSocket := []string{"/bin/sh", "-c", `exec "$0" "$@" 2>&1`}
+	for _, tc := range []struct {
+		name string
+		argv []string
+		log  string // what stderr must say; "" when it is the socket
+	}{
+		{"--help", []string{bridgeBin, "--help"}, "Usage:"},
+		{"--help, stderr the socket", append(stderrIsSocket, bridgeBin, "--help"), ""},
+		{"bad flag, stderr the socket", append(stderrIsSocket, bridgeBin, "--inetd", "--bogus", childBin, "echo"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log wstest.Buffer
+			addr, ssa := socketActivate(t, &log, append([]string{"--accept", "--inetd"}, tc.argv...)...)
+			c := dialAddr(t, addr)
+			if n, err := c.ReadEOF(10 * time.Second); n != 0 || err != nil {
+				t.Errorf("the client got %d bytes (%v), want none", n, err)
+			}
+			waitNoChildren(t, ssa.PID())
+			if tc.log != "" && !log.WaitFor(tc.log, 5*time.Second) {
+				t.Errorf("stderr does not say %q", tc.log)
+			}
+		})
 	}
-	if !log.WaitFor("Usage:", 5*time.Second) {
-		t.Error("the usage is not in the log (stderr)")
+}
+
+// TestSocketActivationInetdSignal: SIGTERM ends a --inetd session as it
+// does a daemon's: 1001 to the client, the child ended, exit 0.
+func TestSocketActivationInetdSignal(t *testing.T) {
+	var log wstest.Buffer
+	addr, _ := socketActivate(t, &log, "--accept", "--inetd", bridgeBin, "--inetd", pidChild(t))
+	s := openSession(t, dialAddr(t, addr))
+	_ = syscall.Kill(s.bridge.PID, syscall.SIGTERM)
+	if closed, err := s.c.AnswerClose(10 * time.Second); err != nil || closed.CloseCode() != 1001 {
+		t.Errorf("close %d (%v), want 1001", closed.CloseCode(), err)
+	}
+	proctest.WaitGone(t, 10*time.Second, s.child, s.bridge)
+	if want := fmt.Sprintf("Child %d died with code 0", s.bridge.PID); !log.WaitFor(want, 5*time.Second) {
+		t.Errorf("no %q: wsbridge --inetd did not exit 0 after SIGTERM", want)
 	}
 }
 

@@ -93,7 +93,7 @@ Several endpoints: a config file
                               file may not disagree. See "Many endpoints" in
                               the README.
 
-Started by inetd or systemd (see "inetd and socket activation" in the README):
+Started by inetd or systemd (recipes: examples/deploy/inetd, .../systemd):
   --inetd                     serve the one connection on stdin and stdout
                               (inetd nowait, xinetd wait = no, systemd
                               Accept=yes), then exit 0 once the session and
