@@ -24,6 +24,10 @@ TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox ch
 # The deployment recipes of examples/deploy/: systemd-analyze checks the
 # unit, dash runs the init scripts, kconfiglib reads Buildroot's Config.in.
 TEST_DEPS += systemd dash python3-kconfiglib
+# openbsd-inetd runs wsbridge --inetd per connection, from an inetd.conf
+# line as BusyBox's inetd reads it (systemd-socket-activate, of systemd,
+# tests socket activation). Not xinetd too: Debian's two conflict.
+TEST_DEPS += openbsd-inetd
 # qemu-user-static: make test-cross runs the cross-built binaries under it.
 TEST_DEPS += qemu-user-static
 

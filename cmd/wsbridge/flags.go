@@ -22,6 +22,11 @@ type config struct {
 	port      int
 	logLevel  string
 	version   bool
+	// inetd is --inetd: serve the one connection on stdin, then exit.
+	inetd bool
+	// listenSet: --port or --address was given, on the command line or
+	// in the config file (socket activation refuses them).
+	listenSet bool
 	// memoryLimit is --memory-limit in bytes, 0 for none: the Go
 	// runtime's soft memory limit (see setMemory).
 	memoryLimit int64
@@ -352,6 +357,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	e.register(fs)
 	fs.StringVar(&configPath, "config", "", "")
 	fs.BoolVar(&c.version, "version", false, "")
+	fs.BoolVar(&c.inetd, "inetd", false, "")
 	unsupported := map[string]*string{}
 	for _, name := range notYet {
 		unsupported[name] = fs.String(name, "", "")
@@ -410,6 +416,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		}
 	} else if !own {
 		return c, errors.New("no program given: usage: wsbridge [flags] COMMAND [ARGS...], --dir=DIR or --config=FILE (see wsbridge --help)")
+	}
+	fs.Visit(func(f *flag.Flag) { c.listenSet = c.listenSet || f.Name == "port" || f.Name == "address" })
+	if c.inetd && c.listenSet {
+		return c, errors.New("--inetd serves the connection inetd passes on stdin: --port and --address have nothing to listen on, remove them")
 	}
 	if own {
 		ep, err := e.endpoint("", command)

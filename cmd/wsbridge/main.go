@@ -32,20 +32,26 @@ func main() {
 		// Run by a web server as a CGI: hand the connection over, exit.
 		os.Exit(handOver(os.Stderr))
 	}
-	c, err := parseFlags(os.Args[1:], os.Stdout)
+	// Under inetd, stdout and maybe stderr are the client's connection:
+	// nothing but HTTP may reach it, not even --help.
+	logOut, out := logSink(), io.Writer(os.Stdout)
+	if isSocket(1) {
+		out = logOut
+	}
+	c, err := parseFlags(os.Args[1:], out)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
 	case err != nil:
-		fmt.Fprintln(os.Stderr, "wsbridge:", err)
+		fmt.Fprintln(logOut, "wsbridge:", err)
 		os.Exit(2)
 	case c.version:
-		fmt.Println("wsbridge", version)
+		fmt.Fprintln(out, "wsbridge", version)
 		os.Exit(0)
 	}
 
 	if err := setMemory(c.memoryLimit, os.Getenv); err != nil {
-		fmt.Fprintln(os.Stderr, "wsbridge:", err)
+		fmt.Fprintln(logOut, "wsbridge:", err)
 		os.Exit(2)
 	}
 
@@ -67,10 +73,13 @@ func main() {
 		os.Exit(1)
 	}()
 
-	err = run(ctx, c, os.Stderr)
+	err = run(ctx, c, logOut)
 	forced.Lock() // a second signal being acted on exits first, with 1
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "wsbridge:", err)
+		fmt.Fprintln(logOut, "wsbridge:", err)
+		if errors.As(err, new(setupError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -94,32 +103,24 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	addrs := c.addresses
-	if len(addrs) == 0 && !c.handoverOnly {
-		addrs = []string{""}
+	listeners, finished, err := listen(c, log)
+	if err != nil {
+		return err
 	}
-	var listeners []net.Listener
-	if c.handover != nil {
-		l, err := listenHandover(c.handover, log)
-		if err != nil {
-			return err
-		}
-		listeners = append(listeners, l)
-	}
-	for _, a := range addrs {
-		hostPort := net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(c.port))
-		l, err := net.Listen("tcp", hostPort)
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
+	if finished != nil {
+		// --inetd: once its one connection is done, shut down as for
+		// SIGTERM; Serve still waits for the session and its child.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-finished:
+				log.Debug("connection done: exiting (--inetd)")
+				cancel()
+			case <-ctx.Done():
 			}
-			if errors.Is(err, syscall.EADDRINUSE) {
-				return fmt.Errorf("cannot listen on %s: another program (another wsbridge?) has that port: stop it or choose another with --port", hostPort)
-			}
-			return fmt.Errorf("cannot listen on %s: %w", hostPort, err)
-		}
-		listeners = append(listeners, l)
-		log.Info("listening", "url", "http://"+l.Addr().String()+"/")
+		}()
 	}
 	for _, ep := range c.bridge.Endpoints {
 		path := ep.Path
@@ -140,6 +141,81 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 		log.Error("processes left running", "err", eerr)
 	}
 	return err
+}
+
+// listen returns what to serve: the connection on stdin (--inetd), the
+// sockets of systemd socket activation, or new TCP listeners on --address
+// and --port. finished is closed once the --inetd connection is done, nil
+// otherwise.
+func listen(c config, log *slog.Logger) (ls []net.Listener, finished <-chan struct{}, err error) {
+	fds, err := passedFDs()
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.inetd {
+		if c.handover != nil {
+			return nil, nil, badSetup("--inetd serves the one connection inetd passes; --handover=%s takes connections from a web server: a daemon does that, so remove --inetd", c.handover.path)
+		}
+		fd, from := 0, "stdin"
+		if len(fds) == 1 {
+			// systemd Accept=yes without StandardInput=socket passes
+			// the connection as fd 3.
+			if kind, listening := socketKind(fds[0].fd); kind == "" && !listening {
+				fd, from = fds[0].fd, fds[0].describe()
+			}
+		}
+		if len(fds) > 0 && fd == 0 {
+			return nil, nil, badSetup("--inetd serves one connection, but socket activation passed %d listening sockets or other descriptors (Accept=no?): remove --inetd to serve them as listening sockets", len(fds))
+		}
+		conn, err := inetdConn(fd, from)
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("serving one connection (--inetd)", "remote", conn.RemoteAddr().String(), "local", conn.LocalAddr().String())
+		l := newOneConnListener(conn)
+		return []net.Listener{l}, l.finished, nil
+	}
+	if c.handover != nil {
+		l, err := listenHandover(c.handover, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		ls = append(ls, l)
+	}
+	if len(fds) > 0 {
+		if c.listenSet {
+			// The .socket unit says where to listen: a --port that
+			// would be silently ignored is a mistake worth a word.
+			return nil, nil, badSetup("socket activation passed %d listening sockets: the .socket unit's ListenStream= says where to listen, so remove --port and --address", len(fds))
+		}
+		als, err := activatedListeners(fds, log)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+		}
+		return append(ls, als...), nil, err
+	}
+	addrs := c.addresses
+	if len(addrs) == 0 && !c.handoverOnly {
+		addrs = []string{""}
+	}
+	for _, a := range addrs {
+		hostPort := net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(c.port))
+		l, err := net.Listen("tcp", hostPort)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, nil, fmt.Errorf("cannot listen on %s: another program (another wsbridge?) has that port: stop it or choose another with --port", hostPort)
+			}
+			return nil, nil, fmt.Errorf("cannot listen on %s: %w", hostPort, err)
+		}
+		ls = append(ls, l)
+		log.Info("listening", "url", "http://"+l.Addr().String()+"/")
+	}
+	return ls, nil, nil
 }
 
 // minMemoryLimit is the smallest --memory-limit: below it the runtime

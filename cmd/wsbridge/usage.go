@@ -106,6 +106,19 @@ Several endpoints: a config file
                               file may not disagree. See "Many endpoints" in
                               the README.
 
+Started by inetd or systemd (recipes: examples/deploy/inetd, .../systemd):
+  --inetd                     serve the one connection on stdin and stdout
+                              (inetd nowait, xinetd wait = no, systemd
+                              Accept=yes), then exit 0 once the session and
+                              its program are over; no --port or --address.
+                              Each connection is a new wsbridge, so --shared
+                              means one program per connection. When stderr
+                              is the connection too, logs go to syslog.
+  (no flag)                   systemd socket activation (Accept=no,
+                              LISTEN_FDS): serve on the sockets systemd
+                              passes instead of opening --port and
+                              --address, which must not be given then
+
   --version                 * print the version
   --help                    * print this help
 
