@@ -262,9 +262,9 @@ func httpGet(t testing.TB, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// boaTestConf is the smallest boa config the tests start from: loopback,
-// logs in the temp dir, CGIs from Dir/cgi-bin under /cgi-bin/.
-const boaTestConf = `Port {{PORT}}
+// boaBaseConf is the smallest boa config the tests start from: loopback,
+// logs in the temp dir, no CGIs yet.
+const boaBaseConf = `Port {{PORT}}
 Listen 127.0.0.1
 User {{USER}}
 Group {{GROUP}}
@@ -276,7 +276,10 @@ MimeTypes /dev/null
 AddType text/html html
 DefaultType text/plain
 CGIPath /bin:/usr/bin
-ScriptAlias /cgi-bin/ {{DIR}}/cgi-bin/
+`
+
+// boaTestConf is boaBaseConf with CGIs from Dir/cgi-bin under /cgi-bin/.
+const boaTestConf = boaBaseConf + `ScriptAlias /cgi-bin/ {{DIR}}/cgi-bin/
 `
 
 // lighttpdTestConf is the lighttpd counterpart of boaTestConf.
