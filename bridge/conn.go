@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wsbridge/wsbridge/bridge/handover"
 	"github.com/wsbridge/wsbridge/bridge/http1"
 	"github.com/wsbridge/wsbridge/bridge/poll"
 )
@@ -35,13 +36,30 @@ func (s *Server) handle(conn net.Conn) {
 		return
 	}
 	peer := http1.Peer{Remote: conn.RemoteAddr(), Local: conn.LocalAddr()}
+	n, handed := 0, false
+	if h, ok := conn.(*handover.Conn); ok {
+		// A web server parsed the request and handed the connection
+		// over: its head is read from the message, as if from the
+		// socket, and the connection ends with this request (the
+		// client's next one is the web server's to answer).
+		r := h.Handed()
+		s.log.Debug("handed over", "remote", conn.RemoteAddr(), "by", r.Script)
+		peer.Secure = r.Secure
+		if len(r.Head) > len(buf) {
+			s.refuseHead(conn, http1.ErrHeadTooLarge)
+			s.handshaking(conn, false)
+			s.connDone()
+			return
+		}
+		n, handed = copy(buf, r.Head), true
+	}
 	// A connection carries plain requests, kept alive, until one is an
 	// upgrade; n bytes of the next request may be read already. Between
 	// requests it may idle for idleTimeout; every head, the first or a
 	// later one, must then arrive whole within HandshakeTimeout of its
 	// first byte, or a slowloris client could hold a connection for the
 	// idle timeout at each request.
-	n, keptAlive := 0, false
+	keptAlive := false
 	for {
 		var err error
 		if keptAlive && n == 0 {
@@ -72,6 +90,7 @@ func (s *Server) handle(conn net.Conn) {
 			s.refuseHead(conn, err)
 			break
 		}
+		req.Close = req.Close || handed
 		var extra []byte // what arrived after the head
 		if m > hl {
 			extra = bytes.Clone(buf[hl:m])
@@ -80,7 +99,7 @@ func (s *Server) handle(conn net.Conn) {
 		case takenConn:
 			return // the connection is a client's now: it calls connDone
 		case keepConn:
-			if s.isStopping() {
+			if s.isStopping() || handed {
 				break
 			}
 			n, keptAlive = copy(buf, buf[hl:m]), true

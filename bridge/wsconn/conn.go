@@ -38,7 +38,8 @@ type Conn struct {
 	conn    net.Conn
 	cfg     *Config
 	pr      poll.Reader
-	pending []byte // bytes that arrived with the handshake, read first
+	wrc     syscall.RawConn // what writev(2) writes to; nil: write through conn
+	pending []byte          // bytes that arrived with the handshake, read first
 
 	wmu       sync.Mutex // serialises frames on the wire
 	wbroken   bool       // a write failed part-way: no more frames fit
@@ -80,7 +81,29 @@ func (c *Conn) Ended() transport.CloseError {
 // New returns the WebSocket connection of conn, whose handshake is done;
 // pending holds bytes that arrived after the request head, read first.
 func New(conn net.Conn, cfg *Config, pending []byte) *Conn {
-	return &Conn{conn: conn, cfg: cfg, pr: poll.NewReader(conn, cfg.ReadBuffer), pending: pending}
+	c := &Conn{conn: conn, cfg: cfg, pr: poll.NewReader(conn, cfg.ReadBuffer), pending: pending}
+	c.wrc = writeDescriptor(conn, c.pr)
+	return c
+}
+
+// writeDescriptor returns the descriptor frames may be written to with
+// writev(2): the one read from, unless the connection writes elsewhere
+// (the pipes a web server relays: it says so with WriteSyscallConn) or
+// is layered on it (TLS: the records must go through the connection).
+func writeDescriptor(conn net.Conn, pr poll.Reader) syscall.RawConn {
+	if w, ok := conn.(interface {
+		WriteSyscallConn() (syscall.RawConn, error)
+	}); ok {
+		rc, err := w.WriteSyscallConn()
+		if err != nil {
+			return nil
+		}
+		return rc
+	}
+	if pr.Layered() {
+		return nil
+	}
+	return pr.RawConn()
 }
 
 // recvState is the input side's frame and message state. It lives in the

@@ -110,13 +110,14 @@ func (c *Conn) CountOut(n int64)                   { c.bytesOut.Add(n) }
 // returns poll.ErrWouldBlock, with what the socket took, unless it took
 // all.
 //
-// Only a connection that is its own descriptor (TCP) is written with
-// writev(2). Through a layered one (TLS) a write that the socket cuts
-// short would break the records, so it is never tried without wait: the
-// member's drain writes it through the connection.
+// Only a connection with a descriptor to write to (TCP, a web server's
+// pipe) is written with writev(2). Through a layered one (TLS) a write
+// that the socket cuts short would break the records, so it is never
+// tried without wait: the member's drain writes it through the
+// connection.
 func (c *Conn) WriteLocked(iov [][]byte, wait bool) (int, error) {
-	rc := c.pr.RawConn()
-	if rc == nil || c.pr.Layered() {
+	rc := c.wrc
+	if rc == nil {
 		if !wait {
 			return 0, poll.ErrWouldBlock // the drain writes it
 		}

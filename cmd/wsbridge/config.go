@@ -344,6 +344,7 @@ func (fc *fileConfig) mergeDaemon(fs *flag.FlagSet, set map[string]bool) error {
 			}
 			continue
 		}
+		set[s.key] = true // the file set it: as the command line would
 		for _, t := range fc.daemon {
 			if t.key == s.key {
 				if err := setKey(fs, mine, t.value); err != nil {

@@ -26,6 +26,10 @@ type config struct {
 	// runtime's soft memory limit (see setMemory).
 	memoryLimit int64
 	bridge      bridge.Options
+	// handover is the hand-over socket, nil for none; handoverOnly says
+	// it is the daemon's only listener.
+	handover     *handoverConfig
+	handoverOnly bool
 }
 
 // listFlag collects a flag given several times.
@@ -111,6 +115,7 @@ type daemonFlags struct {
 	logLevel, staticDir                         string
 	pingInterval, pingTimeout, handshakeTimeout time.Duration
 	memoryLimit                                 sizeFlag
+	handover                                    handoverFlags
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
@@ -132,6 +137,7 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&d.devConsole, "devconsole", false, "")
 	fs.BoolVar(&d.demo, "demo", false, "")
 	fs.Var(&d.memoryLimit, "memory-limit", "")
+	d.handover.register(fs)
 }
 
 // apply checks d and sets what it says in c.
@@ -416,6 +422,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		eps = append(eps, ep)
 	}
 	if err := d.apply(&c); err != nil {
+		return c, err
+	}
+	if err := d.handover.apply(&c, set); err != nil {
 		return c, err
 	}
 	c.bridge.Endpoints = eps

@@ -28,6 +28,10 @@ import (
 var version = "dev"
 
 func main() {
+	if handOver, ok := handOverCommand(os.Args, os.Getenv); ok {
+		// Run by a web server as a CGI: hand the connection over, exit.
+		os.Exit(handOver(os.Stderr))
+	}
 	c, err := parseFlags(os.Args[1:], os.Stdout)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -91,10 +95,17 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 		return err
 	}
 	addrs := c.addresses
-	if len(addrs) == 0 {
+	if len(addrs) == 0 && !c.handoverOnly {
 		addrs = []string{""}
 	}
 	var listeners []net.Listener
+	if c.handover != nil {
+		l, err := listenHandover(c.handover, log)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, l)
+	}
 	for _, a := range addrs {
 		hostPort := net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(c.port))
 		l, err := net.Listen("tcp", hostPort)

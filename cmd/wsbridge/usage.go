@@ -40,6 +40,19 @@ The daemon (in a config file: keys at the top):
   --memory-limit=SIZE         the Go runtime's soft memory limit, e.g. 24MiB
                               (default: none, or GOMEMLIMIT; not both)
 
+Taking over connections from a web server (boa, lighttpd: README, "Deploy on a board"):
+  --handover=PATH             also take connections that a web server's CGI hands
+                              over on the unix socket PATH; without --port or
+                              --address, listen on PATH alone
+  --handover-mode=MODE        the socket's permissions (default 0660)
+  --handover-owner=USER[:GROUP]  the socket's owner (the web server's user)
+  --handover-allow=WHO,...    who may hand over: users, uids, :groups, :gids
+                              (default: root, this user, --handover-owner's)
+  wsbridge --handover-send=PATH [--handover-timeout=5s]
+                              the hand-over program, run by the web server as a
+                              CGI; also run as a name starting with nph- (socket:
+                              $WSBRIDGE_HANDOVER, else /run/wsbridge.sock)
+
 The endpoint (in a config file: keys of an [endpoint] section):
   --dir=DIR                 * instead of COMMAND: each executable file of DIR
                               is an endpoint, /x.sh/more runs DIR/x.sh with
