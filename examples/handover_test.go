@@ -300,7 +300,7 @@ func TestHandoverProgram(t *testing.T) {
 		for _, f := range recvMsg(t, msgs).Files {
 			f.Close() // as the daemon does after its 400
 		}
-		if r.code != 1 || !strings.Contains(r.stderr, "refused the connection: peer uid 33 not allowed") {
+		if r.code != 1 || !strings.Contains(r.stderr, "refused the request: peer uid 33 not allowed") {
 			t.Errorf("after ERR: exit %d, stderr %q; want 1 and the reason", r.code, r.stderr)
 		}
 		// The daemon answers the client itself on ERR: nothing from us.
@@ -310,9 +310,27 @@ func TestHandoverProgram(t *testing.T) {
 		}
 	})
 
+	t.Run("denied", func(t *testing.T) {
+		sock, msgs := fakeDaemon(t, "DENY user 33 (group 33) may not hand over to this daemon")
+		client, fd1 := tcpPair(t)
+		r := runHandover(t, bin, cgiEnv(sock), devNull(t), fd1)
+		for _, f := range recvMsg(t, msgs).Files {
+			f.Close() // DENY: the daemon keeps nothing
+		}
+		fd1.Close()
+		got, _ := io.ReadAll(client)
+		body := "503 Service Unavailable: wsbridge refused the hand-over of this request (the web server's error log says why)\n"
+		if !strings.HasPrefix(string(got), "HTTP/1.0 503 Service Unavailable\r\n") || !strings.HasSuffix(string(got), "\r\n\r\n"+body) {
+			t.Errorf("after DENY the client got %q, want a 503 with body %q", got, body)
+		}
+		if r.code != 1 || !strings.Contains(r.stderr, "refused the hand-over: user 33 (group 33) may not") {
+			t.Errorf("after DENY: exit %d, stderr %q; want 1 and the reason", r.code, r.stderr)
+		}
+	})
+
 	noDaemon := func(t *testing.T, bin, sock string) {
 		t.Helper()
-		body := "the wsbridge daemon is not running at " + sock + "\n"
+		body := "503 Service Unavailable: the wsbridge daemon is not running at " + sock + " (or does not answer)\n"
 		client, fd1 := tcpPair(t)
 		r := runHandover(t, bin, cgiEnv(sock), devNull(t), fd1)
 		fd1.Close()

@@ -17,8 +17,10 @@
  * query string holds no '=': a CGI server then passes the query's words as
  * arguments (RFC 3875 4.4), and a client must not choose the socket.
  *
- * Exit 0 once the daemon answered OK (it owns the connection now); 1 when
- * it refused (reason on stderr) or was not there (503 to the client).
+ * The daemon answers OK (it owns the connection now: exit 0), ERR (it
+ * took the connection and answered the client: the reason on stderr, exit
+ * 1) or DENY (this user may not hand over: 503 to the client, the reason
+ * on stderr, exit 1). No daemon, or no answer in 5 s: 503 saying so.
  */
 #define _DEFAULT_SOURCE /* CMSG_SPACE, CMSG_LEN */
 
@@ -117,32 +119,34 @@ static void write_all(const char *s, size_t n)
 }
 
 /* answer sends the client a short text response of our own: a full
- * HTTP/1.0 response on a socket (nph-), the CGI Status form on a pipe. */
-static void answer(int fd1_is_socket, const char *status, const char *body)
+ * HTTP/1.0 response on a socket (nph-), the CGI Status form on a pipe. The
+ * body starts with the status, as the wsbridge binary's does. */
+static void answer(int fd1_is_socket, const char *status, const char *why)
 {
-	char head[256];
-	int n;
+	char head[256], body[sizeof ((struct sockaddr_un *)0)->sun_path + 256];
+	int n, b;
 
-	if (fd1_is_socket)
-		n = snprintf(head, sizeof head,
-			"HTTP/1.0 %s\r\nContent-Type: text/plain\r\n"
-			"Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			status, strlen(body));
-	else
-		n = snprintf(head, sizeof head,
-			"Status: %s\r\nContent-Type: text/plain\r\n\r\n", status);
+	b = snprintf(body, sizeof body, "%s: %s\n", status, why);
+	if (b < 0 || (size_t)b >= sizeof body)
+		return;
+	n = snprintf(head, sizeof head, "%s %s\r\n%s"
+		"Content-Type: text/plain; charset=utf-8\r\n"
+		"Content-Length: %d\r\nRetry-After: 5\r\n\r\n",
+		fd1_is_socket ? "HTTP/1.0" : "Status:", status,
+		fd1_is_socket ? "Connection: close\r\n" : "", b);
 	if (n < 0 || (size_t)n >= sizeof head)
 		return;
 	write_all(head, (size_t)n);
-	write_all(body, strlen(body));
+	write_all(body, (size_t)b);
 }
 
-/* unreachable answers 503 and logs one line: the daemon is not there. */
+/* unreachable answers 503 and logs one line: the daemon is not there, or
+ * did not answer in time. */
 static int unreachable(int fd1_is_socket, const char *path, const char *why)
 {
 	char body[sizeof ((struct sockaddr_un *)0)->sun_path + 128];
 
-	snprintf(body, sizeof body, "the wsbridge daemon is not running at %s\n", path);
+	snprintf(body, sizeof body, "the wsbridge daemon is not running at %s (or does not answer)", path);
 	answer(fd1_is_socket, "503 Service Unavailable", body);
 	fprintf(stderr, "wsbridge-handover: the wsbridge daemon is not running at %s: %s\n", path, why);
 	return 1;
@@ -177,7 +181,8 @@ int main(int argc, char **argv)
 	struct pollfd p;
 	int fds[2] = { 0, 1 }, nfds, fd1_is_socket, s;
 	char reply[512];
-	ssize_t n;
+	ssize_t n, sent_n;
+	int send_errno;
 	long len;
 
 	/* A client that left must not kill us mid-answer. */
@@ -199,7 +204,7 @@ int main(int argc, char **argv)
 
 	len = build(msg);
 	if (len < 0) {
-		answer(fd1_is_socket, "400 Bad Request", "request headers too large\n");
+		answer(fd1_is_socket, "400 Bad Request", "the request's headers are too large to hand over");
 		fprintf(stderr, "wsbridge-handover: the request's variables exceed %d bytes\n", MAX_MESSAGE);
 		return 1;
 	}
@@ -225,28 +230,41 @@ int main(int argc, char **argv)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
 	memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-	while ((n = sendmsg(s, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+	while ((sent_n = sendmsg(s, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
-	if (n < 0)
-		return unreachable(fd1_is_socket, path, strerror(errno));
+	send_errno = errno;
 
+	/* Even when the message could not go, a daemon that refused us may
+	 * have answered why. */
 	p.fd = s;
 	p.events = POLLIN;
-	while ((n = poll(&p, 1, WSBRIDGE_HANDOVER_TIMEOUT_MS)) < 0 && errno == EINTR)
+	while ((n = poll(&p, 1, sent_n < 0 ? 0 : WSBRIDGE_HANDOVER_TIMEOUT_MS)) < 0 && errno == EINTR)
 		;
-	if (n <= 0)
-		return unreachable(fd1_is_socket, path, n == 0 ? "no answer in time" : strerror(errno));
-	while ((n = recv(s, reply, sizeof reply - 1, 0)) < 0 && errno == EINTR)
-		;
-	if (n <= 0)
-		return unreachable(fd1_is_socket, path, n < 0 ? strerror(errno) : "closed without an answer");
+	if (n > 0)
+		while ((n = recv(s, reply, sizeof reply - 1, 0)) < 0 && errno == EINTR)
+			;
+	if (n <= 0) {
+		if (sent_n < 0)
+			return unreachable(fd1_is_socket, path, strerror(send_errno));
+		return unreachable(fd1_is_socket, path,
+			n == 0 ? "no answer in time or closed without one" : strerror(errno));
+	}
 	reply[n] = '\0';
 	if (strcmp(reply, "OK") == 0)
 		return 0;
-	/* ERR: the daemon has answered the client already. */
-	if (strncmp(reply, "ERR ", 4) == 0)
-		fprintf(stderr, "wsbridge-handover: the wsbridge daemon at %s refused the connection: %s\n", path, reply + 4);
+	if (strncmp(reply, "ERR ", 4) == 0) {
+		/* The daemon took the connection and answered the client. */
+		fprintf(stderr, "wsbridge-handover: the wsbridge daemon at %s refused the request: %s\n", path, reply + 4);
+		return 1;
+	}
+	/* DENY (this user may not hand over) or an answer we do not know:
+	 * the connection is still ours to answer. The reason is for the
+	 * web server's log, not the client. */
+	if (strncmp(reply, "DENY ", 5) == 0)
+		fprintf(stderr, "wsbridge-handover: the wsbridge daemon at %s refused the hand-over: %s\n", path, reply + 5);
 	else
 		fprintf(stderr, "wsbridge-handover: the wsbridge daemon at %s answered %.80s\n", path, reply);
+	answer(fd1_is_socket, "503 Service Unavailable",
+		"wsbridge refused the hand-over of this request (the web server's error log says why)");
 	return 1;
 }
