@@ -173,6 +173,12 @@ func handOverCommand(args []string, getenv func(string) string) (run func(stderr
 	name := filepath.Base(args[0])
 	socket, timeout := "", handover.DefaultTimeout
 	switch {
+	case strings.HasPrefix(name, "nph-") || strings.HasPrefix(name, "wsbridge-handover"):
+		// Arguments are ignored: boa makes a query with no '=' into
+		// arguments, which would let a client choose the socket.
+		if socket = getenv("WSBRIDGE_HANDOVER"); socket == "" {
+			socket = handover.DefaultSocket
+		}
 	case len(args) > 1 && (strings.HasPrefix(args[1], "--handover-send") || strings.HasPrefix(args[1], "-handover-send")):
 		fs := flag.NewFlagSet("wsbridge --handover-send", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -183,10 +189,6 @@ func handOverCommand(args []string, getenv func(string) string) (run func(stderr
 				fmt.Fprintln(stderr, "wsbridge: usage: wsbridge --handover-send=SOCKET [--handover-timeout=5s] (run as a CGI by the web server)")
 				return 2
 			}, true
-		}
-	case strings.HasPrefix(name, "nph-") || strings.HasPrefix(name, "wsbridge-handover"):
-		if socket = getenv("WSBRIDGE_HANDOVER"); socket == "" {
-			socket = handover.DefaultSocket
 		}
 	default:
 		return nil, false

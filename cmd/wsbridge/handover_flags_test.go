@@ -42,7 +42,7 @@ func TestHandoverFlagErrors(t *testing.T) {
 		})
 	}
 	// A socket path taken by a live daemon is refused at start.
-	d := startHandoverDaemon(t, sock)
+	d := startBareHandoverDaemon(t, sock)
 	out, err := exec.Command(bridgeBin, "--handover="+sock, childBin, "echo").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "is serving "+sock) {
 		t.Errorf("a second daemon on %s: %v, %q: want a refusal", sock, err, out)
@@ -50,9 +50,9 @@ func TestHandoverFlagErrors(t *testing.T) {
 	d.Process.Signal(syscall.SIGTERM)
 }
 
-// startHandoverDaemon runs wsbridge on the hand-over socket alone and
+// startBareHandoverDaemon runs wsbridge on the hand-over socket alone and
 // returns once it takes hand-overs.
-func startHandoverDaemon(t *testing.T, sock string, args ...string) *exec.Cmd {
+func startBareHandoverDaemon(t *testing.T, sock string, args ...string) *exec.Cmd {
 	t.Helper()
 	log := &wstest.Buffer{}
 	cmd := exec.Command(bridgeBin, append(append([]string{"--handover=" + sock, "--loglevel=debug"}, args...), childBin, "echo")...)
@@ -86,7 +86,7 @@ func TestHandoverSocketMode(t *testing.T) {
 	if root {
 		args = append(args, "--handover-owner=65534:65534") // nobody, nogroup
 	}
-	startHandoverDaemon(t, sock, args...)
+	startBareHandoverDaemon(t, sock, args...)
 	fi, err := os.Stat(sock)
 	if err != nil {
 		t.Fatal(err)
