@@ -300,28 +300,6 @@ func closeOf(t *testing.T, url string) (websocket.StatusCode, string) {
 	return code, reason
 }
 
-// waitNoChildren waits until the web server has no child left, zombies
-// included: the hand-over program exits once the daemon has the
-// connection, and the server reaps it.
-func waitNoChildren(t *testing.T, w *webServer) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		kids := proctest.ChildrenOf(w.PID)
-		if len(kids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			var desc []string
-			for _, k := range kids {
-				desc = append(desc, fmt.Sprintf("pid %d state %c", k.PID, k.State))
-			}
-			t.Fatalf("the web server (pid %d) still has children 5 s after the hand-over: %s", w.PID, strings.Join(desc, ", "))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 const boaPage = "<p>the page beside the socket</p>\n"
 
 func TestBoaHandover(t *testing.T) {
@@ -339,7 +317,7 @@ func TestBoaHandover(t *testing.T) {
 			}
 			// While the session runs, the hand-over program is gone
 			// and reaped: it does not stay for the session.
-			echoSession(t, b, "ws://"+w.Addr+"/cgi-bin/nph-ws/echo", func() { waitNoChildren(t, w) })
+			echoSession(t, b, "ws://"+w.Addr+"/cgi-bin/nph-ws/echo", func() { waitNoChildren(t, w.PID) })
 		})
 	}
 }
@@ -388,7 +366,7 @@ func TestBoaHandoverShared(t *testing.T) {
 			if got, _ := os.ReadFile(pids); strings.Count(string(got), "\n") != 1 {
 				t.Errorf("the child started %d times (pids %q), want once", strings.Count(string(got), "\n"), got)
 			}
-			waitNoChildren(t, w)
+			waitNoChildren(t, w.PID)
 		})
 	}
 }
@@ -436,7 +414,7 @@ func TestBoaHandoverNoDaemon(t *testing.T) {
 			if n := countLines(w.Log(), sock); n != 1 {
 				t.Errorf("%d lines of boa's log name the socket, want 1:\n%s", n, w.Log())
 			}
-			waitNoChildren(t, w)
+			waitNoChildren(t, w.PID)
 		})
 	}
 }
@@ -484,7 +462,7 @@ func TestBoaHandoverRefusedPeer(t *testing.T) {
 			if len(b.Records("session")) != 0 {
 				t.Errorf("a refused peer got a session: %v", b.Records("session"))
 			}
-			waitNoChildren(t, w)
+			waitNoChildren(t, w.PID)
 		})
 	}
 }
@@ -500,7 +478,7 @@ func TestLighttpdHandover(t *testing.T) {
 			if code, body := httpGet(t, w.URL("/index.html")); code != 200 || body != boaPage {
 				t.Errorf("GET /index.html from lighttpd: %d %q, want 200 and the page", code, body)
 			}
-			echoSession(t, b, "ws://"+w.Addr+"/ws/echo", func() { waitNoChildren(t, w) })
+			echoSession(t, b, "ws://"+w.Addr+"/ws/echo", func() { waitNoChildren(t, w.PID) })
 		})
 	}
 }
