@@ -19,6 +19,7 @@ func TestLayout(t *testing.T) {
 	const mod = "github.com/wsbridge/wsbridge/"
 	allowed := map[string][]string{
 		"bridge/http1":            nil,
+		"bridge/backend":          {"bridge/http1"},
 		"bridge/poll":             nil,
 		"bridge/transport":        {"framing"},
 		"bridge/stdio":            {"bridge/poll", "framing"},
