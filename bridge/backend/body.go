@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/http1"
@@ -32,9 +33,8 @@ type clientSide struct {
 	done    chan struct{}
 
 	// Set by the goroutine, read once done is closed.
-	bodyDone  bool // the request body, if any, went to the backend whole
-	pipelined bool // a byte of a next request was read: the connection must end
-	gone      bool // the client went away, or stalled mid-body
+	bodyDone bool // the request body, if any, went to the backend whole
+	gone     bool // the client went away, or stalled mid-body
 }
 
 // startClient starts the goroutine; sent is the start of a Content-Length
@@ -62,18 +62,41 @@ func (c *clientSide) run(length int64, chunked bool, sent []byte) {
 		}
 	}
 	c.bodyDone = true
-	var one [1]byte
 	if !c.deadline(time.Time{}) {
 		return
 	}
-	n, _ := c.conn.Read(one[:])
-	switch {
-	case n > 0:
-		c.pipelined = true
-	case !c.isStopped():
+	if left, ok := peekGone(c.conn); ok && left && !c.isStopped() {
 		c.gone = true
 		_ = c.bc.Close()
 	}
+}
+
+// peekGone waits until the client's connection is readable and reports
+// whether it ended (EOF or an error), without taking a byte of what the
+// client sent: a next request, sent as soon as the response arrived,
+// stays for the server to read. ok is false when conn is not a socket,
+// or the wait was cut by stop.
+func peekGone(conn net.Conn) (left, ok bool) {
+	sc, isSock := conn.(syscall.Conn)
+	if !isSock {
+		return false, false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false, false
+	}
+	var one [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EINTR):
+			return false // not readable yet: wait
+		case rerr != nil || n == 0:
+			left = true
+		}
+		return true
+	})
+	return left, err == nil
 }
 
 // stop ends the goroutine and reports whether the client went away.

@@ -227,7 +227,7 @@ func (x *exchange) relay(bc net.Conn, mayRetry bool) (keep, again bool) {
 	} else {
 		f.put(bc)
 	}
-	return keep && x.client.bodyDone && !x.client.pipelined, false
+	return keep && x.client.bodyDone, false
 }
 
 // readResponse reads a response head, skipping interim 1xx answers (the
