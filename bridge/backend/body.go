@@ -65,25 +65,27 @@ func (c *clientSide) run(length int64, chunked bool, sent []byte) {
 	if !c.deadline(time.Time{}) {
 		return
 	}
-	if left, ok := peekGone(c.conn); ok && left && !c.isStopped() {
+	// A wait cut but not by stop is the server's shutdown (see
+	// Server.closeAll): the backend's answer is not waited for either.
+	if peekGone(c.conn) && !c.isStopped() {
 		c.gone = true
 		_ = c.bc.Close()
 	}
 }
 
 // peekGone waits until the client's connection is readable and reports
-// whether it ended (EOF or an error), without taking a byte of what the
-// client sent: a next request, sent as soon as the response arrived,
-// stays for the server to read. ok is false when conn is not a socket,
-// or the wait was cut by stop.
-func peekGone(conn net.Conn) (left, ok bool) {
+// whether it ended (EOF, an error, its read deadline), without taking a
+// byte of what the client sent: a next request, sent as soon as the
+// response arrived, stays for the server to read. A conn that is not a
+// socket is not watched: false at once.
+func peekGone(conn net.Conn) (left bool) {
 	sc, isSock := conn.(syscall.Conn)
 	if !isSock {
-		return false, false
+		return false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return false, false
+		return false
 	}
 	var one [1]byte
 	err = raw.Read(func(fd uintptr) bool {
@@ -96,7 +98,7 @@ func peekGone(conn net.Conn) (left, ok bool) {
 		}
 		return true
 	})
-	return left, err == nil
+	return left || err != nil
 }
 
 // stop ends the goroutine and reports whether the client went away.

@@ -447,6 +447,32 @@ func TestForwardPost(t *testing.T) {
 	}
 }
 
+func TestForwardUnix(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/httpd.sock"
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nunix")
+		}
+	}()
+	front := startFront(t, newForwarder(t, "unix:"+path, Options{}))
+	c := dial(t, front)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "unix" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+}
+
 func TestParseAddr(t *testing.T) {
 	for _, tc := range []struct{ in, network string }{
 		{"127.0.0.1:8081", "tcp"}, {"[::1]:80", "tcp"}, {"localhost:80", "tcp"}, {"unix:/run/httpd.sock", "unix"},

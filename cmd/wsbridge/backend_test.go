@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,5 +331,35 @@ func TestBackendFlagErrors(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || strings.TrimSpace(string(out)) != "wsbridge: "+tc.want {
 			t.Errorf("%s: exit %v, output %q; want status 2 and %q", tc.arg, err, out, tc.want)
 		}
+	}
+}
+
+// TestBackendShutdown checks a request waiting on the backend does not
+// hold the daemon's shutdown: it ends with the other connections.
+func TestBackendShutdown(t *testing.T) {
+	w, docroot := startBusyboxBackend(t)
+	b := startBridge(t, "--config="+recipeConf(t, w.Addr, "60s"))
+	flag := filepath.Join(docroot, "flag-shutdown")
+	defer os.WriteFile(flag, nil, 0o644)
+	c := wstest.MustDialTCP(t, b.Addr, wstest.Options{})
+	defer c.Conn.Close()
+	if _, err := io.WriteString(c.Conn, "GET /cgi-bin/hang.cgi?"+flag+" HTTP/1.1\r\nHost: "+b.Addr+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(flag + ".started"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hanging CGI did not start")
+		}
+	}
+	start := time.Now()
+	b.Signal(syscall.SIGTERM)
+	if err := b.Wait(10 * time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("shutdown took %v with a request waiting on the backend", took)
 	}
 }
