@@ -116,8 +116,12 @@ func (f *Forwarder) Forward(conn net.Conn, req *http1.Request, extra []byte) (ke
 		// where extra still is: extra may be a pipelined request,
 		// but not a body.
 		keep: req.ProtoAtLeast(1, 1) && !req.Close && (len(extra) == 0 || !req.HasBody())}
-	if req.BadLength {
+	switch {
+	case req.BadLength:
 		return x.answer(http.StatusBadRequest, "malformed request: bad Content-Length")
+	case req.Method == "CONNECT":
+		// A tunnel is no request a web server behind answers.
+		return x.answer(http.StatusMethodNotAllowed, "405 Method Not Allowed: CONNECT")
 	}
 	if req.HasBody() {
 		x.expect()
@@ -294,18 +298,22 @@ func (x *exchange) answer(status int, reason string) bool {
 }
 
 // hopByHop are the fields that describe one connection, not the message
-// (RFC 9110 7.6.1), and the ones the bridge sets itself.
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Content-Length", "Host", "Expect",
+// (RFC 9110 7.6.1), and Content-Length, which the framing sets.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}
+
+// ownRequest are the request fields the bridge writes itself, or answers.
+var ownRequest = []string{"Host", "Expect",
 	// The client is not a trusted proxy: what it says of itself goes.
 	"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded"}
 
-// dropped reports whether a field named name is not relayed: a hop-by-hop
-// field, or one a Connection field names.
-func dropped(name string, fields [][2]string) bool {
-	for _, h := range hopByHop {
-		if strings.EqualFold(name, h) {
-			return true
+// dropped reports whether a field named name is not relayed: one of
+// names, or one a Connection field of fields names.
+func dropped(name string, fields [][2]string, names ...[]string) bool {
+	for _, list := range names {
+		for _, h := range list {
+			if strings.EqualFold(name, h) {
+				return true
+			}
 		}
 	}
 	for _, f := range fields {
@@ -334,7 +342,7 @@ func (x *exchange) requestHead(body []byte) []byte {
 	b := make([]byte, 0, 512)
 	b = append(b, req.Method+" "+target+" HTTP/1.1\r\nHost: "+host+"\r\n"...)
 	for _, f := range req.Fields {
-		if !dropped(f[0], req.Fields) {
+		if !dropped(f[0], req.Fields, hopByHop, ownRequest) {
 			b = append(b, f[0]+": "+f[1]+"\r\n"...)
 		}
 	}
@@ -377,7 +385,7 @@ func (x *exchange) responseHead(resp *http1.Response, fr framing, keep bool) []b
 	b = strconv.AppendInt(b, int64(resp.Status), 10)
 	b = append(b, " "+resp.Reason+"\r\n"...)
 	for _, f := range resp.Fields {
-		if !dropped(f[0], resp.Fields) || strings.EqualFold(f[0], "Host") {
+		if !dropped(f[0], resp.Fields, hopByHop) {
 			b = append(b, f[0]+": "+f[1]+"\r\n"...)
 		}
 	}

@@ -447,6 +447,28 @@ func TestForwardPost(t *testing.T) {
 	}
 }
 
+// TestForwardRefused checks what never reaches the backend: a tunnel, a
+// body whose length does not parse.
+func TestForwardRefused(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, func(c net.Conn, r *http.Request, _ []byte) bool {
+		t.Errorf("backend got %s %s", r.Method, r.RequestURI)
+		return false
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	for req, status := range map[string]int{
+		"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n":            http.StatusMethodNotAllowed,
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n": http.StatusBadRequest,
+	} {
+		c := dial(t, front)
+		c.send(req)
+		if resp, _ := c.read("GET"); resp.StatusCode != status {
+			t.Errorf("%q: %d, want %d", req, resp.StatusCode, status)
+		}
+		c.closed()
+	}
+}
+
 func TestForwardUnix(t *testing.T) {
 	t.Parallel()
 	path := t.TempDir() + "/httpd.sock"
