@@ -4,8 +4,11 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/wsbridge/wsbridge/bridge/backend"
+	"github.com/wsbridge/wsbridge/bridge/handover"
 	"github.com/wsbridge/wsbridge/bridge/http1"
 )
 
@@ -20,8 +23,10 @@ const (
 
 // dispatch answers one request, the chain a reader follows top to
 // bottom: the Host check, then a WebSocket upgrade, then (next: the
-// fallback transports, Server-Sent Events and long polling) the pages
-// (demo, static files, console) and the 426 or 404 they end with.
+// fallback transports, Server-Sent Events and long polling) the web
+// server behind (--http-backend) or the pages (demo, static files,
+// console) and the 426 or 404 they end with. An upgrade to a path no
+// endpoint serves gets the upgrade's 404 either way.
 func (s *Server) dispatch(conn net.Conn, req *http1.Request, extra []byte) outcome {
 	if err := s.hosts.check(req.Host); err != nil {
 		if errors.Is(err, errHostBad) {
@@ -38,6 +43,14 @@ func (s *Server) dispatch(conn net.Conn, req *http1.Request, extra []byte) outco
 		s.handshaking(conn, false)
 		s.upgrade(conn, req, extra)
 		return takenConn
+	case s.backend != nil && !isHandedOver(conn):
+		// (A request a web server handed over came from the backend:
+		// sent back there it would be handed over again.)
+		_ = conn.SetDeadline(time.Time{})
+		if s.backend.Forward(conn, req, extra) {
+			return keepConn
+		}
+		return closeConn
 	default:
 		_ = conn.SetDeadline(time.Time{})
 		if s.site.Answer(conn, req) {
@@ -45,4 +58,26 @@ func (s *Server) dispatch(conn net.Conn, req *http1.Request, extra []byte) outco
 		}
 		return closeConn
 	}
+}
+
+func isHandedOver(conn net.Conn) bool {
+	_, ok := conn.(*handover.Conn)
+	return ok
+}
+
+// newBackend returns the forwarder to opts.HTTPBackend, nil when none is
+// set. The pages are not served then; it says so when some were asked for.
+func (s *Server) newBackend() (*backend.Forwarder, error) {
+	opts := s.opts
+	if opts.HTTPBackend == "" {
+		return nil, nil
+	}
+	if opts.Demo || opts.DevConsole || opts.StaticDir != "" {
+		s.log.Warn("--http-backend is set: the demo page, the console and the static directory are not served; the backend answers every plain request",
+			"backend", opts.HTTPBackend)
+	}
+	return backend.New(backend.Options{
+		Addr: opts.HTTPBackend, Timeout: opts.HTTPBackendTimeout, MaxBody: opts.HTTPBackendMaxBody,
+		Header: append(slices.Clone(s.hdrAll), s.hdrHTTP...), Log: s.log,
+	})
 }

@@ -20,6 +20,7 @@ func TestLayout(t *testing.T) {
 	allowed := map[string][]string{
 		"bridge/http1":            nil,
 		"bridge/handover":         nil,
+		"bridge/backend":          {"bridge/http1"},
 		"bridge/poll":             nil,
 		"bridge/transport":        {"framing"},
 		"bridge/stdio":            {"bridge/poll", "framing"},

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wsbridge/wsbridge/bridge/backend"
 	"github.com/wsbridge/wsbridge/bridge/pages"
 )
 
@@ -58,6 +59,14 @@ type Options struct {
 	// try the endpoint from a browser (--devconsole).
 	DevConsole bool
 
+	// HTTPBackend, when set, is the web server that answers every request
+	// but the WebSocket upgrades, on the same port (--http-backend):
+	// "host:port" or "unix:/path". Demo, DevConsole and StaticDir are then
+	// not served: the backend serves the pages.
+	HTTPBackend        string
+	HTTPBackendTimeout time.Duration // the backend's response head, then each body read; 0: 60s
+	HTTPBackendMaxBody int64         // a chunked request body, buffered for the backend; 0: 1 MiB
+
 	ServerSoftware string       // SERVER_SOFTWARE for children; "": "wsbridge"
 	Logger         *slog.Logger // nil: slog.Default()
 }
@@ -103,6 +112,14 @@ func (opts Options) withDefaults() (Options, error) {
 	}
 	if pages.Minimal && (opts.Demo || opts.DevConsole || opts.StaticDir != "") {
 		return opts, errMinimal
+	}
+	if opts.HTTPBackend != "" {
+		if _, _, err := backend.ParseAddr(opts.HTTPBackend); err != nil {
+			return opts, fmt.Errorf("HTTP backend %w", err)
+		}
+		if opts.HTTPBackendTimeout < 0 || opts.HTTPBackendMaxBody < 0 {
+			return opts, errors.New("HTTP backend limits must not be negative")
+		}
 	}
 	if opts.StaticDir != "" {
 		abs, err := filepath.Abs(opts.StaticDir)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsbridge/wsbridge/bridge/backend"
 	"github.com/wsbridge/wsbridge/bridge/http1"
 	"github.com/wsbridge/wsbridge/bridge/modes"
 	"github.com/wsbridge/wsbridge/bridge/pages"
@@ -35,8 +36,9 @@ type Server struct {
 	// every answer but upgrades. nil when empty.
 	hdrAll, hdrWS, hdrHTTP []byte
 
-	site pages.Site  // answers what is not a WebSocket upgrade
-	host *modes.Host // what the modes run in; its Poller is set by Serve
+	site    pages.Site         // answers what is not a WebSocket upgrade
+	backend *backend.Forwarder // or, when set, forwards it (--http-backend)
+	host    *modes.Host        // what the modes run in; its Poller is set by Serve
 
 	liveMu   sync.Mutex
 	live     map[modes.Closer]struct{} // running sessions and CGI connections, closed at shutdown
@@ -83,6 +85,9 @@ func New(opts Options) (*Server, error) {
 		Demo: opts.Demo, Console: opts.DevConsole, StaticDir: opts.StaticDir,
 		Header: nonEmpty(opts.Header, opts.HeaderHTTP), Respond: s.respondPlain,
 		Endpoint: s.servesPath, Log: s.log,
+	}
+	if s.backend, err = s.newBackend(); err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
 	}
 	return s, nil
 }

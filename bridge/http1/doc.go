@@ -7,6 +7,8 @@
 // upgrade (Upgrade, which answers 101 or says why not) and the plain-HTTP
 // answers all read that value. Text and Reject write short answers that
 // close the connection; LingerClose closes it so the answer survives.
+// ParseResponse parses the response head of a web server the bridge
+// forwards to (--http-backend), strictly on what frames the body.
 //
 // It is a leaf: it imports nothing of the project.
 package http1

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/backend"
 	"github.com/wsbridge/wsbridge/procs"
 )
 
@@ -121,6 +122,9 @@ type daemonFlags struct {
 	pingInterval, pingTimeout, handshakeTimeout time.Duration
 	memoryLimit                                 sizeFlag
 	handover                                    handoverFlags
+	httpBackend                                 string
+	httpBackendTimeout                          time.Duration
+	httpBackendMaxBody                          sizeFlag
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
@@ -143,6 +147,10 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&d.demo, "demo", false, "")
 	fs.Var(&d.memoryLimit, "memory-limit", "")
 	d.handover.register(fs)
+	d.httpBackendMaxBody = 1 << 20
+	fs.StringVar(&d.httpBackend, "http-backend", "", "")
+	fs.DurationVar(&d.httpBackendTimeout, "http-backend-timeout", 60*time.Second, "")
+	fs.Var(&d.httpBackendMaxBody, "http-backend-max-body", "")
 }
 
 // apply checks d and sets what it says in c.
@@ -204,6 +212,18 @@ func (d *daemonFlags) apply(c *config) error {
 		return badFlag("staticdir", "--staticdir=%s: %v", d.staticDir, err)
 	}
 	b.StaticDir, b.DevConsole, b.Demo = d.staticDir, d.devConsole, d.demo
+	if d.httpBackend != "" {
+		if _, _, err := backend.ParseAddr(d.httpBackend); err != nil {
+			return badFlag("http-backend", "--http-backend=%s: %v", d.httpBackend, err)
+		}
+	}
+	switch {
+	case d.httpBackendTimeout <= 0:
+		return badFlag("http-backend-timeout", "--http-backend-timeout must be > 0")
+	case d.httpBackendMaxBody < 1:
+		return badFlag("http-backend-max-body", "--http-backend-max-body must be > 0")
+	}
+	b.HTTPBackend, b.HTTPBackendTimeout, b.HTTPBackendMaxBody = d.httpBackend, d.httpBackendTimeout, int64(d.httpBackendMaxBody)
 	return nil
 }
 

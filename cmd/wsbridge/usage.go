@@ -39,6 +39,14 @@ The daemon (in a config file: keys at the top):
   --demo                      serve a demo page at / that talks to COMMAND
   --memory-limit=SIZE         the Go runtime's soft memory limit, e.g. 24MiB
                               (default: none, or GOMEMLIMIT; not both)
+  --http-backend=HOST:PORT    forward every request but WebSocket upgrades to
+                              the web server at HOST:PORT (or unix:/path), e.g.
+                              the board's httpd; --demo, --devconsole and
+                              --staticdir are then not served
+  --http-backend-timeout=DUR  the backend must start its response, and then go
+                              on sending, within DUR (default 60s); else 504
+  --http-backend-max-body=SIZE  largest chunked request body, buffered for the
+                              backend (default 1MiB); larger: 413
 
 Taking over connections from a web server (boa, lighttpd: README, "Deploy on a board"):
   --handover=PATH             also take connections that a web server's CGI hands
