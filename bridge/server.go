@@ -139,6 +139,9 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 	accepting.Wait()
 	s.closeAll()
 	s.sessions.Wait()
+	if s.backend != nil {
+		s.backend.Close() // its idle connections to the web server
+	}
 	if s.host.Poller != nil {
 		s.host.Poller.Close()
 	}
