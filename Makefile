@@ -26,12 +26,16 @@ TEST_DEPS := websocketd python3-websockets node-ws gcc libc6-dev make busybox ch
 TEST_DEPS += systemd dash python3-kconfiglib
 # qemu-user-static: make test-cross runs the cross-built binaries under it.
 TEST_DEPS += qemu-user-static
+# The web servers the hand-over tests run wsbridge behind: lighttpd, and
+# boa, built from third_party's tarball with bison and flex (gcc, make and
+# busybox are above).
+TEST_DEPS += lighttpd bison flex
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test test-examples test-deps lint vet fmt-check staticcheck bench fuzz clean \
+.PHONY: help build handover run test test-examples test-deps lint vet fmt-check staticcheck bench fuzz clean \
 	bin/wsbridge examples/bin/greeter
 
 help: ## list the targets and the variables they take
@@ -48,6 +52,18 @@ bin/wsbridge:
 
 examples/bin/greeter:
 	$(GO) build -trimpath -o $@ ./examples/go/greeter
+
+# The hand-over program is the one a web server runs: static, so it runs
+# whatever libc the board's web server lives with (CC=musl-gcc: 38 KB
+# stripped, glibc's static stdio makes it 690 KB). WSBRIDGE_HANDOVER (make
+# WSBRIDGE_HANDOVER=/var/run/ws.sock) is the socket it uses when neither its
+# argument nor its environment names one.
+WSBRIDGE_HANDOVER ?= /run/wsbridge.sock
+handover: examples/bin/wsbridge-handover ## build the C hand-over program (static) for boa and lighttpd into examples/bin/
+
+examples/bin/wsbridge-handover: examples/c/wsbridge-handover.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -static -s -DWSBRIDGE_HANDOVER='"$(WSBRIDGE_HANDOVER)"' -o $@ $<
 
 examples/bin/%: examples/c/%.c examples/c/wsbridge.h
 	@mkdir -p $(@D)
