@@ -34,6 +34,9 @@ TEST_DEPS += qemu-user-static
 # boa, built from third_party's tarball with bison and flex (gcc, make and
 # busybox are above).
 TEST_DEPS += lighttpd bison flex
+# make bench's arm hand-over column cross-compiles the C sender static; the
+# cross libc is only a Recommends of the compiler.
+TEST_DEPS += gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat

@@ -58,6 +58,8 @@ var scenarios = []*scenario{
 		run:      func(ctx context.Context, b *bench, s *server) result { return runStream(ctx, b, s, 64<<10) }},
 	{name: "connrate", about: "connect, handshake, one echo, closing handshake; 4 workers",
 		variants: []*variant{vWsbridge, vWebsocketd, vFloor}, run: runConnRate},
+	{name: "handover", about: "connection rate and time to the first echo, direct and through boa's hand-over CGI (wsbridge only)",
+		variants: handoverVariants, run: runHandover},
 	{name: "idle", about: "RSS and threads with idle connections open",
 		variants: []*variant{vWsbridge, vWebsocketd, vFloor}, run: runIdle},
 	{name: "idle-shared", about: "RSS and threads with idle connections to one --shared child (wsbridge only: websocketd has no shared mode)",
@@ -84,12 +86,15 @@ type key struct {
 
 // bench is one whole benchmark run.
 type bench struct {
-	opts      options
-	fleet     *fleet
-	results   map[key][]result
-	progress  io.Writer
-	skipped   []string // why a server was left out
-	loadStart string   // load average when the run began
+	opts     options
+	fleet    *fleet
+	results  map[key][]result
+	progress io.Writer
+	skipped  []string // why a server was left out
+	// handoverWhy says, by variant name, why a hand-over column is empty.
+	handoverWhy   map[string]string
+	handoverNotes []string // the same in full
+	loadStart     string   // load average when the run began
 }
 
 // run measures, prints the table to out (progress to progress), writes the
@@ -171,6 +176,7 @@ func (b *bench) binaries(ctx context.Context, dir string) (binaries, error) {
 		return bins, err
 	}
 	bins.self = self
+	bins.dir = dir
 	if b.wants(colWsbridge) {
 		bins.wsbridge = b.opts.wsbridge
 		if bins.wsbridge == "" {
@@ -182,6 +188,9 @@ func (b *bench) binaries(ctx context.Context, dir string) (binaries, error) {
 	}
 	if b.wants(colBaseline) {
 		bins.baseline = b.opts.baseline
+	}
+	if b.wants(colWsbridge) && b.runs("handover") {
+		b.handoverWhy, b.handoverNotes = bins.handover.build(ctx, dir, b.progress)
 	}
 	if b.wants(colWebsocketd) {
 		bins.websocketd = findWebsocketd(b.opts.websocketd)
@@ -202,11 +211,16 @@ func (b *bench) wants(column string) bool {
 	return len(b.opts.servers) == 0 || slices.Contains(b.opts.servers, column)
 }
 
+// runs reports whether the command line selects a scenario.
+func (b *bench) runs(scenario string) bool {
+	return len(b.opts.only) == 0 || slices.Contains(b.opts.only, scenario)
+}
+
 // plan returns the selected scenarios, each with the variants that can run.
 func (b *bench) plan(bins binaries) []*scenario {
 	var plan []*scenario
 	for _, sc := range scenarios {
-		if len(b.opts.only) > 0 && !slices.Contains(b.opts.only, sc.name) {
+		if !b.runs(sc.name) {
 			continue
 		}
 		s := *sc
@@ -256,8 +270,11 @@ func (r result) summary(scenario string) string {
 		return fmt.Sprintf("%s msg/s  p50 %s µs  p99 %s µs", num(r.rate), num(r.p50), num(r.p99))
 	case "stream64", "stream64k":
 		return fmt.Sprintf("%s msg/s  %s MB/s  server %s µs/msg  wsbench %s µs/msg", num(r.rate), num(r.mbps), num(r.cpuPerMsg), num(r.genPerMsg))
-	case "connrate":
+	case "connrate", "handover":
 		s := fmt.Sprintf("%s conn/s  server %s µs/conn", num(r.rate), num(r.cpuPerMsg))
+		if scenario == "handover" {
+			s = fmt.Sprintf("%s conn/s  first echo p50 %s µs  p99 %s µs", num(r.rate), num(r.p50), num(r.p99))
+		}
 		if r.errs > 0 {
 			s += fmt.Sprintf("  %d failed", r.errs)
 		}

@@ -20,6 +20,18 @@ const (
 )
 
 func runConnRate(ctx context.Context, b *bench, s *server) result {
+	return connRate(ctx, b, s.pid, target{addr: s.addr}, b.opts.duration)
+}
+
+// target is where a connect cycle goes: an address and the request path.
+type target struct {
+	addr string // 127.0.0.1:PORT
+	path string // "" is "/"
+}
+
+// connRate runs the connect cycles against t for d after the warm-up,
+// metering the server process pid.
+func connRate(ctx context.Context, b *bench, pid int, t target, d time.Duration) result {
 	var res result
 	payload := printable(echoPayload)
 	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: payload})
@@ -29,13 +41,15 @@ func runConnRate(ctx context.Context, b *bench, s *server) result {
 	for range connWorkers {
 		run.spawn(func() {
 			for {
-				ph := run.phase.Load()
-				if ph == phaseStop {
+				if run.phase.Load() == phaseStop {
 					return
 				}
-				err := cycle(s.addr, frame, payload)
+				_, err := cycle(t, frame, payload)
 				cycles.Add(1)
-				if ph == phaseMeasure && run.phase.Load() == phaseMeasure {
+				// A cycle counts where it ends: cycles that began in the
+				// warm-up make up for those the measurement cuts short,
+				// which matters when a cycle takes a good part of it.
+				if run.phase.Load() == phaseMeasure {
 					if err == nil {
 						ok.Add(1)
 					} else {
@@ -49,7 +63,7 @@ func runConnRate(ctx context.Context, b *bench, s *server) result {
 			}
 		})
 	}
-	r, err := run.measure(ctx, b, s.pid)
+	r, err := run.measureFor(ctx, b, pid, d)
 	// Workers finish their cycle, each bounded by cycleLimit.
 	run.stop(func() {})
 	finish(&res, cycles.Load(), err)
@@ -67,17 +81,20 @@ func runConnRate(ctx context.Context, b *bench, s *server) result {
 	return res
 }
 
-// cycle is one whole session, bounded in time.
-func cycle(addr string, frame, payload []byte) error {
-	deadline := time.Now().Add(cycleLimit)
-	c, err := dial(addr, cycleLimit, 4<<10)
+// cycle is one whole session, bounded in time. It returns the time to
+// the first echo: connect, handshake and one round trip.
+func cycle(t target, frame, payload []byte) (time.Duration, error) {
+	start := time.Now()
+	deadline := start.Add(cycleLimit)
+	c, err := wstest.Dial(t.addr, wstest.Options{Path: t.path, Timeout: cycleLimit, ReadBuffer: 4 << 10})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	_ = c.Conn.SetDeadline(deadline)
 	if err := echo(c, frame, payload); err != nil {
 		c.Conn.Close()
-		return err
+		return 0, err
 	}
-	return closeConn(c, deadline)
+	firstEcho := time.Since(start)
+	return firstEcho, closeConn(c, deadline)
 }

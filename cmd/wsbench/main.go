@@ -1,10 +1,12 @@
 // Command wsbench measures wsbridge against websocketd and against the
 // floor, an echo server with no child process, on this machine: echo
 // latency, streamed message rates, server CPU per message, connection rate,
-// and memory per idle connection. Each server runs as its own process on a
-// free loopback port, a fresh one for every measurement; the servers take
-// turns within each scenario, every measurement is repeated and the median
-// is reported, so ratios come from the same run under the same noise.
+// memory per idle connection, and what a connection handed over by boa's
+// CGI costs against one to wsbridge's own port. Each server runs as its
+// own process on a free loopback port, a fresh one for every measurement;
+// the servers take turns within each scenario, every measurement is
+// repeated and the median is reported, so ratios come from the same run
+// under the same noise.
 //
 //	go run ./cmd/wsbench                  # the full run, a few minutes
 //	go run ./cmd/wsbench -quick           # a smoke run
@@ -13,6 +15,9 @@
 // It builds wsbridge from the repository unless given -wsbridge, and runs
 // websocketd from /usr/bin (apt-get install -y websocketd) unless given
 // -websocketd. The floor is wsbench itself, started as wsbench -serve-floor.
+// The handover scenario builds boa from third_party's tarball (cached in
+// the user's cache directory), the C sender with cc, and, where
+// qemu-arm-static is, both for arm.
 package main
 
 import (

@@ -151,10 +151,15 @@ func (l *loadRun) fail(err error) {
 	}
 }
 
-// measure warms up, then measures for d; it returns the meter's reading
-// and the run's outcome: nil, errStalled or a failure. It does not stop
-// the load; call stop after.
+// measure warms up, then measures for the -duration; it returns the
+// meter's reading and the run's outcome: nil, errStalled or a failure. It
+// does not stop the load; call stop after.
 func (l *loadRun) measure(ctx context.Context, b *bench, pid int) (reading, error) {
+	return l.measureFor(ctx, b, pid, b.opts.duration)
+}
+
+// measureFor is measure for d instead of the -duration.
+func (l *loadRun) measureFor(ctx context.Context, b *bench, pid int, d time.Duration) (reading, error) {
 	o := b.opts
 	if err := watch(ctx, l.progress, time.Now().Add(o.warmup), o.stallAfter, l.failed); err != nil {
 		return reading{n: l.progress()}, err
@@ -164,7 +169,7 @@ func (l *loadRun) measure(ctx context.Context, b *bench, pid int) (reading, erro
 		return reading{}, fmt.Errorf("reading the server's CPU: %w", err)
 	}
 	l.phase.Store(phaseMeasure)
-	err = watch(ctx, l.progress, time.Now().Add(o.duration), o.stallAfter, l.failed)
+	err = watch(ctx, l.progress, time.Now().Add(d), o.stallAfter, l.failed)
 	r := m.read(l.progress())
 	if err == nil && r.daemonReadErr != nil {
 		err = fmt.Errorf("reading the server's CPU: %w", r.daemonReadErr)

@@ -110,6 +110,9 @@ type report struct {
 	rows               []row
 	targets            []string
 	notes              []string
+	main               bool  // a scenario of the main table ran: print it
+	handover           []row // the hand-over table; nil: not run
+	handoverNotes      []string
 }
 
 // row returns the row for a scenario's value, the first whose label
@@ -140,11 +143,13 @@ func (b *bench) report() *report {
 	}
 	for k, rs := range b.results {
 		for _, r := range rs {
-			if k.scenario == "connrate" {
+			if k.scenario == "connrate" || k.scenario == "handover" {
 				failed[k.v.name] += r.errs
 			}
 		}
 	}
+	rep.main = !slices.Equal(b.opts.only, []string{"handover"})
+	b.handoverReport(rep)
 	rep.targets = rep.checkTargets()
 	rep.loadStart, rep.loadEnd = b.loadStart, loadAverage()
 	if n := rep.generatorNote(); n != "" {
@@ -382,21 +387,43 @@ var legend = []string{
 }
 
 func (rep *report) writeText(w io.Writer) {
-	header := rep.header()
-	rows := [][]string{header}
-	for _, r := range rep.rows {
-		rows = append(rows, rep.cellsOf(r))
-	}
-	widths := make([]int, len(header))
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], len([]rune(c)))
-		}
-	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, rep.about())
 	for _, l := range rep.noiseRule() {
 		fmt.Fprintln(w, l)
+	}
+	if rep.main {
+		rows := [][]string{rep.header()}
+		for _, r := range rep.rows {
+			rows = append(rows, rep.cellsOf(r))
+		}
+		writeAligned(w, rows)
+		fmt.Fprintln(w)
+		for _, t := range rep.targets {
+			fmt.Fprintln(w, t)
+		}
+		fmt.Fprintln(w)
+		for _, n := range append(legend, rep.notes...) {
+			fmt.Fprintln(w, "- "+n)
+		}
+	}
+	if rep.handover != nil {
+		writeAligned(w, append([][]string{handoverHeader()}, rep.handoverCells()...))
+		fmt.Fprintln(w)
+		for _, n := range rep.handoverNotes {
+			fmt.Fprintln(w, "- "+n)
+		}
+	}
+}
+
+// writeAligned writes a table, its first row the header, in columns: the
+// first two to the left, the numbers to the right.
+func writeAligned(w io.Writer, rows [][]string) {
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
 	}
 	fmt.Fprintln(w)
 	for n, r := range rows {
@@ -417,14 +444,6 @@ func (rep *report) writeText(w io.Writer) {
 			fmt.Fprintln(w, strings.Repeat("-", len([]rune(sb.String()))))
 		}
 	}
-	fmt.Fprintln(w)
-	for _, t := range rep.targets {
-		fmt.Fprintln(w, t)
-	}
-	fmt.Fprintln(w)
-	for _, n := range append(legend, rep.notes...) {
-		fmt.Fprintln(w, "- "+n)
-	}
 }
 
 func (rep *report) writeMarkdown(w io.Writer) {
@@ -432,18 +451,39 @@ func (rep *report) writeMarkdown(w io.Writer) {
 	for _, l := range rep.noiseRule() {
 		fmt.Fprintf(w, "%s\n\n", l)
 	}
-	header := rep.header()
-	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat(" --- |", 2)+strings.Repeat(" ---: |", len(header)-2))
-	for _, r := range rep.rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(rep.cellsOf(r), " | "))
+	if rep.main {
+		rows := [][]string{rep.header()}
+		for _, r := range rep.rows {
+			rows = append(rows, rep.cellsOf(r))
+		}
+		writeMarkdownTable(w, rows)
+		fmt.Fprintln(w)
+		for _, t := range rep.targets {
+			fmt.Fprintf(w, "- **%s**%s\n", t[:4], t[4:])
+		}
+		fmt.Fprintln(w)
+		for _, n := range append(legend, rep.notes...) {
+			fmt.Fprintln(w, "- "+n)
+		}
 	}
-	fmt.Fprintln(w)
-	for _, t := range rep.targets {
-		fmt.Fprintf(w, "- **%s**%s\n", t[:4], t[4:])
+	if rep.handover != nil {
+		if rep.main {
+			fmt.Fprintln(w)
+		}
+		writeMarkdownTable(w, append([][]string{handoverHeader()}, rep.handoverCells()...))
+		fmt.Fprintln(w)
+		for _, n := range rep.handoverNotes {
+			fmt.Fprintln(w, "- "+n)
+		}
 	}
-	fmt.Fprintln(w)
-	for _, n := range append(legend, rep.notes...) {
-		fmt.Fprintln(w, "- "+n)
+}
+
+// writeMarkdownTable writes a table, its first row the header, the first
+// two columns to the left, the numbers to the right.
+func writeMarkdownTable(w io.Writer, rows [][]string) {
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(rows[0], " | "), strings.Repeat(" --- |", 2)+strings.Repeat(" ---: |", len(rows[0])-2))
+	for _, r := range rows[1:] {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
 	}
 }
 

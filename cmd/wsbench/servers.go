@@ -25,6 +25,12 @@ type variant struct {
 	column string // the table column it reports in
 	binary bool   // its clients send binary messages (len32), not lines
 	argv   func(b binaries, port int) []string
+	// prepare, when not nil, writes what the process reads at start for
+	// the port it gets (boa takes its port from its config file only).
+	prepare func(port int) error
+	// sender, when not nil, is the hand-over program boa runs in front of
+	// this daemon: clients connect to boa, not to the daemon.
+	sender *sender
 }
 
 // binaries are the programs the variants run.
@@ -33,6 +39,8 @@ type binaries struct {
 	baseline   string // a second wsbridge to compare with; "" without -baseline
 	websocketd string // "" when not installed
 	self       string // this program, for the floor server
+	dir        string // the run's temp dir: logs, hand-over sockets, boa's files
+	handover          // boa and the hand-over senders; "" where missing
 }
 
 // Column names.
@@ -137,6 +145,11 @@ func (f *fleet) startOnce(v *variant) (*server, error) {
 		return nil, err
 	}
 	defer logFile.Close() // the child holds its own copy
+	if v.prepare != nil {
+		if err := v.prepare(port); err != nil {
+			return nil, fmt.Errorf("preparing %s: %w", v.name, err)
+		}
+	}
 	argv := v.argv(f.bins, port)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -246,15 +259,24 @@ func logTail(path string) string {
 // It needs the module's source: run wsbench inside the repository or give
 // -wsbridge.
 func buildWsbridge(ctx context.Context, dir string) (string, error) {
+	return buildWsbridgeFor(ctx, dir, "wsbridge")
+}
+
+// buildWsbridgeFor builds cmd/wsbridge as dir/name with env added to the
+// environment: GOARCH=arm for another machine.
+func buildWsbridgeFor(ctx context.Context, dir, name string, env ...string) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(build.Default.GOROOT, "bin", "go")
 	}
-	out := filepath.Join(dir, "wsbridge")
+	out := filepath.Join(dir, name)
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, "github.com/wsbridge/wsbridge/cmd/wsbridge")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), append([]string{"CGO_ENABLED=0"}, env...)...)
+	}
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/wsbridge (run inside the repository, or pass -wsbridge PATH): %w", err)
+		return "", fmt.Errorf("go build ./cmd/wsbridge %s (run inside the repository, or pass -wsbridge PATH): %w", strings.Join(env, " "), err)
 	}
 	return out, nil
 }

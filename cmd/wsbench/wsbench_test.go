@@ -257,6 +257,8 @@ func TestPlanBaseline(t *testing.T) {
 		"idle-shared": {"wsbridge --shared", "baseline --shared"},
 		"pinned":      {"wsbridge --shared", "baseline --shared"},
 		"broadcast":   {"wsbridge --shared broadcast", "baseline --shared broadcast"},
+		// No boa nor qemu in bins; no twin: the hand-over compares paths, not binaries.
+		"handover": {"direct"},
 	}
 	if fmt.Sprint(with) != fmt.Sprint(want) {
 		t.Errorf("plan with -baseline:\n%v\nwant\n%v", with, want)
@@ -431,5 +433,92 @@ func TestQuickBaseline(t *testing.T) {
 	}
 	if !strings.HasSuffix(got["baseline"], "%)") {
 		t.Errorf("baseline cell %q, want the median and its spread", got["baseline"])
+	}
+}
+
+// TestQuickHandover runs the hand-over scenario for real: boa built from
+// its tarball, its nph- CGI handing each connection to the daemon, with
+// the Go and the C sender, and the arm columns where qemu-arm-static is.
+func TestQuickHandover(t *testing.T) {
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarball, err := findBoaTarball(root)
+	if err == nil {
+		// Built (or found in the cache) outside quickRun's minute.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		_, err = buildBoa(ctx, tarball, t.TempDir())
+		cancel()
+	}
+	if err != nil {
+		msg := fmt.Sprintf("boa cannot be built, the hand-over scenario is not tested: %v", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip("\n\n*** SKIPPED: " + msg + " ***\n\n")
+	}
+	rep, table := quickRun(t, "-only", "handover")
+	if len(rep.handover) != 3 {
+		t.Fatalf("%d hand-over rows, want 3", len(rep.handover))
+	}
+	for _, r := range rep.handover {
+		for _, v := range handoverVariants {
+			c := r.cells[v.name]
+			switch {
+			case c.ok && c.v > 0:
+			case strings.HasPrefix(v.name, "arm ") && strings.HasPrefix(c.text, "n/a ("):
+				// No qemu-arm-static or no arm cross-compiler here: said so.
+			default:
+				t.Errorf("%s, %s: %+v, want a positive number", r.spec.label, v.name, c)
+			}
+		}
+	}
+	p50, p99 := rep.handover[1], rep.handover[2]
+	for _, v := range handoverVariants {
+		if a, b := p50.cells[v.name], p99.cells[v.name]; a.ok && b.ok && b.v < a.v {
+			t.Errorf("%s: first echo p99 %v µs under its p50 %v µs", v.name, b.v, a.v)
+		}
+	}
+	got := tableRow(t, strings.Replace(table, "\nhand-over ", "\nmeasurement ", 1), "connections/s (4 workers)")
+	for _, col := range []string{"boa+Go/direct", "boa+C/direct"} {
+		if !strings.HasSuffix(got[col], "×") {
+			t.Errorf("%s is %q, want a ratio", col, got[col])
+		}
+	}
+	if strings.Contains(table, "\nmeasurement ") {
+		t.Errorf("-only handover prints the main table too:\n%s", table)
+	}
+	if !strings.Contains(table, "websocketd has no hand-over") {
+		t.Errorf("the table's notes do not say websocketd has no hand-over")
+	}
+}
+
+// TestHandoverMissing checks a hand-over column whose programs are missing
+// is left out of the plan and reads n/a with the reason, its ratio empty.
+func TestHandoverMissing(t *testing.T) {
+	bins := binaries{wsbridge: "/x/wsbridge", self: "/wsbench", dir: "/tmp/d"}
+	bins.senderC = "/x/wsbridge-handover"
+	var planned []string
+	for _, sc := range (&bench{opts: options{only: []string{"handover"}}}).plan(bins) {
+		for _, v := range sc.variants {
+			planned = append(planned, v.name)
+		}
+	}
+	if fmt.Sprint(planned) != "[direct]" {
+		t.Errorf("without boa nor qemu the plan runs %v, want [direct]", planned)
+	}
+	b := &bench{opts: options{only: []string{"handover"}}, results: map[key][]result{
+		{"handover", handoverVariants[0]}: {{rate: 300, p50: 900, p99: 2000}},
+	}, handoverWhy: map[string]string{hoBoaGo: "no boa tarball", hoBoaC: "no boa tarball",
+		hoArmDirect: "no qemu-arm-static", hoArmBoaGo: "no qemu-arm-static", hoArmBoaC: "no qemu-arm-static"}}
+	rep := b.report()
+	var text bytes.Buffer
+	rep.writeText(&text)
+	got := tableRow(t, strings.Replace(text.String(), "\nhand-over ", "\nmeasurement ", 1), "connections/s (4 workers)")
+	for col, want := range map[string]string{"direct": "300", "boa+C": "n/a (no boa tarball)", "arm boa+Go": "n/a (no qemu-arm-static)", "boa+C/direct": "—"} {
+		if got[col] != want {
+			t.Errorf("%s: %q, want %q\n%s", col, got[col], want, text.String())
+		}
 	}
 }
