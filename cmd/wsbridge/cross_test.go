@@ -84,10 +84,11 @@ func crossRunBuild(t *testing.T, tg crossTarget, cmd *exec.Cmd, pkg string) {
 
 // bridgeUnits are the bridge's packages whose tests run on every target:
 // those with code a 32-bit or big-endian board could get wrong (frame
-// and request parsing, epoll and pipe calls, the fan-out's frames), and
-// the bridge itself, in -short (see skipShort).
+// and request parsing, epoll and pipe calls, the fan-out's frames, the
+// hand-over's control messages, the backend's chunk sizes), and the
+// bridge itself, in -short (see skipShort).
 var bridgeUnits = []string{"bridge", "bridge/wsconn", "bridge/http1", "bridge/poll", "bridge/stdio",
-	"bridge/transport", "bridge/modes", "bridge/modes/shared"}
+	"bridge/transport", "bridge/modes", "bridge/modes/shared", "bridge/handover", "bridge/backend"}
 
 // TestCross runs every check on every target. Targets run two at a time
 // (go test's -parallel defaults to GOMAXPROCS); each one's checks run in
