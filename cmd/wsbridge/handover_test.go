@@ -302,23 +302,33 @@ func closeOf(t *testing.T, url string) (websocket.StatusCode, string) {
 
 const boaPage = "<p>the page beside the socket</p>\n"
 
-func TestBoaHandover(t *testing.T) {
-	for _, s := range boaSenders {
-		t.Run(s.name, func(t *testing.T) {
-			t.Parallel()
-			sock := handoverSocket(t, s)
-			w := startBoaHandover(t, s, sock)
-			w.writeFile("www/index.html", boaPage, 0o644)
-			b := startHandoverDaemon(t, "boa", sock, childBin, "echo")
-
-			// The page and the WebSocket on the same port.
-			if code, body := httpGet(t, w.URL("/index.html")); code != 200 || body != boaPage {
-				t.Errorf("GET /index.html from boa: %d %q, want 200 and the page", code, body)
-			}
-			// While the session runs, the hand-over program is gone
-			// and reaped: it does not stay for the session.
-			echoSession(t, b, "ws://"+w.Addr+"/cgi-bin/nph-ws/echo", func() { waitNoChildren(t, w.PID) })
-		})
+// TestHandoverEcho: the page and the WebSocket on the web server's one
+// port, through each web server with each form of the hand-over program;
+// while the session runs, the hand-over program is gone and reaped: it
+// does not stay for the session.
+func TestHandoverEcho(t *testing.T) {
+	for _, ws := range []struct {
+		server  string
+		senders []handoverSender
+		start   func(testing.TB, handoverSender, string) *webServer
+		path    string // where the recipe mounts the hand-over
+	}{
+		{"boa", boaSenders, startBoaHandover, "/cgi-bin/nph-ws/echo"},
+		{"lighttpd", lighttpdSenders, startLighttpdHandover, "/ws/echo"},
+	} {
+		for _, s := range ws.senders {
+			t.Run(ws.server+"/"+s.name, func(t *testing.T) {
+				t.Parallel()
+				sock := handoverSocket(t, s)
+				w := ws.start(t, s, sock)
+				w.writeFile("www/index.html", boaPage, 0o644)
+				b := startHandoverDaemon(t, ws.server, sock, childBin, "echo")
+				if code, body := httpGet(t, w.URL("/index.html")); code != 200 || body != boaPage {
+					t.Errorf("GET /index.html from %s: %d %q, want 200 and the page", ws.server, code, body)
+				}
+				echoSession(t, b, "ws://"+w.Addr+ws.path, func() { waitNoChildren(t, w.PID) })
+			})
+		}
 	}
 }
 
@@ -463,22 +473,6 @@ func TestBoaHandoverRefusedPeer(t *testing.T) {
 				t.Errorf("a refused peer got a session: %v", b.Records("session"))
 			}
 			waitNoChildren(t, w.PID)
-		})
-	}
-}
-
-func TestLighttpdHandover(t *testing.T) {
-	for _, s := range lighttpdSenders {
-		t.Run(s.name, func(t *testing.T) {
-			t.Parallel()
-			sock := handoverSocket(t, s)
-			w := startLighttpdHandover(t, s, sock)
-			w.writeFile("www/index.html", boaPage, 0o644)
-			b := startHandoverDaemon(t, "lighttpd", sock, childBin, "echo")
-			if code, body := httpGet(t, w.URL("/index.html")); code != 200 || body != boaPage {
-				t.Errorf("GET /index.html from lighttpd: %d %q, want 200 and the page", code, body)
-			}
-			echoSession(t, b, "ws://"+w.Addr+"/ws/echo", func() { waitNoChildren(t, w.PID) })
 		})
 	}
 }
