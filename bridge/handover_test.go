@@ -144,3 +144,52 @@ func TestHandOverShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHandOverIdleParks: an idle client handed over, by its socket or
+// through a web server's pipes, parks as one accepted does: no goroutine
+// of the bridge waits for it.
+func TestHandOverIdleParks(t *testing.T) {
+	const n = 20
+	for _, pipes := range []bool{false, true} {
+		t.Run(map[bool]string{false: "socket", true: "pipes"}[pipes], func(t *testing.T) {
+			s := serveHandover(t, Options{Endpoints: []Endpoint{{Command: []string{testChildPath(t), "broadcast"}, Mode: ModeShared}}})
+			var cs []*wstest.Conn
+			for range n {
+				c := dial(t, startWebServer(t, s.handover, pipes), handoverCGI+"/", 0)
+				cs = append(cs, c)
+			}
+			waitMembers(t, s.srv, "", n)
+			send(t, cs[0], "wake", 0)
+			for _, c := range cs {
+				for {
+					_, p, err := read(c, 10*time.Second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if p == "echo: wake" {
+						break
+					}
+				}
+			}
+			waiting := func() int {
+				k := 0
+				for _, g := range goroutines() {
+					if strings.Contains(g, "bridge/wsconn.") || strings.Contains(g, "bridge/modes.(*Pump)") {
+						k++
+					}
+				}
+				return k
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for waiting() >= n/2 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if k := waiting(); k >= n/2 {
+				t.Errorf("%d goroutines wait for %d idle handed-over clients: they do not park", k, n)
+			}
+			for _, c := range cs {
+				answerClose(c, transport.CloseNormal)
+			}
+		})
+	}
+}
