@@ -125,11 +125,13 @@ staticcheck: ## staticcheck ./... (make test-deps installs it)
 
 # The boards are 32-bit and some big-endian: vet for arm v7 and mips too, so
 # a constant that overflows a 32-bit int fails make test, not only
-# make test-cross.
-vet: ## go vet ./..., natively and for linux/arm (v7) and linux/mips
+# make test-cross; and for arm64, whose syscall package lacks the old
+# calls (Dup2, Pipe) that x/sys/unix provides everywhere.
+vet: ## go vet ./..., natively and for linux/arm (v7), linux/mips and linux/arm64
 	$(GO) vet ./...
 	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) vet ./...
 	GOOS=linux GOARCH=mips GOMIPS=softfloat CGO_ENABLED=0 $(GO) vet ./...
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./...
 
 fmt-check: ## fail listing the Go files gofmt would change
 	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path '*/node_modules/*' -print0 | xargs -0 -r $(GOFMT) -l); \

@@ -13,6 +13,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // setupError is a start-up error of how wsbridge was started (the
@@ -93,7 +95,7 @@ func nullFD(fd int) {
 		_ = syscall.Close(fd)
 		return
 	}
-	_ = syscall.Dup2(null, fd) // dup2 clears close-on-exec on fd: harmless, children get their own 0-2
+	_ = unix.Dup2(null, fd) // dup2 clears close-on-exec on fd: harmless, children get their own 0-2
 	_ = syscall.Close(null)
 }
 
