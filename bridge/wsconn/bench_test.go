@@ -29,7 +29,7 @@ func sizeName(n int) string {
 // loopback returns both ends of a loopback TCP connection: the benchmarks
 // read and write a real socket, as the bridge does (net.Pipe has no
 // descriptor, so it would take the Reader's fallback path instead).
-func loopback(b *testing.B) (server, client net.Conn) {
+func loopback(b testing.TB) (server, client net.Conn) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

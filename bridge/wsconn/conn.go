@@ -35,11 +35,14 @@ type Config struct {
 // is called by one goroutine (the input pump); Send by one other (the
 // output pump); Close by either, or by the server at shutdown.
 type Conn struct {
-	conn    net.Conn
-	cfg     *Config
-	pr      poll.Reader
-	wrc     syscall.RawConn // what writev(2) writes to; nil: write through conn
-	pending []byte          // bytes that arrived with the handshake, read first
+	conn net.Conn
+	cfg  *Config
+	pr   poll.Reader
+	wrc  syscall.RawConn // what writev(2) writes to; nil: write through conn
+	// ownWritev: net.Buffers writes conn with one writev(2) itself (a
+	// TCP or unix socket of Go's own).
+	ownWritev bool
+	pending   []byte // bytes that arrived with the handshake, read first
 
 	wmu       sync.Mutex // serialises frames on the wire
 	wbroken   bool       // a write failed part-way: no more frames fit
@@ -83,6 +86,10 @@ func (c *Conn) Ended() transport.CloseError {
 func New(conn net.Conn, cfg *Config, pending []byte) *Conn {
 	c := &Conn{conn: conn, cfg: cfg, pr: poll.NewReader(conn, cfg.ReadBuffer), pending: pending}
 	c.wrc = writeDescriptor(conn, c.pr)
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		c.ownWritev = true
+	}
 	return c
 }
 

@@ -70,10 +70,34 @@ func (c *Conn) writeLocked(iov [][]byte) error {
 	if c.closeSent.Load() || c.wbroken {
 		return transport.ErrClosed
 	}
-	bufs := net.Buffers(iov)
-	if _, err := bufs.WriteTo(c.conn); err != nil {
+	var err error
+	if c.wrc != nil && !c.ownWritev {
+		err = c.writevAll(iov)
+	} else {
+		bufs := net.Buffers(iov)
+		_, err = bufs.WriteTo(c.conn)
+	}
+	if err != nil {
 		c.wbroken = true
 		return err
+	}
+	return nil
+}
+
+// maxIOV is what one writev(2) takes at most (IOV_MAX).
+const maxIOV = 1024
+
+// writevAll writes all of iov with writev(2) on the write descriptor,
+// waiting for room under the write deadline: for a connection whose
+// net.Buffers would go out a write(2) per buffer (one handed over, which
+// wraps the socket, or a web server's pipe).
+func (c *Conn) writevAll(iov [][]byte) error {
+	for len(iov) > 0 {
+		n, err := poll.Writev(c.wrc, iov[:min(len(iov), maxIOV)], true, nil)
+		if err != nil {
+			return err
+		}
+		iov = poll.Advance(iov, n)
 	}
 	return nil
 }
