@@ -29,6 +29,11 @@ type result struct {
 
 	rssBefore, rssHeld, rssLeft float64 // pinned: the server's RSS in MiB before, with the clients holding, after they left
 
+	// session is the hand-over scenario's running session: rate and CPU
+	// streaming on one connection, p50 and p99 of round trips on another;
+	// nil when it did not run.
+	session *result
+
 	msgs    int64 // messages that made it, over the whole run
 	stalled bool  // progress stopped: the run was cut short
 	errs    int   // failed cycles that did not end the run (connection rate)
