@@ -627,7 +627,8 @@ func (b *bench) handoverReport(rep *report) {
 			"first echo is connect, handshake and one 64 B echo, one client at a time for a third of it. Ratios are a web server column's value over its build's direct one.",
 		"session: a connection opened through each path, then 64 B messages streamed on it, 64 in flight, for a third of the -duration; then 64 B round trips, one at a time, " +
 			"on a second connection for as long. Daemon CPU and write(2) calls (/proc/PID/io's syscw) are wsbridge's; web server CPU is boa's or lighttpd's over the stream, per message echoed. " +
-			"boa gave the socket away and is out of the path: its session is the direct one. lighttpd relays the pipes: every byte is copied once more each way, by lighttpd.",
+			"boa gave the socket away and is out of the path: its session should match the direct one, and where it does not the daemon's own writes say why. " +
+			"lighttpd relays the pipes: every byte is copied once more each way, by lighttpd.",
 		"lighttpd: " + lighttpdBin + " (Debian's), its config the lines of examples/deploy/lighttpd/lighttpd.conf with this run's cgi-bin and socket, " +
 			"its CGI put there by the recipe's install.sh: the wsbridge binary by a symlink (Go) or the C program, the socket from setenv. It runs natively only.",
 		"boa " + strings.TrimSuffix(boaTarball, ".tar.gz") + " runs natively in every column, standing for the board's web server. Its CGIEnv does not work, " +
