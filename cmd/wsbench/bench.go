@@ -58,7 +58,7 @@ var scenarios = []*scenario{
 		run:      func(ctx context.Context, b *bench, s *server) result { return runStream(ctx, b, s, 64<<10) }},
 	{name: "connrate", about: "connect, handshake, one echo, closing handshake; 4 workers",
 		variants: []*variant{vWsbridge, vWebsocketd, vFloor}, run: runConnRate},
-	{name: "handover", about: "connection rate and time to the first echo, direct and through boa's hand-over CGI (wsbridge only)",
+	{name: "handover", about: "connection rate, time to the first echo and a running session, direct and through boa's and lighttpd's hand-over CGIs (wsbridge only)",
 		variants: handoverVariants, run: runHandover},
 	{name: "idle", about: "RSS and threads with idle connections open",
 		variants: []*variant{vWsbridge, vWebsocketd, vFloor}, run: runIdle},
@@ -274,6 +274,9 @@ func (r result) summary(scenario string) string {
 		s := fmt.Sprintf("%s conn/s  server %s µs/conn", num(r.rate), num(r.cpuPerMsg))
 		if scenario == "handover" {
 			s = fmt.Sprintf("%s conn/s  first echo p50 %s µs  p99 %s µs", num(r.rate), num(r.p50), num(r.p99))
+			if ss := r.session; ss != nil && ss.err == nil && !ss.stalled {
+				s += fmt.Sprintf("  session %s msg/s, relay %s µs/msg, rt p50 %s µs", num(ss.rate), num(ss.relayPer), num(ss.p50))
+			}
 		}
 		if r.errs > 0 {
 			s += fmt.Sprintf("  %d failed", r.errs)

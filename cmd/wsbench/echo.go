@@ -18,12 +18,17 @@ const (
 )
 
 func runEcho(ctx context.Context, b *bench, s *server) result {
-	var res result
 	conns, err := dialAll(s.addr, echoConns, 4<<10)
 	if err != nil {
-		res.err = err
-		return res
+		return result{err: err}
 	}
+	return echoOn(ctx, b, s.pid, 0, conns, b.opts.duration)
+}
+
+// echoOn runs round trips on the open conns, each its own, for d after
+// the warm-up, metering pid and, when not 0, relay; it closes them.
+func echoOn(ctx context.Context, b *bench, pid, relay int, conns []*wstest.Conn, d time.Duration) result {
+	var res result
 	payload := printable(echoPayload)
 	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: payload})
 	hists := make([]histogram, len(conns))
@@ -36,6 +41,7 @@ func runEcho(ctx context.Context, b *bench, s *server) result {
 		return n
 	}
 	run := newLoadRun(progress)
+	run.relay = relay
 	for i, c := range conns {
 		run.spawn(func() {
 			h := &hists[i]
@@ -58,7 +64,7 @@ func runEcho(ctx context.Context, b *bench, s *server) result {
 			}
 		})
 	}
-	r, err := run.measure(ctx, b, s.pid)
+	r, err := run.measureFor(ctx, b, pid, d)
 	run.stop(func() { closeAll(conns) })
 	var all histogram
 	for i := range hists {
@@ -69,7 +75,7 @@ func runEcho(ctx context.Context, b *bench, s *server) result {
 		res.rate = float64(all.n) / r.elapsed.Seconds()
 	}
 	res.p50, res.p99 = all.percentile(0.50), all.percentile(0.99)
-	res.cpuPerMsg, res.genPerMsg = r.daemonPer, r.selfPer
+	res.cpuPerMsg, res.genPerMsg, res.relayPer = r.daemonPer, r.selfPer, r.relayPer
 	return res
 }
 

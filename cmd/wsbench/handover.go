@@ -2,10 +2,12 @@ package main
 
 // The hand-over scenario (issue 11): what a WebSocket connection costs
 // when boa, the board's web server, runs the hand-over CGI for it, which
-// passes the client's socket to a wsbridge --handover daemon, against the
-// client connecting to the daemon's own port. The arm columns run the
-// daemon and the senders built for linux/arm under qemu-arm-static; boa
-// stays native, standing for the board's web server.
+// passes the client's socket to a wsbridge --handover daemon, or when
+// lighttpd does, which passes two pipes and relays them for the session's
+// life, against the client connecting to the daemon's own port: to
+// connect, and in a running session. The arm columns run the daemon and
+// the senders built for linux/arm under qemu-arm-static; boa stays
+// native, standing for the board's web server.
 
 import (
 	"context"
@@ -31,17 +33,33 @@ import (
 // handover holds the programs of the hand-over columns; "" where missing.
 type handover struct {
 	boa         string // boa, built from its source tarball
+	lighttpd    string // Debian's lighttpd
+	recipes     string // examples/deploy, for lighttpd's recipe
 	senderC     string // examples/c/wsbridge-handover, static
 	qemu        string // qemu-arm-static
 	wsbridgeArm string // cmd/wsbridge for linux/arm, GOARM=7
 	senderCArm  string // the C sender, static for arm
 }
 
-// sender is a hand-over program as boa runs it: the command its sh
-// wrapper cgi-bin/nph-ws execs. This boa's CGIEnv does not work, so the
-// socket is an argument rather than $WSBRIDGE_HANDOVER.
+// sender is a hand-over program as a web server runs it.
 type sender struct {
-	exec func(b binaries, socket string) string // "" when a program is missing
+	web string // webBoa or webLighttpd
+	// exec is, for boa, the command its sh wrapper cgi-bin/nph-ws execs;
+	// "" when a program is missing. This boa's CGIEnv does not work, so
+	// the socket is an argument rather than $WSBRIDGE_HANDOVER.
+	exec func(b binaries, socket string) string
+	// install is, for lighttpd, the environment the recipe's install.sh
+	// takes, which says the form; nil when a program is missing. The
+	// socket comes from the recipe's setenv.
+	install func(b binaries) []string
+}
+
+// ready reports whether the programs snd's column runs are all there.
+func (snd *sender) ready(b binaries) bool {
+	if snd.web == webLighttpd {
+		return b.lighttpd != "" && b.recipes != "" && snd.install(b) != nil
+	}
+	return b.boa != "" && snd.exec(b, "x") != ""
 }
 
 // The hand-over table's columns, which are its variants' names.
@@ -49,25 +67,47 @@ const (
 	hoDirect    = "direct"
 	hoBoaGo     = "boa+Go"
 	hoBoaC      = "boa+C"
+	hoLtGo      = "lighttpd+Go"
+	hoLtC       = "lighttpd+C"
 	hoArmDirect = "arm direct"
 	hoArmBoaGo  = "arm boa+Go"
 	hoArmBoaC   = "arm boa+C"
 	boaCGIPath  = "/cgi-bin/nph-ws"
 	boaTarball  = "boa-0.94.14-gnupg.tar.gz"
+
+	webBoa       = "boa"
+	webLighttpd  = "lighttpd"
+	lighttpdBin  = "/usr/sbin/lighttpd" // Debian's, which the recipe is for
+	lighttpdPath = "/ws/"               // the recipe's alias, PATH_INFO "/"
 )
 
 var (
-	senderGo = &sender{exec: func(b binaries, socket string) string {
+	senderGo = &sender{web: webBoa, exec: func(b binaries, socket string) string {
 		return command(b.wsbridge, "--handover-send="+socket)
 	}}
-	senderC = &sender{exec: func(b binaries, socket string) string {
+	senderC = &sender{web: webBoa, exec: func(b binaries, socket string) string {
 		return command(b.senderC, socket)
 	}}
-	senderGoArm = &sender{exec: func(b binaries, socket string) string {
+	senderGoArm = &sender{web: webBoa, exec: func(b binaries, socket string) string {
 		return command(b.qemu, b.wsbridgeArm, "--handover-send="+socket)
 	}}
-	senderCArm = &sender{exec: func(b binaries, socket string) string {
+	senderCArm = &sender{web: webBoa, exec: func(b binaries, socket string) string {
 		return command(b.qemu, b.senderCArm, socket)
+	}}
+	// lighttpd's two forms as install.sh puts them: the wsbridge binary
+	// by a symlink, or the C program. HANDOVER is set either way, so that
+	// one in the benchmark's own environment does not choose the form.
+	senderLtGo = &sender{web: webLighttpd, install: func(b binaries) []string {
+		if b.wsbridge == "" {
+			return nil
+		}
+		return []string{"WSBRIDGE=" + b.wsbridge, "HANDOVER="}
+	}}
+	senderLtC = &sender{web: webLighttpd, install: func(b binaries) []string {
+		if b.senderC == "" {
+			return nil
+		}
+		return []string{"HANDOVER=" + b.senderC}
 	}}
 
 	// handoverVariants are the daemons the hand-over scenario measures,
@@ -76,6 +116,8 @@ var (
 		handoverDaemon(hoDirect, false, nil),
 		handoverDaemon(hoBoaGo, false, senderGo),
 		handoverDaemon(hoBoaC, false, senderC),
+		handoverDaemon(hoLtGo, false, senderLtGo),
+		handoverDaemon(hoLtC, false, senderLtC),
 		handoverDaemon(hoArmDirect, true, nil),
 		handoverDaemon(hoArmBoaGo, true, senderGoArm),
 		handoverDaemon(hoArmBoaC, true, senderCArm),
@@ -95,14 +137,15 @@ func command(argv ...string) string {
 }
 
 // handoverDaemon is a wsbridge that takes hand-overs and listens on its
-// own port too: the direct column connects there, the others through boa.
+// own port too: the direct column connects there, the others through a
+// web server.
 func handoverDaemon(name string, arm bool, snd *sender) *variant {
 	return &variant{name: name, column: colWsbridge, sender: snd, argv: func(b binaries, port int) []string {
 		daemon := []string{b.wsbridge}
 		if arm {
 			daemon = []string{b.qemu, b.wsbridgeArm}
 		}
-		if command(daemon...) == "" || snd != nil && (b.boa == "" || snd.exec(b, "x") == "") {
+		if command(daemon...) == "" || snd != nil && !snd.ready(b) {
 			return []string{""} // plan leaves it out
 		}
 		return append(daemon, "--handover="+handoverSocket(b.dir, port), "--port="+strconv.Itoa(port), "--address=127.0.0.1", "/bin/cat")
@@ -116,35 +159,91 @@ func handoverSocket(dir string, port int) string {
 
 // runHandover measures the connection rate, then the time to the first
 // echo of one client at a time, for half (at least 1 s) and a third of the
-// -duration, so that six columns fit the run.
+// -duration, then a running session for two thirds, so that eight columns
+// fit the run.
 func runHandover(ctx context.Context, b *bench, s *server) result {
 	t := target{addr: s.addr}
-	var boa *server
-	var boaDir string
-	if s.v.sender != nil {
+	var web *server
+	var webDir string
+	if snd := s.v.sender; snd != nil {
 		var err error
-		if boa, boaDir, err = b.startBoa(ctx, s); err != nil {
+		if snd.web == webLighttpd {
+			web, webDir, err = b.startLighttpd(ctx, s)
+			t.path = lighttpdPath
+		} else {
+			web, webDir, err = b.startBoa(ctx, s)
+			t.path = boaCGIPath
+		}
+		if err != nil {
 			return result{err: err}
 		}
-		t = target{addr: boa.addr, path: boaCGIPath}
+		t.addr = web.addr
 	}
 	d := b.opts.duration
 	res := connRate(ctx, b, s.pid, t, max(d/2, time.Second))
 	if res.err == nil && !res.stalled {
 		firstEcho(ctx, t, d/3, &res)
 	}
+	if res.err == nil && !res.stalled {
+		relay := 0
+		if web != nil {
+			relay = web.pid
+		}
+		res.session = session(ctx, b, t, s.pid, relay, d/3)
+		if err := res.session.err; err != nil && ctx.Err() == nil {
+			fmt.Fprintf(b.progress, "wsbench: handover against %s, session: %v\n", s.v.name, err)
+		}
+	}
 	// Both at once: each may take its time to end.
 	var wg sync.WaitGroup
-	if boa != nil {
-		wg.Go(func() { b.fleet.stop(boa) })
+	if web != nil {
+		wg.Go(func() { b.fleet.stop(web) })
 	}
 	b.fleet.stop(s)
 	wg.Wait()
-	if res.err != nil && boa != nil {
-		res.err = fmt.Errorf("%w\n  boa's error log ends: %s", res.err,
-			strings.ReplaceAll(strings.TrimSpace(logTail(filepath.Join(boaDir, "error.log"))), "\n", "\n  "))
+	if res.err != nil && web != nil {
+		res.err = fmt.Errorf("%w\n  %s's error log ends: %s", res.err, s.v.sender.web,
+			strings.ReplaceAll(strings.TrimSpace(logTail(filepath.Join(webDir, "error.log"))), "\n", "\n  "))
 	}
 	return res
+}
+
+// session measures a session already open through t: 64 B messages
+// streamed on one connection, then round trips on another, each for d
+// after the warm-up, metering the daemon pid and, when not 0, relay, the
+// web server in front of it.
+func session(ctx context.Context, b *bench, t target, pid, relay int, d time.Duration) *result {
+	dial := func(readBuf int) ([]*wstest.Conn, error) {
+		c, err := wstest.Dial(t.addr, wstest.Options{Path: t.path, Timeout: cycleLimit, ReadBuffer: readBuf})
+		if err != nil {
+			return nil, fmt.Errorf("opening the session: %w", err)
+		}
+		return []*wstest.Conn{c}, nil
+	}
+	conns, err := dial(64 << 10)
+	if err != nil {
+		return &result{err: err}
+	}
+	// The daemon's writes over the whole stream, warm-up included, as
+	// its messages are: whether it writes a handed-over connection as it
+	// does its own.
+	w0, err0 := procWrites(pid)
+	res := streamOn(ctx, b, pid, relay, conns, wstest.OpText, echoPayload, d)
+	if res.err != nil || res.stalled {
+		return &res
+	}
+	if w1, err1 := procWrites(pid); err0 == nil && err1 == nil && res.msgs > 0 {
+		res.writesPer = float64(w1-w0) / float64(res.msgs)
+	}
+	if conns, err = dial(4 << 10); err != nil {
+		return &result{err: err}
+	}
+	rt := echoOn(ctx, b, pid, relay, conns, d)
+	if rt.err != nil || rt.stalled {
+		return &rt
+	}
+	res.p50, res.p99 = rt.p50, rt.p99
+	return &res
 }
 
 // firstEcho runs whole connect cycles one at a time for d and sets res's
@@ -184,14 +283,9 @@ func (b *bench) startBoa(ctx context.Context, daemon *server) (*server, string, 
 	bins := b.fleet.bins
 	_, p, _ := net.SplitHostPort(daemon.addr)
 	port, _ := strconv.Atoi(p)
-	dir, err := os.MkdirTemp(bins.dir, "boa-")
+	dir, err := webDir(bins.dir, "boa-")
 	if err != nil {
 		return nil, "", err
-	}
-	for _, d := range []string{"www", "cgi-bin"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, "", err
-		}
 	}
 	script := "#!/bin/sh\nexec " + daemon.v.sender.exec(bins, handoverSocket(bins.dir, port)) + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "cgi-bin", "nph-ws"), []byte(script), 0o755); err != nil {
@@ -214,6 +308,65 @@ func (b *bench) startBoa(ctx context.Context, daemon *server) (*server, string, 
 	}
 	s, err := b.fleet.start(ctx, v)
 	return s, dir, err
+}
+
+// webDir makes a web server's directory in the run's: www and cgi-bin.
+func webDir(runDir, prefix string) (string, error) {
+	dir, err := os.MkdirTemp(runDir, prefix)
+	if err != nil {
+		return "", err
+	}
+	for _, d := range []string{"www", "cgi-bin"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// startLighttpd runs a lighttpd configured as the recipe says, its
+// wsbridge-handover CGI installed by the recipe's install.sh, handing
+// connections to the daemon.
+func (b *bench) startLighttpd(ctx context.Context, daemon *server) (*server, string, error) {
+	bins := b.fleet.bins
+	_, p, _ := net.SplitHostPort(daemon.addr)
+	port, _ := strconv.Atoi(p)
+	dir, err := webDir(bins.dir, "lighttpd-")
+	if err != nil {
+		return nil, "", err
+	}
+	cgiBin := filepath.Join(dir, "cgi-bin")
+	recipe := filepath.Join(bins.recipes, "lighttpd")
+	install := exec.CommandContext(ctx, "/bin/sh", filepath.Join(recipe, "install.sh"))
+	install.Env = append(append(os.Environ(), "CGI_BIN="+cgiBin), daemon.v.sender.install(bins)...)
+	if out, err := install.CombinedOutput(); err != nil {
+		return nil, "", fmt.Errorf("%s/install.sh: %w\n%s", recipe, err, out)
+	}
+	lines, err := os.ReadFile(filepath.Join(recipe, "lighttpd.conf"))
+	if err != nil {
+		return nil, "", err
+	}
+	// The recipe's lines with this run's paths, as a user fills in theirs.
+	lines = []byte(strings.NewReplacer("/usr/lib/cgi-bin", cgiBin, "/run/wsbridge.sock", handoverSocket(bins.dir, port)).Replace(string(lines)))
+	conf := filepath.Join(dir, "lighttpd.conf")
+	v := &variant{name: "lighttpd", column: colWsbridge,
+		prepare: func(port int) error {
+			return os.WriteFile(conf, append([]byte(lighttpdConf(dir, port)), lines...), 0o644)
+		},
+		argv: func(b binaries, _ int) []string { return []string{b.lighttpd, "-D", "-f", conf} },
+	}
+	s, err := b.fleet.start(ctx, v)
+	return s, dir, err
+}
+
+// lighttpdConf is what lighttpd needs besides the recipe's lines: a
+// loopback port, a document root and an error log. As root it stays root.
+func lighttpdConf(dir string, port int) string {
+	return fmt.Sprintf(`server.port = %d
+server.bind = "127.0.0.1"
+server.document-root = "%[2]s/www"
+server.errorlog = "%[2]s/error.log"
+`, port, dir)
 }
 
 // boaConf is the smallest config boa runs the CGI with, on loopback. As
@@ -264,14 +417,22 @@ func (h *handover) build(ctx context.Context, dir string, progress io.Writer) (w
 	}
 	src := filepath.Join(root, "examples", "c", "wsbridge-handover.c")
 	if rootErr != nil {
-		miss("no C source", fmt.Sprintf("the C hand-over program: %v", rootErr), hoBoaC, hoArmBoaC)
+		miss("no C source", fmt.Sprintf("the C hand-over program: %v", rootErr), hoBoaC, hoLtC, hoArmBoaC)
 	} else {
 		wg.Go(func() {
 			var err error
 			if h.senderC, err = buildC(ctx, "cc", src, filepath.Join(dir, "wsbridge-handover")); err != nil {
-				miss("C build failed", err.Error(), hoBoaC)
+				miss("C build failed", err.Error(), hoBoaC, hoLtC)
 			}
 		})
+	}
+	switch _, err := os.Stat(lighttpdBin); {
+	case err != nil:
+		miss("no lighttpd", lighttpdBin+" is not there (apt-get install -y lighttpd): the lighttpd columns are left empty", hoLtGo, hoLtC)
+	case rootErr != nil:
+		miss("no recipe", fmt.Sprintf("lighttpd's recipe, examples/deploy/lighttpd: %v", rootErr), hoLtGo, hoLtC)
+	default:
+		h.lighttpd, h.recipes = lighttpdBin, filepath.Join(root, "examples", "deploy")
 	}
 	if q, err := exec.LookPath("qemu-arm-static"); err != nil {
 		miss("no qemu-arm-static", "qemu-arm-static is not installed (apt-get install -y qemu-user-static): the arm columns are left empty",
@@ -395,9 +556,10 @@ func buildC(ctx context.Context, cc, src, out string) (string, error) {
 	return out, nil
 }
 
-// handoverRatios are the table's ratio columns: each boa column over the
-// direct one of the same build.
-var handoverRatios = [][2]string{{hoBoaGo, hoDirect}, {hoBoaC, hoDirect}, {hoArmBoaGo, hoArmDirect}, {hoArmBoaC, hoArmDirect}}
+// handoverRatios are the table's ratio columns: each web server column
+// over the direct one of the same build.
+var handoverRatios = [][2]string{{hoBoaGo, hoDirect}, {hoBoaC, hoDirect}, {hoLtGo, hoDirect}, {hoLtC, hoDirect},
+	{hoArmBoaGo, hoArmDirect}, {hoArmBoaC, hoArmDirect}}
 
 func handoverHeader() []string {
 	h := []string{"hand-over", "better"}
@@ -423,33 +585,75 @@ func (b *bench) handoverReport(rep *report) {
 	if !ran {
 		return
 	}
-	specs := []rowSpec{
-		{label: "connections/s (4 workers)", better: "higher", value: func(r result) float64 { return r.rate }},
-		{label: "first echo of a new connection, one at a time: p50 µs", better: "lower", value: func(r result) float64 { return r.p50 }},
-		{label: "first echo of a new connection, one at a time: p99 µs", better: "lower", value: func(r result) float64 { return r.p99 }},
+	specs := []struct {
+		rowSpec
+		session bool // the value is of the result's session
+		relay   bool // a web server's CPU: none in the direct columns
+	}{
+		{rowSpec: rowSpec{label: "connections/s (4 workers)", better: "higher", value: func(r result) float64 { return r.rate }}},
+		{rowSpec: rowSpec{label: "first echo of a new connection, one at a time: p50 µs", better: "lower", value: func(r result) float64 { return r.p50 }}},
+		{rowSpec: rowSpec{label: "first echo of a new connection, one at a time: p99 µs", better: "lower", value: func(r result) float64 { return r.p99 }}},
+		{rowSpec: rowSpec{label: "session, one connection: stream 64 B, 64 in flight: msg/s", better: "higher", value: func(r result) float64 { return r.rate }}, session: true},
+		{rowSpec: rowSpec{label: "session stream: daemon CPU µs/msg", better: "lower", value: func(r result) float64 { return r.cpuPerMsg }}, session: true},
+		{rowSpec: rowSpec{label: "session stream: daemon write(2) calls per message", better: "lower", value: func(r result) float64 { return r.writesPer }}, session: true},
+		{rowSpec: rowSpec{label: "session stream: web server CPU µs/msg (the relay)", better: "lower", value: func(r result) float64 { return r.relayPer }}, session: true, relay: true},
+		{rowSpec: rowSpec{label: "session, another connection: echo 64 B round trip p50 µs", better: "lower", value: func(r result) float64 { return r.p50 }}, session: true},
+		{rowSpec: rowSpec{label: "session: echo 64 B round trip p99 µs", better: "lower", value: func(r result) float64 { return r.p99 }}, session: true},
 	}
 	for _, spec := range specs {
 		spec.scenario = "handover"
-		r := row{spec: spec, cells: map[string]cell{}}
+		r := row{spec: spec.rowSpec, cells: map[string]cell{}}
 		for _, v := range handoverVariants {
 			if why := b.handoverWhy[v.name]; why != "" {
 				r.cells[v.name] = cell{text: "n/a (" + why + ")"}
 				continue
 			}
-			r.cells[v.name] = median(b.results[key{"handover", v}], spec.value)
+			if spec.relay && v.sender == nil {
+				r.cells[v.name] = cell{text: "n/a"}
+				continue
+			}
+			rs := b.results[key{"handover", v}]
+			if spec.session {
+				rs = sessions(rs)
+			}
+			r.cells[v.name] = median(rs, spec.value)
 		}
 		rep.handover = append(rep.handover, r)
 	}
 	rep.handoverNotes = append([]string{
 		"hand-over: each column is the same wsbridge --handover=SOCKET --port=PORT /bin/cat; direct clients connect to its port, the boa ones to boa's " + boaCGIPath +
-			", an nph- CGI that hands the client's socket over (protocol v1) and exits. Connections/s is the connrate cycle for half the -duration (at least 1 s); " +
-			"first echo is connect, handshake and one 64 B echo, one client at a time for a third of it. Ratios are a boa column's value over its build's direct one.",
+			", an nph- CGI that hands the client's socket over (protocol v1) and exits, the lighttpd ones to lighttpd's " + lighttpdPath +
+			", a CGI that hands over lighttpd's two pipes of the connection and exits. Connections/s is the connrate cycle for half the -duration (at least 1 s); " +
+			"first echo is connect, handshake and one 64 B echo, one client at a time for a third of it. Ratios are a web server column's value over its build's direct one.",
+		"session: a connection opened through each path, then 64 B messages streamed on it, 64 in flight, for a third of the -duration; then 64 B round trips, one at a time, " +
+			"on a second connection for as long. Daemon CPU and write(2) calls (/proc/PID/io's syscw) are wsbridge's; web server CPU is boa's or lighttpd's over the stream, per message echoed. " +
+			"boa gave the socket away and is out of the path: its session should match the direct one, and where it does not the daemon's own writes say why. " +
+			"lighttpd relays the pipes: every byte is copied once more each way, by lighttpd.",
+		"lighttpd: " + lighttpdBin + " (Debian's), its config the lines of examples/deploy/lighttpd/lighttpd.conf with this run's cgi-bin and socket, " +
+			"its CGI put there by the recipe's install.sh: the wsbridge binary by a symlink (Go) or the C program, the socket from setenv. It runs natively only.",
 		"boa " + strings.TrimSuffix(boaTarball, ".tar.gz") + " runs natively in every column, standing for the board's web server. Its CGIEnv does not work, " +
 			"so nph-ws is an sh wrapper that execs the sender with the socket as an argument: one exec more than a board with CGIEnv (Go) or a compiled-in socket (C) pays.",
 		"arm: wsbridge (GOARCH=arm GOARM=7) and both senders (C: arm-linux-gnueabihf-gcc -static) run under qemu-arm-static, boa and /bin/cat natively; " +
 			"emulation makes arm's absolute figures mean little: read its ratios.",
 		"websocketd has no hand-over: it has no column here.",
 	}, b.handoverNotes...)
+}
+
+// sessions are the running sessions of rs, a failed or stalled run's
+// outcome where it had none.
+func sessions(rs []result) []result {
+	out := make([]result, 0, len(rs))
+	for _, r := range rs {
+		switch {
+		case r.session != nil:
+			out = append(out, *r.session)
+		case r.err == nil && !r.stalled:
+			out = append(out, result{err: errors.New("no session")})
+		default:
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (rep *report) handoverCells() [][]string {

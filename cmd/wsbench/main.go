@@ -2,7 +2,8 @@
 // floor, an echo server with no child process, on this machine: echo
 // latency, streamed message rates, server CPU per message, connection rate,
 // memory per idle connection, and what a connection handed over by boa's
-// CGI costs against one to wsbridge's own port. Each server runs as its
+// or lighttpd's CGI costs against one to wsbridge's own port, to open and
+// while it runs. Each server runs as its
 // own process on a free loopback port, a fresh one for every measurement;
 // the servers take turns within each scenario, every measurement is
 // repeated and the median is reported, so ratios come from the same run
@@ -17,7 +18,8 @@
 // -websocketd. The floor is wsbench itself, started as wsbench -serve-floor.
 // The handover scenario builds boa from third_party's tarball (cached in
 // the user's cache directory), the C sender with cc, and, where
-// qemu-arm-static is, both for arm.
+// qemu-arm-static is, both for arm; it runs Debian's /usr/sbin/lighttpd
+// with the lines of examples/deploy/lighttpd.
 package main
 
 import (

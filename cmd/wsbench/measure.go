@@ -21,12 +21,18 @@ type result struct {
 	mbps      float64 // payload MB (10^6 B) per second
 	p50, p99  float64 // round trip, µs
 	cpuPerMsg float64 // the server's CPU per message, µs
+	relayPer  float64 // the relaying web server's CPU per message, µs (handover's session)
 	genPerMsg float64 // the load generator's CPU per message, µs
 	kibPer    float64 // the server's RSS per idle connection, KiB
 	threads   float64 // the server's threads at the idle connections
 	writesPer float64 // the server's write system calls per message delivered
 
 	rssBefore, rssHeld, rssLeft float64 // pinned: the server's RSS in MiB before, with the clients holding, after they left
+
+	// session is the hand-over scenario's running session: rate and CPU
+	// streaming on one connection, p50 and p99 of round trips on another;
+	// nil when it did not run.
+	session *result
 
 	msgs    int64 // messages that made it, over the whole run
 	stalled bool  // progress stopped: the run was cut short
@@ -48,6 +54,8 @@ type meter struct {
 	start       time.Time
 	cpu0, self0 time.Duration
 	n0          int64
+	relay       int // a second process metered beside pid; 0: none
+	relay0      time.Duration
 }
 
 func startMeter(pid int, n int64) (meter, error) {
@@ -63,19 +71,29 @@ type reading struct {
 	perSec        float64       // n per second
 	daemonPer     float64       // µs of server CPU per unit of progress
 	selfPer       float64       // µs of load generator CPU per unit
-	daemonReadErr error
+	relayPer      float64       // µs of the relay's CPU per unit
+	daemonReadErr error         // or the relay's
 }
 
 func (m meter) read(n int64) reading {
 	r := reading{elapsed: time.Since(m.start), self: selfCPU() - m.self0, n: n - m.n0}
 	cpu, err := procCPU(m.pid)
 	r.daemon, r.daemonReadErr = cpu-m.cpu0, err
+	var relay time.Duration
+	if m.relay != 0 {
+		cpu, err := procCPU(m.relay)
+		relay = cpu - m.relay0
+		if r.daemonReadErr == nil {
+			r.daemonReadErr = err
+		}
+	}
 	if r.elapsed > 0 {
 		r.perSec = float64(r.n) / r.elapsed.Seconds()
 	}
 	if r.n > 0 {
 		r.daemonPer = float64(r.daemon.Microseconds()) / float64(r.n)
 		r.selfPer = float64(r.self.Microseconds()) / float64(r.n)
+		r.relayPer = float64(relay.Microseconds()) / float64(r.n)
 	}
 	return r
 }
@@ -120,6 +138,9 @@ func watchFor(ctx context.Context, progress func() int64, tick, stallAfter time.
 // loadRun drives one scenario's load goroutines through warm-up and
 // measurement and stops them, whatever happens.
 type loadRun struct {
+	// relay, when not 0, is a process metered beside the server: the web
+	// server that relays a handed-over session's bytes (lighttpd).
+	relay    int
 	phase    atomic.Int32
 	failed   chan error // first errors of load goroutines
 	progress func() int64
@@ -151,14 +172,9 @@ func (l *loadRun) fail(err error) {
 	}
 }
 
-// measure warms up, then measures for the -duration; it returns the
-// meter's reading and the run's outcome: nil, errStalled or a failure. It
-// does not stop the load; call stop after.
-func (l *loadRun) measure(ctx context.Context, b *bench, pid int) (reading, error) {
-	return l.measureFor(ctx, b, pid, b.opts.duration)
-}
-
-// measureFor is measure for d instead of the -duration.
+// measureFor warms up, then measures for d; it returns the meter's
+// reading and the run's outcome: nil, errStalled or a failure. It does not
+// stop the load; call stop after.
 func (l *loadRun) measureFor(ctx context.Context, b *bench, pid int, d time.Duration) (reading, error) {
 	o := b.opts
 	if err := watch(ctx, l.progress, time.Now().Add(o.warmup), o.stallAfter, l.failed); err != nil {
@@ -167,6 +183,12 @@ func (l *loadRun) measureFor(ctx context.Context, b *bench, pid int, d time.Dura
 	m, err := startMeter(pid, l.progress())
 	if err != nil {
 		return reading{}, fmt.Errorf("reading the server's CPU: %w", err)
+	}
+	if l.relay != 0 {
+		m.relay = l.relay
+		if m.relay0, err = procCPU(l.relay); err != nil {
+			return reading{}, fmt.Errorf("reading the relay's CPU: %w", err)
+		}
 	}
 	l.phase.Store(phaseMeasure)
 	err = watch(ctx, l.progress, time.Now().Add(d), o.stallAfter, l.failed)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
@@ -31,16 +32,21 @@ type lane struct {
 }
 
 func runStream(ctx context.Context, b *bench, s *server, size int) result {
-	var res result
 	conns, err := dialAll(s.addr, streamConns, 64<<10)
 	if err != nil {
-		res.err = err
-		return res
+		return result{err: err}
 	}
 	op := wstest.OpText
 	if s.v.binary {
 		op = wstest.OpBinary
 	}
+	return streamOn(ctx, b, s.pid, 0, conns, op, size, b.opts.duration)
+}
+
+// streamOn streams size-byte messages on the open conns for d after the
+// warm-up, metering pid and, when not 0, relay; it closes them.
+func streamOn(ctx context.Context, b *bench, pid, relay int, conns []*wstest.Conn, op byte, size int, d time.Duration) result {
+	var res result
 	fr := wstest.NewFrames(op, printable(size), streamWindow) // shared, read-only
 	lanes := make([]*lane, len(conns))
 	for i, c := range conns {
@@ -54,11 +60,12 @@ func runStream(ctx context.Context, b *bench, s *server, size int) result {
 		return n
 	}
 	run := newLoadRun(progress)
+	run.relay = relay
 	for _, l := range lanes {
 		run.spawn(func() { l.send(run) })
 		run.spawn(func() { l.read(run) })
 	}
-	r, err := run.measure(ctx, b, s.pid)
+	r, err := run.measureFor(ctx, b, pid, d)
 	run.stop(func() {
 		for _, l := range lanes {
 			select {
@@ -71,7 +78,7 @@ func runStream(ctx context.Context, b *bench, s *server, size int) result {
 	finish(&res, progress(), err)
 	res.rate = r.perSec
 	res.mbps = r.perSec * float64(size) / 1e6
-	res.cpuPerMsg, res.genPerMsg = r.daemonPer, r.selfPer
+	res.cpuPerMsg, res.genPerMsg, res.relayPer = r.daemonPer, r.selfPer, r.relayPer
 	return res
 }
 
