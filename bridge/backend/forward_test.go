@@ -506,3 +506,55 @@ func TestParseAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardPostAfterIdleClose checks a POST after the backend closed a
+// kept connection (its keep-alive timeout, lighttpd's 5 s) goes out on a
+// new one: a body is not sent twice, so the kept one must be found dead
+// before the request is written, not after.
+func TestForwardPostAfterIdleClose(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, func(c net.Conn, r *http.Request, body []byte) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(body)+2)+"\r\n\r\nok")
+		c.Write(body)
+		return false // says nothing of closing, and closes
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	c := dial(t, front)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	time.Sleep(50 * time.Millisecond) // the close reaches the kept connection
+	c.send("POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nx=1")
+	if resp, body := c.read("POST"); resp.StatusCode != 200 || body != "okx=1" {
+		t.Fatalf("POST after the backend closed its kept connection: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestForwardStaleBytes checks bytes a backend sent on a kept connection
+// after a response (a body to a HEAD, a second answer) never reach the
+// client as the answer to its next request.
+func TestForwardStaleBytes(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, func(c net.Conn, r *http.Request, _ []byte) bool {
+		if r.Method == "HEAD" {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 41\r\n\r\n")
+			time.Sleep(20 * time.Millisecond) // the body in a later read
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
+			return true
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+		return true
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	c := dial(t, front)
+	c.send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, _ := c.read("HEAD"); resp.StatusCode != 200 {
+		t.Fatalf("HEAD: %d", resp.StatusCode)
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "fresh" {
+		t.Fatalf("GET after a HEAD answered with a body: %d %q, want the backend's fresh answer", resp.StatusCode, body)
+	}
+}
