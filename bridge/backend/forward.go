@@ -311,7 +311,9 @@ var ownRequest = []string{"Host", "Expect",
 func dropped(name string, fields [][2]string, names ...[]string) bool {
 	for _, list := range names {
 		for _, h := range list {
-			if strings.EqualFold(name, h) {
+			// A CGI server maps '_' and '-' alike (RFC 3875 4.1.18):
+			// X_Forwarded_For would pass for X-Forwarded-For.
+			if strings.EqualFold(strings.ReplaceAll(name, "_", "-"), h) {
 				return true
 			}
 		}

@@ -558,3 +558,35 @@ func TestForwardStaleBytes(t *testing.T) {
 		t.Fatalf("GET after a HEAD answered with a body: %d %q, want the backend's fresh answer", resp.StatusCode, body)
 	}
 }
+
+// TestForwardUnderscoreSpoof checks a client cannot forge the forwarded
+// fields with underscores: a CGI server maps X_Forwarded_For and
+// X-Forwarded-For both to HTTP_X_FORWARDED_FOR, and boa's getenv takes
+// the first, the client's.
+func TestForwardUnderscoreSpoof(t *testing.T) {
+	t.Parallel()
+	got := make(chan *http.Request, 1)
+	b := startBackend(t, func(c net.Conn, r *http.Request, _ []byte) bool {
+		got <- r
+		io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		return true
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	c := dial(t, front)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nx_forwarded_proto: https\r\nX-Forwarded_Host: evil\r\nX_Other: kept\r\n\r\n")
+	if resp, _ := c.read("GET"); resp.StatusCode != 204 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	r := <-got
+	cgi := map[string][]string{}
+	for k, v := range r.Header {
+		name := "HTTP_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_"))
+		cgi[name] = append(cgi[name], v...)
+	}
+	want := map[string]string{"HTTP_X_FORWARDED_FOR": "127.0.0.1", "HTTP_X_FORWARDED_PROTO": "http", "HTTP_X_FORWARDED_HOST": "a", "HTTP_X_OTHER": "kept"}
+	for k, v := range want {
+		if len(cgi[k]) != 1 || cgi[k][0] != v {
+			t.Errorf("the backend's CGI sees %s = %q, want %q alone (header %v)", k, cgi[k], v, r.Header)
+		}
+	}
+}
