@@ -3,6 +3,7 @@ package backend
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -152,8 +153,14 @@ func (c *client) read(method string) (*http.Response, string) {
 // closed checks the front closed the connection.
 func (c *client) closed() {
 	c.t.Helper()
-	if n, err := c.br.Read(make([]byte, 1)); err == nil {
+	_ = c.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, err := c.br.Read(make([]byte, 1))
+	var ne net.Error
+	switch {
+	case err == nil:
 		c.t.Fatalf("connection still open: %d bytes more", n)
+	case errors.As(err, &ne) && ne.Timeout():
+		c.t.Fatal("connection still open: no end within 3s")
 	}
 }
 
@@ -588,5 +595,37 @@ func TestForwardUnderscoreSpoof(t *testing.T) {
 		if len(cgi[k]) != 1 || cgi[k][0] != v {
 			t.Errorf("the backend's CGI sees %s = %q, want %q alone (header %v)", k, cgi[k], v, r.Header)
 		}
+	}
+}
+
+// TestForwardAmbiguousLength checks the framing RFC 9112 forbids keeping
+// a connection after: a request with both Content-Length and
+// Transfer-Encoding (a proxy in front that framed it by the length would
+// take the rest for a next request), and one whose last coding is not
+// chunked, whose length is unknown (400).
+func TestForwardAmbiguousLength(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, func(c net.Conn, r *http.Request, body []byte) bool {
+		if string(body) != "hello" {
+			t.Errorf("backend got %s %q", r.Method, body)
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	chunked := "5\r\nhello\r\n0\r\n\r\n"
+	for req, status := range map[string]int{
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n": 200,
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n":                         400,
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n":                400,
+	} {
+		c := dial(t, front)
+		c.send(req)
+		time.Sleep(20 * time.Millisecond) // the body apart from the head, as a proxy may send it
+		c.send(chunked)
+		if resp, _ := c.read("POST"); resp.StatusCode != status {
+			t.Errorf("%q: %d, want %d", req, resp.StatusCode, status)
+		}
+		c.closed()
 	}
 }
