@@ -103,9 +103,15 @@ func removeStale(path string) error {
 	case fi.Mode()&fs.ModeSocket == 0:
 		return fmt.Errorf("hand-over socket: %s exists and is not a socket: remove it or choose another path", path)
 	}
-	if c, err := net.DialTimeout("unixpacket", path, time.Second); err == nil {
+	c, err := net.DialTimeout("unixpacket", path, time.Second)
+	switch {
+	case err == nil:
 		c.Close()
 		return fmt.Errorf("hand-over socket: a daemon (another wsbridge?) is serving %s: stop it or choose another path", path)
+	case !errors.Is(err, syscall.ECONNREFUSED):
+		// Only a socket nothing is bound to refuses: another kind
+		// (EPROTOTYPE), a full backlog (EAGAIN) is a live one's.
+		return fmt.Errorf("hand-over socket: %s is a socket in use (%w): stop what serves it or choose another path", path, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("hand-over socket: removing the stale %s: %w", path, err)

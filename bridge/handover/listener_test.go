@@ -280,3 +280,37 @@ func TestListenStaleAndLive(t *testing.T) {
 		t.Errorf("Close left the socket file: %v", err)
 	}
 }
+
+// TestListenSparesOtherSockets checks Listen removes only a socket no one
+// listens on: a live socket of another kind (a stream socket some other
+// daemon serves, named by mistake) is not stale and stays.
+func TestListenSparesOtherSockets(t *testing.T) {
+	for _, network := range []string{"unix", "unixgram"} {
+		t.Run(network, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "other.sock")
+			if network == "unix" {
+				ln, err := net.Listen(network, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+			} else {
+				pc, err := net.ListenPacket(network, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pc.Close()
+			}
+			l, err := Listen(path, Config{})
+			if err == nil {
+				l.Close()
+				t.Fatalf("Listen over a live %s socket: took its path", network)
+			}
+			if c, err := net.Dial(network, path); err != nil {
+				t.Fatalf("the other daemon's socket is gone: %v", err)
+			} else {
+				c.Close()
+			}
+		})
+	}
+}
