@@ -314,3 +314,40 @@ func TestListenSparesOtherSockets(t *testing.T) {
 		})
 	}
 }
+
+// TestListenPrivately: the socket comes to its path with its mode set
+// (it is made elsewhere and renamed), Addr names the path, no temporary
+// directory is left, and Close removes the file only while it is still
+// this listener's.
+func TestListenPrivately(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "h.sock")
+	l, err := Listen(path, Config{Mode: 0o600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Addr().String() != path {
+		t.Errorf("Addr %v, want %s", l.Addr(), path)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "h.sock" {
+		t.Errorf("the directory holds %v, want the socket alone", ents)
+	}
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %v, %v", fi, err)
+	}
+	// Another daemon's socket at the path since: Close leaves it.
+	other := filepath.Join(dir, "other.sock")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: other, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Errorf("Close removed a socket that was not its own: %v", err)
+	}
+}
