@@ -343,19 +343,48 @@ func (x *exchange) write(b []byte) error {
 // get returns an idle connection to the backend (reused: true) or, when
 // there is none or fresh is asked, a new one.
 func (f *Forwarder) get(fresh bool) (c net.Conn, reused bool, err error) {
-	if !fresh {
+	for !fresh {
 		f.mu.Lock()
-		if n := len(f.idle); n > 0 {
-			i := f.idle[n-1] // the newest: the least likely to be closed
-			f.idle = f.idle[:n-1]
+		n := len(f.idle)
+		if n == 0 {
 			f.mu.Unlock()
-			i.timer.Stop()
+			break
+		}
+		i := f.idle[n-1] // the newest: the least likely to be closed
+		f.idle = f.idle[:n-1]
+		f.mu.Unlock()
+		i.timer.Stop()
+		if quiet(i.conn) {
 			return i.conn, true, nil
 		}
-		f.mu.Unlock()
+		// Closed by the backend, or holding bytes no request asked
+		// for: a request sent there would fail unretried (a POST) or
+		// be answered with them.
+		_ = i.conn.Close()
 	}
 	c, err = f.dialer.Dial(f.network, f.addr)
 	return c, false, err
+}
+
+// quiet reports whether an idle connection has nothing to read: no
+// bytes, no end. A conn that is not a socket is taken as quiet.
+func quiet(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	var one [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		_, _, rerr := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = errors.Is(rerr, syscall.EAGAIN)
+		return true // never wait
+	})
+	return ok && err == nil
 }
 
 // idleConn is a backend connection kept for reuse, closed by its timer.

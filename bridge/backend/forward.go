@@ -116,6 +116,17 @@ func (f *Forwarder) Forward(conn net.Conn, req *http1.Request, extra []byte) (ke
 		// where extra still is: extra may be a pipelined request,
 		// but not a body.
 		keep: req.ProtoAtLeast(1, 1) && !req.Close && (len(extra) == 0 || !req.HasBody())}
+	if req.Chunked {
+		if !chunkedLast(req.Fields) {
+			// RFC 9112 6.3: the body's length is unknown.
+			return x.answer(http.StatusBadRequest, "malformed request: Transfer-Encoding does not end in chunked")
+		}
+		if req.ContentLength >= 0 {
+			// RFC 9112 6.1: a proxy in front may have framed it
+			// by the length; what follows is not surely a request.
+			x.keep = false
+		}
+	}
 	switch {
 	case req.BadLength:
 		return x.answer(http.StatusBadRequest, "malformed request: bad Content-Length")
@@ -167,6 +178,18 @@ func (f *Forwarder) Forward(conn net.Conn, req *http1.Request, extra []byte) (ke
 		}
 		f.opts.Log.Debug("backend: a kept connection failed; retrying on a new one", "request", x.line)
 	}
+}
+
+// chunkedLast reports whether chunked is the last transfer coding the
+// request's Transfer-Encoding fields list.
+func chunkedLast(fields [][2]string) bool {
+	last := ""
+	for _, f := range fields {
+		if strings.EqualFold(f[0], "Transfer-Encoding") {
+			last = strings.TrimSpace(f[1][strings.LastIndexByte(f[1], ',')+1:])
+		}
+	}
+	return strings.EqualFold(last, "chunked")
 }
 
 // relay reads the backend's answer on bc and relays it. again says bc
@@ -311,7 +334,9 @@ var ownRequest = []string{"Host", "Expect",
 func dropped(name string, fields [][2]string, names ...[]string) bool {
 	for _, list := range names {
 		for _, h := range list {
-			if strings.EqualFold(name, h) {
+			// A CGI server maps '_' and '-' alike (RFC 3875 4.1.18):
+			// X_Forwarded_For would pass for X-Forwarded-For.
+			if strings.EqualFold(strings.ReplaceAll(name, "_", "-"), h) {
 				return true
 			}
 		}

@@ -3,6 +3,7 @@ package backend
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -152,8 +153,14 @@ func (c *client) read(method string) (*http.Response, string) {
 // closed checks the front closed the connection.
 func (c *client) closed() {
 	c.t.Helper()
-	if n, err := c.br.Read(make([]byte, 1)); err == nil {
+	_ = c.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, err := c.br.Read(make([]byte, 1))
+	var ne net.Error
+	switch {
+	case err == nil:
 		c.t.Fatalf("connection still open: %d bytes more", n)
+	case errors.As(err, &ne) && ne.Timeout():
+		c.t.Fatal("connection still open: no end within 3s")
 	}
 }
 
@@ -504,5 +511,121 @@ func TestParseAddr(t *testing.T) {
 		if n != tc.network || (err == nil) != (tc.network != "") {
 			t.Errorf("ParseAddr(%q) = %q, %v; want %q", tc.in, n, err, tc.network)
 		}
+	}
+}
+
+// TestForwardPostAfterIdleClose checks a POST after the backend closed a
+// kept connection (its keep-alive timeout, lighttpd's 5 s) goes out on a
+// new one: a body is not sent twice, so the kept one must be found dead
+// before the request is written, not after.
+func TestForwardPostAfterIdleClose(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, func(c net.Conn, r *http.Request, body []byte) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(body)+2)+"\r\n\r\nok")
+		c.Write(body)
+		return false // says nothing of closing, and closes
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	c := dial(t, front)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	time.Sleep(50 * time.Millisecond) // the close reaches the kept connection
+	c.send("POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nx=1")
+	if resp, body := c.read("POST"); resp.StatusCode != 200 || body != "okx=1" {
+		t.Fatalf("POST after the backend closed its kept connection: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestForwardStaleBytes checks bytes a backend sent on a kept connection
+// after a response (a body to a HEAD, a second answer) never reach the
+// client as the answer to its next request.
+func TestForwardStaleBytes(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, func(c net.Conn, r *http.Request, _ []byte) bool {
+		if r.Method == "HEAD" {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 41\r\n\r\n")
+			time.Sleep(20 * time.Millisecond) // the body in a later read
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
+			return true
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+		return true
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	c := dial(t, front)
+	c.send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, _ := c.read("HEAD"); resp.StatusCode != 200 {
+		t.Fatalf("HEAD: %d", resp.StatusCode)
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "fresh" {
+		t.Fatalf("GET after a HEAD answered with a body: %d %q, want the backend's fresh answer", resp.StatusCode, body)
+	}
+}
+
+// TestForwardUnderscoreSpoof checks a client cannot forge the forwarded
+// fields with underscores: a CGI server maps X_Forwarded_For and
+// X-Forwarded-For both to HTTP_X_FORWARDED_FOR, and boa's getenv takes
+// the first, the client's.
+func TestForwardUnderscoreSpoof(t *testing.T) {
+	t.Parallel()
+	got := make(chan *http.Request, 1)
+	b := startBackend(t, func(c net.Conn, r *http.Request, _ []byte) bool {
+		got <- r
+		io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		return true
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	c := dial(t, front)
+	c.send("GET / HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nx_forwarded_proto: https\r\nX-Forwarded_Host: evil\r\nX_Other: kept\r\n\r\n")
+	if resp, _ := c.read("GET"); resp.StatusCode != 204 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	r := <-got
+	cgi := map[string][]string{}
+	for k, v := range r.Header {
+		name := "HTTP_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_"))
+		cgi[name] = append(cgi[name], v...)
+	}
+	want := map[string]string{"HTTP_X_FORWARDED_FOR": "127.0.0.1", "HTTP_X_FORWARDED_PROTO": "http", "HTTP_X_FORWARDED_HOST": "a", "HTTP_X_OTHER": "kept"}
+	for k, v := range want {
+		if len(cgi[k]) != 1 || cgi[k][0] != v {
+			t.Errorf("the backend's CGI sees %s = %q, want %q alone (header %v)", k, cgi[k], v, r.Header)
+		}
+	}
+}
+
+// TestForwardAmbiguousLength checks the framing RFC 9112 forbids keeping
+// a connection after: a request with both Content-Length and
+// Transfer-Encoding (a proxy in front that framed it by the length would
+// take the rest for a next request), and one whose last coding is not
+// chunked, whose length is unknown (400).
+func TestForwardAmbiguousLength(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t, func(c net.Conn, r *http.Request, body []byte) bool {
+		if string(body) != "hello" {
+			t.Errorf("backend got %s %q", r.Method, body)
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	front := startFront(t, newForwarder(t, b.ln.Addr().String(), Options{}))
+	chunked := "5\r\nhello\r\n0\r\n\r\n"
+	for req, status := range map[string]int{
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n": 200,
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n":                         400,
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n":                400,
+	} {
+		c := dial(t, front)
+		c.send(req)
+		time.Sleep(20 * time.Millisecond) // the body apart from the head, as a proxy may send it
+		c.send(chunked)
+		if resp, _ := c.read("POST"); resp.StatusCode != status {
+			t.Errorf("%q: %d, want %d", req, resp.StatusCode, status)
+		}
+		c.closed()
 	}
 }

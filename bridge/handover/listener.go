@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -41,6 +42,7 @@ const maxPending = 64
 type Listener struct {
 	ln   *net.UnixListener
 	path string
+	ino  uint64 // the socket file's inode: Close removes only that file
 	cfg  Config
 	log  *slog.Logger
 
@@ -68,24 +70,12 @@ func Listen(path string, cfg Config) (*Listener, error) {
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	ln, ino, err := bindPrivately(path, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("hand-over socket: %w", err)
 	}
-	// Until the mode is set, the socket has the umask's: the
-	// credentials are checked on every connection anyway.
-	if err := os.Chmod(path, cfg.Mode); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("hand-over socket: %w", err)
-	}
-	if cfg.UID > 0 || cfg.GID > 0 {
-		if err := os.Lchown(path, max(cfg.UID, -1), max(cfg.GID, -1)); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("hand-over socket: %w", err)
-		}
-	}
 	l := &Listener{
-		ln: ln, path: path, cfg: cfg, log: log,
+		ln: ln, path: path, ino: ino, cfg: cfg, log: log,
 		conns: make(chan net.Conn), done: make(chan struct{}), pending: make(chan struct{}, maxPending),
 	}
 	l.wg.Go(l.acceptLoop)
@@ -103,9 +93,15 @@ func removeStale(path string) error {
 	case fi.Mode()&fs.ModeSocket == 0:
 		return fmt.Errorf("hand-over socket: %s exists and is not a socket: remove it or choose another path", path)
 	}
-	if c, err := net.DialTimeout("unixpacket", path, time.Second); err == nil {
+	c, err := net.DialTimeout("unixpacket", path, time.Second)
+	switch {
+	case err == nil:
 		c.Close()
 		return fmt.Errorf("hand-over socket: a daemon (another wsbridge?) is serving %s: stop it or choose another path", path)
+	case !errors.Is(err, syscall.ECONNREFUSED):
+		// Only a socket nothing is bound to refuses: another kind
+		// (EPROTOTYPE), a full backlog (EAGAIN) is a live one's.
+		return fmt.Errorf("hand-over socket: %s is a socket in use (%w): stop what serves it or choose another path", path, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("hand-over socket: removing the stale %s: %w", path, err)
@@ -129,14 +125,65 @@ func (l *Listener) Close() error {
 	var err error
 	l.once.Do(func() {
 		close(l.done)
-		err = l.ln.Close() // removes the socket file
+		err = l.ln.Close()
+		// The file, unless another daemon has put its own there since.
+		var st unix.Stat_t
+		if unix.Lstat(l.path, &st) == nil && st.Ino == l.ino {
+			_ = os.Remove(l.path)
+		}
 		l.wg.Wait()
 	})
 	return err
 }
 
 // Addr returns the socket's address.
-func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+func (l *Listener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unixpacket"} }
+
+// bindPrivately makes the socket in a new directory beside path that only
+// the daemon can enter, gives it its mode and owner there, and renames it
+// to path. No one can connect before its mode is set, and neither chmod
+// nor chown can be led along a link someone put at path: rename replaces
+// the link itself. It returns the listener and the socket file's inode.
+func bindPrivately(path string, cfg Config) (*net.UnixListener, uint64, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".wsb-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: tmp, Net: "unixpacket"})
+	if err != nil {
+		return nil, 0, err
+	}
+	ln.SetUnlinkOnClose(false) // the name changes: Close removes path itself
+	fail := func(err error) (*net.UnixListener, uint64, error) {
+		ln.Close()
+		return nil, 0, err
+	}
+	if err := os.Chmod(tmp, cfg.Mode); err != nil {
+		return fail(err)
+	}
+	uid, gid := -1, -1
+	if cfg.UID > 0 {
+		uid = cfg.UID
+	}
+	if cfg.GID > 0 {
+		gid = cfg.GID
+	}
+	if uid >= 0 || gid >= 0 {
+		if err := os.Lchown(tmp, uid, gid); err != nil {
+			return fail(err)
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(tmp, &st); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	return ln, st.Ino, nil
+}
 
 func (l *Listener) acceptLoop() {
 	var delay time.Duration
@@ -232,7 +279,13 @@ func (l *Listener) receive(uc *net.UnixConn) {
 		reply(uc, "ERR "+err.Error())
 		return
 	}
-	reply(uc, "OK")
+	if err := reply(uc, "OK"); err != nil {
+		// The sender gave up waiting and has answered 503 itself: the
+		// connection is not the daemon's to answer.
+		l.log.Warn("refused: hand-over: the sender left before the answer", "pid", pid, "err", err)
+		conn.Close()
+		return
+	}
 	c := &Conn{Conn: conn, req: req}
 	select {
 	case l.conns <- c:
@@ -256,9 +309,10 @@ func badRequest(err error) string {
 }
 
 // reply answers the sender, never waiting long for it.
-func reply(uc *net.UnixConn, s string) {
+func reply(uc *net.UnixConn, s string) error {
 	_ = uc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = uc.Write([]byte(s))
+	_, err := uc.Write([]byte(s))
+	return err
 }
 
 // peerCred returns the sender's credentials as the kernel recorded them

@@ -280,3 +280,74 @@ func TestListenStaleAndLive(t *testing.T) {
 		t.Errorf("Close left the socket file: %v", err)
 	}
 }
+
+// TestListenSparesOtherSockets checks Listen removes only a socket no one
+// listens on: a live socket of another kind (a stream socket some other
+// daemon serves, named by mistake) is not stale and stays.
+func TestListenSparesOtherSockets(t *testing.T) {
+	for _, network := range []string{"unix", "unixgram"} {
+		t.Run(network, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "other.sock")
+			if network == "unix" {
+				ln, err := net.Listen(network, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+			} else {
+				pc, err := net.ListenPacket(network, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pc.Close()
+			}
+			l, err := Listen(path, Config{})
+			if err == nil {
+				l.Close()
+				t.Fatalf("Listen over a live %s socket: took its path", network)
+			}
+			if c, err := net.Dial(network, path); err != nil {
+				t.Fatalf("the other daemon's socket is gone: %v", err)
+			} else {
+				c.Close()
+			}
+		})
+	}
+}
+
+// TestListenPrivately: the socket comes to its path with its mode set
+// (it is made elsewhere and renamed), Addr names the path, no temporary
+// directory is left, and Close removes the file only while it is still
+// this listener's.
+func TestListenPrivately(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "h.sock")
+	l, err := Listen(path, Config{Mode: 0o600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Addr().String() != path {
+		t.Errorf("Addr %v, want %s", l.Addr(), path)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "h.sock" {
+		t.Errorf("the directory holds %v, want the socket alone", ents)
+	}
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %v, %v", fi, err)
+	}
+	// Another daemon's socket at the path since: Close leaves it.
+	other := filepath.Join(dir, "other.sock")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: other, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Errorf("Close removed a socket that was not its own: %v", err)
+	}
+}

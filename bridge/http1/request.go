@@ -170,8 +170,10 @@ func Parse(b []byte, peer Peer) (*Request, error) {
 				r.Origin = v
 			}
 		case strings.EqualFold(n, "Content-Length"):
+			// Digits only (RFC 9110 8.6): ParseInt takes "+5", which a
+			// proxy in front may read otherwise.
 			l, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || l < 0 || r.ContentLength >= 0 && l != r.ContentLength {
+			if err != nil || !allDigits(v) || l < 0 || r.ContentLength >= 0 && l != r.ContentLength {
 				r.BadLength = true
 			}
 			r.ContentLength = l
@@ -279,4 +281,14 @@ func SplitHostPort(hp, defPort string) (string, string) {
 		return h, p
 	}
 	return strings.Trim(hp, "[]"), defPort
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -173,3 +173,25 @@ func TestFields(t *testing.T) {
 		}
 	}
 }
+
+// TestContentLengthDigits: a Content-Length is digits only; a sign or a
+// space inside would be read otherwise by a proxy in front.
+func TestContentLengthDigits(t *testing.T) {
+	for _, c := range []struct {
+		v   string
+		bad bool
+	}{{"5", false}, {"0", false}, {"+5", true}, {"-0", true}, {"5 5", true}, {"0x5", true}, {"", true}} {
+		r, err := Parse([]byte("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: "+c.v+"\r\n\r\n"), Peer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.BadLength != c.bad {
+			t.Errorf("Content-Length %q: BadLength %v, want %v", c.v, r.BadLength, c.bad)
+		}
+	}
+	for _, v := range []string{"+5", "-0"} {
+		if _, err := ParseResponse([]byte("HTTP/1.1 200 OK\r\nContent-Length: " + v + "\r\n\r\n")); err == nil {
+			t.Errorf("ParseResponse took Content-Length %q", v)
+		}
+	}
+}

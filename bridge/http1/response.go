@@ -75,7 +75,7 @@ func ParseResponse(b []byte) (*Response, error) {
 		switch {
 		case strings.EqualFold(n, "Content-Length"):
 			l, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || l < 0 || v[0] == '+' || r.ContentLength >= 0 && l != r.ContentLength {
+			if err != nil || !allDigits(v) || r.ContentLength >= 0 && l != r.ContentLength {
 				return nil, ErrResponseBad
 			}
 			r.ContentLength = l

@@ -116,8 +116,10 @@ func inetdConn(fd int, from string) (net.Conn, error) {
 		return nil, badSetup("--inetd: %s: %w", from, err)
 	}
 	if fd == 0 {
+		// Asked before fd 0 is /dev/null, which fd 1 never is.
+		stdout := sameFile(1, 0)
 		nullFD(0)
-		if sameFile(1, 0) {
+		if stdout {
 			nullFD(1)
 		}
 	} else {

@@ -641,3 +641,58 @@ func TestSocketActivationUnits(t *testing.T) {
 		t.Errorf("sandbox of %d lines, StandardError=journal: the test no longer reads the units right", len(lines))
 	}
 }
+
+// TestInetdLetsGoOfStdout: under inetd the connection is fds 0 and 1;
+// wsbridge keeps its own duplicate and lets go of both, or what is
+// written to stdout reaches the client, and the client's socket stays
+// open as long as the process does, whatever wsbridge closes.
+func TestInetdLetsGoOfStdout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client := dialAddr(t, ln.Addr().String())
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := sc.(*net.TCPConn).File()
+	sc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(sf.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	var log wstest.Buffer
+	cmd := exec.Command(bridgeBin, "--inetd", "--loglevel=debug", childBin, "echo")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = sf, sf, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sf.Close()
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if !log.WaitFor("serving one connection", 10*time.Second) {
+		t.Fatalf("no start:\n%s", log.String())
+	}
+	sock := fmt.Sprintf("socket:[%d]", st.Ino)
+	var holders []string
+	dir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if l, _ := os.Readlink(filepath.Join(dir, e.Name())); l == sock {
+			holders = append(holders, e.Name())
+		}
+	}
+	if len(holders) != 1 {
+		t.Errorf("wsbridge --inetd holds the client's socket on fds %v, want one fd of its own (0 and 1 on /dev/null)", holders)
+	}
+	if resp, err := client.Upgrade(wstest.Options{}); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+}
