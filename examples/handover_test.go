@@ -399,3 +399,34 @@ func TestHandoverProgram(t *testing.T) {
 		}
 	})
 }
+
+// TestHandoverProgramSize: built static against musl, as the Makefile
+// builds it where musl-gcc is, the hand-over program is tens of KiB (a
+// board's web server runs it once per WebSocket connection), and it works:
+// it hands over to a daemon.
+func TestHandoverProgramSize(t *testing.T) {
+	musl := requireTool(t, "musl-gcc", "musl-tools")
+	bin, err := build("wsbridge-handover-musl", exec.Command(musl, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
+		"-Os", "-static", "-s", "-o", filepath.Join(binDir, "wsbridge-handover-musl"), "c/wsbridge-handover.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 64 << 10
+	if fi.Size() > limit {
+		t.Errorf("static musl build is %d bytes, want at most %d", fi.Size(), limit)
+	}
+	t.Logf("static musl build: %d bytes", fi.Size())
+	sock, msgs := fakeDaemon(t, "OK")
+	_, fd1 := tcpPair(t)
+	r := runHandover(t, bin, cgiEnv(sock), devNull(t), fd1)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if m := recvMsg(t, msgs); m.Magic != "WSBRIDGE-HANDOVER/1" || len(m.Files) != 1 {
+		t.Errorf("the daemon got magic %q and %d descriptors, want the socket alone", m.Magic, len(m.Files))
+	}
+}
