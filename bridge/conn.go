@@ -35,7 +35,7 @@ func (s *Server) handle(conn net.Conn) {
 		s.connDone()
 		return
 	}
-	peer := http1.Peer{Remote: conn.RemoteAddr(), Local: conn.LocalAddr()}
+	var peer http1.Peer
 	n, handed := 0, false
 	if h, ok := conn.(*handover.Conn); ok {
 		// A web server parsed the request and handed the connection
@@ -44,14 +44,34 @@ func (s *Server) handle(conn net.Conn) {
 		// client's next one is the web server's to answer).
 		r := h.Handed()
 		s.log.Debug("handed over", "remote", conn.RemoteAddr(), "by", r.Script)
-		peer.Secure = r.Secure
 		if len(r.Head) > len(buf) {
 			s.refuseHead(conn, http1.ErrHeadTooLarge)
 			s.handshaking(conn, false)
 			s.connDone()
 			return
 		}
+		peer = http1.Peer{Remote: conn.RemoteAddr(), Local: conn.LocalAddr(), Secure: r.Secure}
 		n, handed = copy(buf, r.Head), true
+	} else {
+		ready, p, err := s.prepare(conn)
+		if err != nil {
+			s.log.Debug("connection not ready for a request", "remote", conn.RemoteAddr(), "err", err)
+			_ = conn.Close()
+			s.handshaking(conn, false)
+			s.connDone()
+			return
+		}
+		if ready != conn {
+			// Shutdown cuts the wait for a head on the connection
+			// requests are read from now.
+			s.handshaking(conn, false)
+			if !s.handshaking(ready, true) {
+				_ = ready.Close()
+				s.connDone()
+				return
+			}
+		}
+		conn, peer = ready, p
 	}
 	// A connection carries plain requests, kept alive, until one is an
 	// upgrade; n bytes of the next request may be read already. Between
