@@ -90,6 +90,16 @@ func crossRunBuild(t *testing.T, tg crossTarget, cmd *exec.Cmd, pkg string) {
 var bridgeUnits = []string{"bridge", "bridge/wsconn", "bridge/http1", "bridge/poll", "bridge/stdio",
 	"bridge/transport", "bridge/modes", "bridge/modes/shared", "bridge/handover", "bridge/backend"}
 
+// unitSkips are tests of a bridge unit that qemu-user, not the target,
+// fails. TestHandOverLeavesNoDescriptor: qemu receives the descriptors of
+// a message into a control buffer larger than the program's and leaks
+// those it cannot hand on (MSG_CTRUNC), where the kernel closes them
+// (seen on arm v5 and riscv64: 5 more per hand-over of 20); the control
+// messages' layout itself is checked by the other hand-over tests.
+var unitSkips = map[string][]string{
+	"bridge/handover": {"-test.skip=^TestHandOverLeavesNoDescriptor$"},
+}
+
 // TestCross runs every check on every target. Targets run two at a time
 // (go test's -parallel defaults to GOMAXPROCS); each one's checks run in
 // order, as a board would see them.
@@ -141,7 +151,7 @@ func TestCross(t *testing.T) {
 			// target's.
 			t.Run("unit framing", unit(qemu, framingTest, "framing", nil, ""))
 			for _, pkg := range bridgeUnits {
-				t.Run("unit "+pkg, unit(qemu, bridgeTests[pkg], pkg, nil, ""))
+				t.Run("unit "+pkg, unit(qemu, bridgeTests[pkg], pkg, nil, "", unitSkips[pkg]...))
 			}
 			// TestStderrLines' parked cases assert that the stderr
 			// reader found the pipe empty at least once, which takes a
