@@ -19,7 +19,9 @@ func TestLayout(t *testing.T) {
 	const mod = "github.com/wsbridge/wsbridge/"
 	allowed := map[string][]string{
 		"bridge/http1":            nil,
-		"bridge/handover":         nil,
+		"bridge/handover":         {"bridge/unixsock"},
+		"bridge/unixsock":         nil,
+		"bridge/proxyproto":       nil,
 		"bridge/backend":          {"bridge/http1"},
 		"bridge/poll":             nil,
 		"bridge/transport":        {"framing"},

@@ -24,5 +24,5 @@
 // keeps anything it was sent, and yields handed-over connections as a
 // net.Listener would. Send is the sender's side.
 //
-// It is a leaf: it imports nothing of the project.
+// It imports only bridge/unixsock, which makes its socket.
 package handover

@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wsbridge/wsbridge/bridge/unixsock"
 )
 
 // Config is how a Listener's socket is made and whom it takes
@@ -40,9 +41,8 @@ const maxPending = 64
 // Listener yields the connections handed over on its unix socket, as a
 // net.Listener yields the ones it accepts.
 type Listener struct {
-	ln   *net.UnixListener
+	ln   *unixsock.Listener
 	path string
-	ino  uint64 // the socket file's inode: Close removes only that file
 	cfg  Config
 	log  *slog.Logger
 
@@ -67,46 +67,16 @@ func Listen(path string, cfg Config) (*Listener, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := removeStale(path); err != nil {
-		return nil, err
-	}
-	ln, ino, err := bindPrivately(path, cfg)
+	ln, err := unixsock.Listen("unixpacket", path, unixsock.Perm{Mode: cfg.Mode, UID: cfg.UID, GID: cfg.GID})
 	if err != nil {
 		return nil, fmt.Errorf("hand-over socket: %w", err)
 	}
 	l := &Listener{
-		ln: ln, path: path, ino: ino, cfg: cfg, log: log,
+		ln: ln, path: path, cfg: cfg, log: log,
 		conns: make(chan net.Conn), done: make(chan struct{}), pending: make(chan struct{}, maxPending),
 	}
 	l.wg.Go(l.acceptLoop)
 	return l, nil
-}
-
-// removeStale removes a socket at path that no daemon answers on.
-func removeStale(path string) error {
-	fi, err := os.Lstat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("hand-over socket: %w", err)
-	case fi.Mode()&fs.ModeSocket == 0:
-		return fmt.Errorf("hand-over socket: %s exists and is not a socket: remove it or choose another path", path)
-	}
-	c, err := net.DialTimeout("unixpacket", path, time.Second)
-	switch {
-	case err == nil:
-		c.Close()
-		return fmt.Errorf("hand-over socket: a daemon (another wsbridge?) is serving %s: stop it or choose another path", path)
-	case !errors.Is(err, syscall.ECONNREFUSED):
-		// Only a socket nothing is bound to refuses: another kind
-		// (EPROTOTYPE), a full backlog (EAGAIN) is a live one's.
-		return fmt.Errorf("hand-over socket: %s is a socket in use (%w): stop what serves it or choose another path", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("hand-over socket: removing the stale %s: %w", path, err)
-	}
-	return nil
 }
 
 // Accept waits for the next connection handed over: a *Conn.
@@ -125,12 +95,7 @@ func (l *Listener) Close() error {
 	var err error
 	l.once.Do(func() {
 		close(l.done)
-		err = l.ln.Close()
-		// The file, unless another daemon has put its own there since.
-		var st unix.Stat_t
-		if unix.Lstat(l.path, &st) == nil && st.Ino == l.ino {
-			_ = os.Remove(l.path)
-		}
+		err = l.ln.Close() // and the file, unless another daemon's is there now
 		l.wg.Wait()
 	})
 	return err
@@ -138,52 +103,6 @@ func (l *Listener) Close() error {
 
 // Addr returns the socket's address.
 func (l *Listener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unixpacket"} }
-
-// bindPrivately makes the socket in a new directory beside path that only
-// the daemon can enter, gives it its mode and owner there, and renames it
-// to path. No one can connect before its mode is set, and neither chmod
-// nor chown can be led along a link someone put at path: rename replaces
-// the link itself. It returns the listener and the socket file's inode.
-func bindPrivately(path string, cfg Config) (*net.UnixListener, uint64, error) {
-	dir, err := os.MkdirTemp(filepath.Dir(path), ".wsb-")
-	if err != nil {
-		return nil, 0, err
-	}
-	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, "s")
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: tmp, Net: "unixpacket"})
-	if err != nil {
-		return nil, 0, err
-	}
-	ln.SetUnlinkOnClose(false) // the name changes: Close removes path itself
-	fail := func(err error) (*net.UnixListener, uint64, error) {
-		ln.Close()
-		return nil, 0, err
-	}
-	if err := os.Chmod(tmp, cfg.Mode); err != nil {
-		return fail(err)
-	}
-	uid, gid := -1, -1
-	if cfg.UID > 0 {
-		uid = cfg.UID
-	}
-	if cfg.GID > 0 {
-		gid = cfg.GID
-	}
-	if uid >= 0 || gid >= 0 {
-		if err := os.Lchown(tmp, uid, gid); err != nil {
-			return fail(err)
-		}
-	}
-	var st unix.Stat_t
-	if err := unix.Lstat(tmp, &st); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fail(err)
-	}
-	return ln, st.Ino, nil
-}
 
 func (l *Listener) acceptLoop() {
 	var delay time.Duration
