@@ -106,6 +106,9 @@ func (s *Server) handle(conn net.Conn) {
 		if err == nil {
 			req, err = http1.Parse(buf[:hl], peer)
 		}
+		if err == nil && s.opts.trusted.any() {
+			req.Peer = s.opts.trusted.forwarded(req.Fields, peer, s.opts.ForwardedRFC)
+		}
 		if err != nil {
 			s.refuseHead(conn, err)
 			break

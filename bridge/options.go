@@ -67,6 +67,23 @@ type Options struct {
 	HTTPBackendTimeout time.Duration // the backend's response head, then each body read; 0: 60s
 	HTTPBackendMaxBody int64         // a chunked request body, buffered for the backend; 0: 1 MiB
 
+	// TrustedProxies are the reverse proxies in front (--trusted-proxy):
+	// addresses and CIDRs ("10.0.0.0/8", "::1"), and "unix" for the
+	// connections on a unix socket. Only their word on the client is
+	// believed: a PROXY header (ProxyProtocol) and the forwarding fields
+	// (X-Forwarded-For and -Proto and -Host, or Forwarded). From anyone
+	// else those fields are the program's to read, as any other.
+	TrustedProxies []string
+	// ProxyProtocol says a connection from a trusted proxy begins with a
+	// PROXY protocol header, v1 or v2, which names the client; from
+	// anyone else a PROXY header is refused. It needs TrustedProxies.
+	ProxyProtocol bool
+	// ForwardedRFC says the trusted proxies keep the Forwarded field
+	// (RFC 7239), not X-Forwarded-For: only the one they keep can be
+	// believed, since a client can send the other as it likes.
+	ForwardedRFC bool
+	trusted      proxies // TrustedProxies, parsed
+
 	ServerSoftware string       // SERVER_SOFTWARE for children; "": "wsbridge"
 	Logger         *slog.Logger // nil: slog.Default()
 }
@@ -133,6 +150,13 @@ func (opts Options) withDefaults() (Options, error) {
 	}
 	if _, err := newHostPolicy(opts.AllowedHosts); err != nil {
 		return opts, err
+	}
+	var err error
+	if opts.trusted, err = newProxies(opts.TrustedProxies); err != nil {
+		return opts, err
+	}
+	if opts.ProxyProtocol && !opts.trusted.any() {
+		return opts, errors.New("the PROXY protocol is accepted only from trusted proxies, and none is given: name the proxies in front with --trusted-proxy=CIDR")
 	}
 	if opts.MaxForks < 0 || opts.MaxConns < 0 {
 		return opts, errors.New("limits must not be negative")

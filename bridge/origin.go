@@ -40,6 +40,18 @@ func newOriginPolicy(origins []string, sameOrigin bool) originPolicy {
 	return p
 }
 
+// checkRequest checks req's Origin against the host and scheme the
+// client asked for: a trusted proxy's forwarded ones when it gave them
+// (see proxies.forwarded), so a page served through the proxy is
+// same-origin.
+func (p originPolicy) checkRequest(req *http1.Request) error {
+	host := req.Host
+	if f := req.Peer.Forwarded; f != nil && f.Host != "" {
+		host = f.Host
+	}
+	return p.check(req.Origin, host, req.Peer.Secure)
+}
+
 // check returns nil when a page from origin may connect to host (the
 // request's Host header), or an error that says which flag would allow it.
 func (p originPolicy) check(origin, host string, tls bool) error {

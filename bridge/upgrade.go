@@ -36,7 +36,7 @@ func (s *Server) upgrade(conn net.Conn, req *http1.Request, extra []byte) {
 		rej = req.CheckUpgrade()
 	}
 	if rej == nil {
-		if err := s.origin.check(req.Origin, req.Host, req.Peer.Secure); err != nil {
+		if err := s.origin.checkRequest(req); err != nil {
 			s.log.Info("refused: origin", "id", id, "remote", conn.RemoteAddr(), "why", err)
 			rej = http1.Reject(http.StatusForbidden, "403 Forbidden: "+err.Error()+"\n", s.hdrHTTP)
 		}
