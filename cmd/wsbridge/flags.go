@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/backend"
+	"github.com/wsbridge/wsbridge/bridge/unixsock"
 	"github.com/wsbridge/wsbridge/procs"
 )
 
@@ -36,6 +38,11 @@ type config struct {
 	// it is the daemon's only listener.
 	handover     *handoverConfig
 	handoverOnly bool
+	// unixSocket is --unixsocket, "" for none, made with unixPerm;
+	// unixOnly says it is the daemon's only listener.
+	unixSocket string
+	unixPerm   unixsock.Perm
+	unixOnly   bool
 }
 
 // listFlag collects a flag given several times.
@@ -125,6 +132,9 @@ type daemonFlags struct {
 	httpBackend                                 string
 	httpBackendTimeout                          time.Duration
 	httpBackendMaxBody                          sizeFlag
+	unixSocket, unixMode, unixOwner             string
+	proxyProtocol, forwardedRFC                 bool
+	trustedProxies                              listFlag
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
@@ -151,6 +161,12 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.httpBackend, "http-backend", "", "")
 	fs.DurationVar(&d.httpBackendTimeout, "http-backend-timeout", 60*time.Second, "")
 	fs.Var(&d.httpBackendMaxBody, "http-backend-max-body", "")
+	fs.StringVar(&d.unixSocket, "unixsocket", "", "")
+	fs.StringVar(&d.unixMode, "unixsocket-mode", "0660", "")
+	fs.StringVar(&d.unixOwner, "unixsocket-owner", "", "")
+	fs.BoolVar(&d.proxyProtocol, "proxy-protocol", false, "")
+	fs.Var(&d.trustedProxies, "trusted-proxy", "")
+	fs.BoolVar(&d.forwardedRFC, "trust-forwarded", false, "")
 }
 
 // apply checks d and sets what it says in c.
@@ -224,6 +240,32 @@ func (d *daemonFlags) apply(c *config) error {
 		return badFlag("http-backend-max-body", "--http-backend-max-body must be > 0")
 	}
 	b.HTTPBackend, b.HTTPBackendTimeout, b.HTTPBackendMaxBody = d.httpBackend, d.httpBackendTimeout, int64(d.httpBackendMaxBody)
+	if d.proxyProtocol && len(d.trustedProxies) == 0 {
+		return badFlag("proxy-protocol", "--proxy-protocol: the PROXY header is accepted only from trusted proxies, and none is given: name the proxies in front with --trusted-proxy=CIDR (unix for --unixsocket)")
+	}
+	b.ProxyProtocol, b.TrustedProxies, b.ForwardedRFC = d.proxyProtocol, d.trustedProxies, d.forwardedRFC
+	return d.applyUnix(c)
+}
+
+// applyUnix checks --unixsocket and its mode and owner.
+func (d *daemonFlags) applyUnix(c *config) error {
+	c.unixSocket = d.unixSocket
+	if d.unixSocket == "" {
+		if d.unixOwner != "" || d.unixMode != "0660" {
+			return badFlag("unixsocket-mode", "--unixsocket-mode and --unixsocket-owner need --unixsocket=PATH, the socket they are about")
+		}
+		return nil
+	}
+	mode, err := strconv.ParseUint(d.unixMode, 8, 32)
+	if err != nil || mode == 0 || mode > 0o777 {
+		return badFlag("unixsocket-mode", "--unixsocket-mode=%s: want octal permissions such as 0660", d.unixMode)
+	}
+	c.unixPerm = unixsock.Perm{Mode: fs.FileMode(mode)}
+	if d.unixOwner != "" {
+		if c.unixPerm.UID, c.unixPerm.GID, err = lookupOwner(d.unixOwner); err != nil {
+			return badFlag("unixsocket-owner", "--unixsocket-owner=%s: %v", d.unixOwner, err)
+		}
+	}
 	return nil
 }
 
@@ -456,6 +498,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	}
 	if err := d.handover.apply(&c, set); err != nil {
 		return c, err
+	}
+	c.unixOnly = c.unixSocket != "" && !c.listenSet
+	if c.unixSocket != "" && c.inetd {
+		return c, errors.New("--inetd serves the connection inetd passes on stdin: --unixsocket has nothing to listen on, remove it")
 	}
 	c.bridge.Endpoints = eps
 	if err := c.bridge.Check(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/unixsock"
 	"github.com/wsbridge/wsbridge/procs"
 )
 
@@ -196,8 +197,19 @@ func listen(c config, log *slog.Logger) (ls []net.Listener, finished <-chan stru
 		}
 		return append(ls, als...), nil, err
 	}
+	if c.unixSocket != "" {
+		l, err := unixsock.Listen("unix", c.unixSocket, c.unixPerm)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, nil, fmt.Errorf("--unixsocket: %w", err)
+		}
+		ls = append(ls, l)
+		log.Info("listening", "socket", c.unixSocket, "mode", fmt.Sprintf("%04o", c.unixPerm.Mode))
+	}
 	addrs := c.addresses
-	if len(addrs) == 0 && !c.handoverOnly {
+	if len(addrs) == 0 && !c.handoverOnly && !c.unixOnly {
 		addrs = []string{""}
 	}
 	for _, a := range addrs {

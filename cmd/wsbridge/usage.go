@@ -15,6 +15,17 @@ Flags marked * mean what they mean in websocketd.
 The daemon (in a config file: keys at the top):
   --port=PORT               * TCP port to listen on (default 8080)
   --address=ADDR            * address to bind, repeatable (default: all)
+  --unixsocket=PATH         * listen on a unix socket too (alone without
+                              --port/--address); a live one is never replaced
+  --unixsocket-mode=MODE      its permissions (default 0660)
+  --unixsocket-owner=U[:G]    its owner and group
+  --trusted-proxy=CIDR,...    reverse proxies in front, repeatable (unix: the
+                              unix socket's); only their X-Forwarded-For,
+                              -Proto and -Host name the client and scheme
+  --trust-forwarded           believe their Forwarded (RFC 7239) instead
+  --proxy-protocol            a trusted proxy's connections begin with a PROXY
+                              protocol header (v1 or v2; HAProxy send-proxy);
+                              one from anyone else is refused
   --origin=HOST[:PORT],...  * browser pages allowed to connect; '*' allows any
   --sameorigin              * allow pages served from the same host and port
                               (also the default when --origin is not given)
