@@ -511,6 +511,7 @@ func TestSocketActivationBadFD(t *testing.T) {
 		{"udp", udpFile, nil, []string{"fd 3 (web) is a socket but not a stream"}},
 		{"connected", connFile, nil, []string{"fd 3 (web) is a connected socket", "--inetd"}},
 		{"listening with --port", lFile, []string{"--port=8080"}, []string{"remove --port"}},
+		{"listening with --unixsocket", lFile, []string{"--unixsocket=" + filepath.Join(t.TempDir(), "u.sock")}, []string{"remove --unixsocket"}},
 		{"listening with --inetd", lFile, []string{"--inetd"}, []string{"remove --inetd"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -184,10 +184,21 @@ func listen(c config, log *slog.Logger) (ls []net.Listener, finished <-chan stru
 		ls = append(ls, l)
 	}
 	if len(fds) > 0 {
-		if c.listenSet {
-			// The .socket unit says where to listen: a --port that
-			// would be silently ignored is a mistake worth a word.
-			return nil, nil, badSetup("socket activation passed %d listening sockets: the .socket unit's ListenStream= says where to listen, so remove --port and --address", len(fds))
+		// The .socket unit says where to listen: a --port or a
+		// --unixsocket that would be silently ignored is a mistake worth
+		// a word.
+		var why string
+		switch {
+		case c.listenSet:
+			why = "remove --port and --address"
+		case c.unixSocket != "":
+			why = "remove --unixsocket (a ListenStream=/path in the unit makes a unix socket)"
+		}
+		if why != "" {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, nil, badSetup("socket activation passed %d listening sockets: the .socket unit's ListenStream= says where to listen, so %s", len(fds), why)
 		}
 		als, err := activatedListeners(fds, log)
 		if err != nil {
