@@ -22,6 +22,7 @@ func TestLayout(t *testing.T) {
 		"bridge/handover":         nil,
 		"bridge/backend":          {"bridge/http1"},
 		"bridge/poll":             nil,
+		"bridge/metrics":          nil,
 		"bridge/transport":        {"framing"},
 		"bridge/stdio":            {"bridge/poll", "framing"},
 		"bridge/modes":            {"bridge/poll", "bridge/transport", "framing", "procs"},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/backend"
@@ -66,6 +67,21 @@ type Options struct {
 	HTTPBackend        string
 	HTTPBackendTimeout time.Duration // the backend's response head, then each body read; 0: 60s
 	HTTPBackendMaxBody int64         // a chunked request body, buffered for the backend; 0: 1 MiB
+
+	// HealthPath, when set, answers a plain GET or HEAD of it with 200
+	// "ok" while the server serves and 503 "draining" once shutdown has
+	// begun (--health): what a load balancer in front checks. It is
+	// answered whatever the Host, before the pages and the backend.
+	HealthPath string
+	// Drain is how long shutdown answers health checks with 503 before it
+	// stops accepting and closes the sessions with 1001 (--drain): the
+	// time a load balancer needs to see it and send new clients
+	// elsewhere. Sessions, old and new, are served meanwhile. 0: none.
+	Drain time.Duration
+	// MetricsPath, when set, answers a plain GET of it with the counters
+	// in the Prometheus text format (--metrics), on the public port; see
+	// also ServeMetrics for a port of their own. "": not served.
+	MetricsPath string
 
 	ServerSoftware string       // SERVER_SOFTWARE for children; "": "wsbridge"
 	Logger         *slog.Logger // nil: slog.Default()
@@ -133,6 +149,17 @@ func (opts Options) withDefaults() (Options, error) {
 	}
 	if _, err := newHostPolicy(opts.AllowedHosts); err != nil {
 		return opts, err
+	}
+	for _, p := range []struct{ name, path string }{{"health", opts.HealthPath}, {"metrics", opts.MetricsPath}} {
+		if p.path != "" && !strings.HasPrefix(p.path, "/") {
+			return opts, fmt.Errorf("the %s path %q must start with /", p.name, p.path)
+		}
+	}
+	if opts.HealthPath != "" && opts.HealthPath == opts.MetricsPath {
+		return opts, fmt.Errorf("the health and the metrics paths are both %s: choose two", opts.HealthPath)
+	}
+	if opts.Drain < 0 {
+		return opts, errors.New("the drain must not be negative")
 	}
 	if opts.MaxForks < 0 || opts.MaxConns < 0 {
 		return opts, errors.New("limits must not be negative")
