@@ -26,8 +26,8 @@ const (
 	healthDraining = "draining"
 )
 
-// DefaultMetricsPath is where ServeMetrics answers when Options has no
-// MetricsPath: where Prometheus scrapes by default.
+// DefaultMetricsPath is where ServeMetrics answers when given no path:
+// where Prometheus scrapes by default.
 const DefaultMetricsPath = "/metrics"
 
 // answerOwn answers req when it asks for the health check or the metrics,
@@ -110,14 +110,13 @@ func (s *Server) drain() {
 	}
 }
 
-// ServeMetrics answers GET requests for the metrics on l, a port of
-// their own (--metrics-address), at Options.MetricsPath or else
-// DefaultMetricsPath, until ctx ends; it then closes l and returns once
+// ServeMetrics answers GET requests for the metrics at path
+// (DefaultMetricsPath when "") on l, a port of their own
+// (--metrics-address), until ctx ends; it then closes l and returns once
 // every answer is written. Each connection carries one request. Run it
 // beside Serve, with a ctx that outlives Serve's drain: a scrape during
 // the drain is when its numbers matter.
-func (s *Server) ServeMetrics(ctx context.Context, l net.Listener) error {
-	path := s.opts.MetricsPath
+func (s *Server) ServeMetrics(ctx context.Context, l net.Listener, path string) error {
 	if path == "" {
 		path = DefaultMetricsPath
 	}

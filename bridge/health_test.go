@@ -210,7 +210,7 @@ func TestServeMetricsOwnPort(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.ServeMetrics(ctx, l) }()
+	go func() { done <- srv.ServeMetrics(ctx, l, "") }()
 	maddr := l.Addr().String()
 	waitMetric(t, maddr, DefaultMetricsPath, `wsbridge_connections_total{endpoint="/echo"} 0`)
 	c := dial(t, addr, "/echo", 0)

@@ -80,7 +80,7 @@ type Options struct {
 	Drain time.Duration
 	// MetricsPath, when set, answers a plain GET of it with the counters
 	// in the Prometheus text format (--metrics), on the public port; see
-	// also ServeMetrics for a port of their own. "": not served.
+	// ServeMetrics for a port of their own instead. "": not served there.
 	MetricsPath string
 
 	ServerSoftware string       // SERVER_SOFTWARE for children; "": "wsbridge"
