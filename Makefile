@@ -39,6 +39,10 @@ TEST_DEPS += musl-tools
 # make bench's arm hand-over column cross-compiles the C sender static; the
 # cross libc is only a Recommends of the compiler.
 TEST_DEPS += gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+# The scale-out test runs three wsbridge behind HAProxy, which checks
+# --health; the metrics are read with the Prometheus client library's own
+# text parser.
+TEST_DEPS += haproxy python3-prometheus-client
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat

@@ -85,6 +85,7 @@ func (s *Server) serveClient(rt route, c transport.Client, req *http1.Request, i
 	ep := rt.ep
 	env := s.request(req, id, rt)
 	began := time.Now()
+	stats := s.stats.begin(ep, c)
 	// finish ends the connection once its mode is done with it: pid and
 	// exit describe the child it had, if one of its own. It must not
 	// hold req: an idle connection would keep its whole parsed head.
@@ -96,6 +97,7 @@ func (s *Server) serveClient(rt route, c transport.Client, req *http1.Request, i
 			s.forks.Add(-1)
 		}
 		c.Finish()
+		stats.end(c)
 		s.accessLine(id, remote, began, c, pid, exit)
 		done()
 	}

@@ -22,6 +22,7 @@ const idleTimeout = time.Minute
 func (s *Server) handle(conn net.Conn) {
 	if n := s.conns.Add(1); s.opts.MaxConns > 0 && n > int64(s.opts.MaxConns) {
 		s.conns.Add(-1)
+		s.stats.refuse(http.StatusServiceUnavailable)
 		s.log.Info("refused: --max-conns reached", "remote", conn.RemoteAddr(), "max", s.opts.MaxConns)
 		s.reject(conn, http.StatusServiceUnavailable, "too many connections; try again later", true)
 		s.sessions.Done()

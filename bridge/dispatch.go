@@ -22,13 +22,21 @@ const (
 )
 
 // dispatch answers one request, the chain a reader follows top to
-// bottom: the Host check, then a WebSocket upgrade, then (next: the
+// bottom: the health check (--health, whatever the Host), the Host check,
+// the metrics (--metrics), then a WebSocket upgrade, then (next: the
 // fallback transports, Server-Sent Events and long polling) the web
 // server behind (--http-backend) or the pages (demo, static files,
 // console) and the 426 or 404 they end with. An upgrade to a path no
 // endpoint serves gets the upgrade's 404 either way.
 func (s *Server) dispatch(conn net.Conn, req *http1.Request, extra []byte) outcome {
-	if err := s.hosts.check(req.Host); err != nil {
+	hostErr := s.hosts.check(req.Host)
+	if s.answerOwn(conn, req, hostErr == nil) {
+		return closeConn
+	}
+	if err := hostErr; err != nil {
+		if req.Upgrade {
+			s.stats.refuse(http.StatusMisdirectedRequest)
+		}
 		if errors.Is(err, errHostBad) {
 			s.respond(conn, http.StatusBadRequest, err.Error(), false)
 			return closeConn

@@ -24,6 +24,7 @@ func TestLayout(t *testing.T) {
 		"bridge/proxyproto":       nil,
 		"bridge/backend":          {"bridge/http1"},
 		"bridge/poll":             nil,
+		"bridge/metrics":          nil,
 		"bridge/transport":        {"framing"},
 		"bridge/stdio":            {"bridge/poll", "framing"},
 		"bridge/modes":            {"bridge/poll", "bridge/transport", "framing", "procs"},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/backend"
@@ -83,6 +84,20 @@ type Options struct {
 	// believed, since a client can send the other as it likes.
 	ForwardedRFC bool
 	trusted      proxies // TrustedProxies, parsed
+	// HealthPath, when set, answers a plain GET or HEAD of it with 200
+	// "ok" while the server serves and 503 "draining" once shutdown has
+	// begun (--health): what a load balancer in front checks. It is
+	// answered whatever the Host, before the pages and the backend.
+	HealthPath string
+	// Drain is how long shutdown answers health checks with 503 before it
+	// stops accepting and closes the sessions with 1001 (--drain): the
+	// time a load balancer needs to see it and send new clients
+	// elsewhere. Sessions, old and new, are served meanwhile. 0: none.
+	Drain time.Duration
+	// MetricsPath, when set, answers a plain GET of it with the counters
+	// in the Prometheus text format (--metrics), on the public port; see
+	// ServeMetrics for a port of their own instead. "": not served there.
+	MetricsPath string
 
 	ServerSoftware string       // SERVER_SOFTWARE for children; "": "wsbridge"
 	Logger         *slog.Logger // nil: slog.Default()
@@ -157,6 +172,17 @@ func (opts Options) withDefaults() (Options, error) {
 	}
 	if opts.ProxyProtocol && !opts.trusted.any() {
 		return opts, errors.New("the PROXY protocol is accepted only from trusted proxies, and none is given: name the proxies in front with --trusted-proxy=CIDR")
+	}
+	for _, p := range []struct{ name, path string }{{"health", opts.HealthPath}, {"metrics", opts.MetricsPath}} {
+		if p.path != "" && !strings.HasPrefix(p.path, "/") {
+			return opts, fmt.Errorf("the %s path %q must start with /", p.name, p.path)
+		}
+	}
+	if opts.HealthPath != "" && opts.HealthPath == opts.MetricsPath {
+		return opts, fmt.Errorf("the health and the metrics paths are both %s: choose two", opts.HealthPath)
+	}
+	if opts.Drain < 0 {
+		return opts, errors.New("the drain must not be negative")
 	}
 	if opts.MaxForks < 0 || opts.MaxConns < 0 {
 		return opts, errors.New("limits must not be negative")

@@ -44,6 +44,9 @@ type Server struct {
 	live     map[modes.Closer]struct{} // running sessions and CGI connections, closed at shutdown
 	heads    map[net.Conn]struct{}     // connections whose request head is being read
 	stopping bool                      // Serve's context has ended
+	draining atomic.Bool               // shutdown has begun: health checks get 503 (health.go)
+	stats    stats                     // what the metrics show (health.go)
+	drainCut chan struct{}             // closed: the drain ends now (tests)
 	conns    atomic.Int64              // open connections, for MaxConns
 	forks    atomic.Int64              // running children, for MaxForks
 	nextID   atomic.Uint64
@@ -60,15 +63,16 @@ func New(opts Options) (*Server, error) {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	s := &Server{
-		opts:    opts,
-		log:     opts.Logger,
-		origin:  newOriginPolicy(opts.Origins, opts.SameOrigin),
-		hdrAll:  http1.HeaderBlock(opts.Header),
-		hdrWS:   http1.HeaderBlock(opts.HeaderWS),
-		hdrHTTP: http1.HeaderBlock(opts.HeaderHTTP),
-		uidBase: hex.EncodeToString(rnd[:]),
-		live:    map[modes.Closer]struct{}{},
-		heads:   map[net.Conn]struct{}{},
+		opts:     opts,
+		log:      opts.Logger,
+		origin:   newOriginPolicy(opts.Origins, opts.SameOrigin),
+		hdrAll:   http1.HeaderBlock(opts.Header),
+		hdrWS:    http1.HeaderBlock(opts.HeaderWS),
+		hdrHTTP:  http1.HeaderBlock(opts.HeaderHTTP),
+		uidBase:  hex.EncodeToString(rnd[:]),
+		live:     map[modes.Closer]struct{}{},
+		heads:    map[net.Conn]struct{}{},
+		drainCut: make(chan struct{}),
 	}
 	s.host = &modes.Host{
 		Log: s.log, Forks: &s.forks, OutBuffer: opts.OutBuffer, ServerSoftware: opts.ServerSoftware,
@@ -76,7 +80,11 @@ func New(opts Options) (*Server, error) {
 	}
 	s.hosts, _ = newHostPolicy(opts.AllowedHosts) // checked by withDefaults
 	for _, e := range opts.Endpoints {
-		s.eps = append(s.eps, s.newEndpoint(e, nil))
+		ep := s.newEndpoint(e, nil)
+		s.eps = append(s.eps, ep)
+		if ep.scripts == nil {
+			s.stats.endpoint(ep) // its metrics show before its first client
+		}
 	}
 	if s.routes, err = newRoutes(s.eps); err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
@@ -92,9 +100,10 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Serve accepts connections on every listener until ctx ends, then stops
-// accepting, closes every session with 1001 and ends its child, and
-// returns once all are gone. It returns nil after a clean shutdown, or the
+// Serve accepts connections on every listener until ctx ends, then
+// drains for Options.Drain (health checks get 503, everything else is
+// served as before), then stops accepting, closes every session with
+// 1001 and ends its child, and returns once all are gone. It returns nil after a clean shutdown, or the
 // error that stopped a listener.
 func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 	if len(listeners) == 0 {
@@ -133,6 +142,12 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 		})
 	}
 	<-ctx.Done()
+	errMu.Lock()
+	failed := firstErr != nil
+	errMu.Unlock()
+	if !failed {
+		s.drain() // listeners still open: a load balancer may still send clients
+	}
 	for _, l := range listeners {
 		_ = l.Close()
 	}

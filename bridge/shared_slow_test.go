@@ -65,6 +65,13 @@ func TestSharedSlowClientCutOff(t *testing.T) {
 	if access[0]["close"] != "1013" {
 		t.Errorf("access record %v: want close=1013", access[0])
 	}
+	// The metrics count it, beside the 1013 the session ended with.
+	text := string(s.srv.stats.write(s.srv))
+	for _, want := range []string{`wsbridge_slow_closed_total{endpoint="*"} 1`, `wsbridge_connections_closed_total{endpoint="*",code="1013"} 1`} {
+		if !strings.Contains(text, "\n"+want+"\n") {
+			t.Errorf("metrics without %s:\n%s", want, text)
+		}
+	}
 }
 
 // With DropSlow a client that does not read stays connected and loses
@@ -110,6 +117,15 @@ func TestSharedDropSlow(t *testing.T) {
 	t.Logf("the slow client got %d of %d lines, the last %d", got, lines, last)
 	if got >= lines {
 		t.Errorf("the slow client got all %d lines: nothing was dropped", lines)
+	}
+	// The metrics count at least the lines it missed.
+	dropped, cut := s.srv.eps[0].hub.Slow()
+	if dropped < uint64(lines-got) || cut != 0 {
+		t.Errorf("hub counts %d messages dropped, %d clients cut; want at least the %d lines missed, none cut", dropped, cut, lines-got)
+	}
+	text := string(s.srv.stats.write(s.srv))
+	if want := `wsbridge_slow_dropped_messages_total{endpoint="*"} ` + strconv.FormatUint(dropped, 10); !strings.Contains(text, "\n"+want+"\n") {
+		t.Errorf("metrics without %s:\n%s", want, text)
 	}
 }
 

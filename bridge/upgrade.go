@@ -47,6 +47,7 @@ func (s *Server) upgrade(conn net.Conn, req *http1.Request, extra []byte) {
 	}
 	var err error
 	if rej != nil {
+		s.stats.refuse(rej.Status)
 		_, err = conn.Write(http1.AppendReject(nil, rej, s.hdrAll))
 		s.log.Debug("handshake failed", "id", id, "remote", conn.RemoteAddr(), "err", rej)
 	} else if _, err = conn.Write(http1.AppendUpgrade(nil, req, s.hdrAll, s.hdrWS)); err != nil {

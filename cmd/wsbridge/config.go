@@ -291,9 +291,14 @@ func setKey(fs *flag.FlagSet, f *flag.Flag, value string) error {
 			value = "false"
 		default:
 			_, shared := f.Value.(*sharedFlag)
+			_, path := f.Value.(*pathFlag)
 			switch {
 			case shared && strings.EqualFold(value, "lazy"):
 				value = "lazy"
+			case path && strings.HasPrefix(value, "/"):
+				// health = /hc: the path itself
+			case path:
+				return errors.New("want yes, no or a path starting with /")
 			case shared:
 				return errors.New("want yes, no or lazy")
 			default:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -33,7 +34,10 @@ type config struct {
 	// memoryLimit is --memory-limit in bytes, 0 for none: the Go
 	// runtime's soft memory limit (see setMemory).
 	memoryLimit int64
-	bridge      bridge.Options
+	// metricsAddress is --metrics-address, where the metrics get a port
+	// of their own, at metricsPath ("": the default); "": none.
+	metricsAddress, metricsPath string
+	bridge                      bridge.Options
 	// handover is the hand-over socket, nil for none; handoverOnly says
 	// it is the daemon's only listener.
 	handover     *handoverConfig
@@ -100,6 +104,26 @@ func (s *sharedFlag) Set(v string) error {
 	return nil
 }
 
+// pathFlag turns on something served at a path of its own: --health
+// serves it at def, --health=/PATH at /PATH.
+type pathFlag struct{ path, def string }
+
+func (p *pathFlag) String() string   { return p.path }
+func (p *pathFlag) IsBoolFlag() bool { return true }
+func (p *pathFlag) Set(v string) error {
+	switch {
+	case v == "true":
+		p.path = p.def
+	case v == "false":
+		p.path = ""
+	case strings.HasPrefix(v, "/"):
+		p.path = v
+	default:
+		return fmt.Errorf("want a path starting with /")
+	}
+	return nil
+}
+
 // notYet marks websocketd flags this version does not implement: they are
 // accepted by the parser so the error can say so plainly.
 var notYet = []string{"ssl", "sslcert", "sslkey", "cgidir", "redirport", "reverselookup"}
@@ -135,6 +159,9 @@ type daemonFlags struct {
 	unixSocket, unixMode, unixOwner             string
 	proxyProtocol, forwardedRFC                 bool
 	trustedProxies                              listFlag
+	health, metrics                             pathFlag
+	drain                                       time.Duration
+	metricsAddress                              string
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
@@ -167,6 +194,11 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&d.proxyProtocol, "proxy-protocol", false, "")
 	fs.Var(&d.trustedProxies, "trusted-proxy", "")
 	fs.BoolVar(&d.forwardedRFC, "trust-forwarded", false, "")
+	d.health.def, d.metrics.def = "/health", bridge.DefaultMetricsPath
+	fs.Var(&d.health, "health", "")
+	fs.DurationVar(&d.drain, "drain", 0, "")
+	fs.Var(&d.metrics, "metrics", "")
+	fs.StringVar(&d.metricsAddress, "metrics-address", "", "")
 }
 
 // apply checks d and sets what it says in c.
@@ -244,7 +276,10 @@ func (d *daemonFlags) apply(c *config) error {
 		return badFlag("proxy-protocol", "--proxy-protocol: the PROXY header is accepted only from trusted proxies, and none is given: name the proxies in front with --trusted-proxy=CIDR (unix for --unixsocket)")
 	}
 	b.ProxyProtocol, b.TrustedProxies, b.ForwardedRFC = d.proxyProtocol, d.trustedProxies, d.forwardedRFC
-	return d.applyUnix(c)
+	if err := d.applyUnix(c); err != nil {
+		return err
+	}
+	return d.applyHealth(c)
 }
 
 // applyUnix checks --unixsocket and its mode and owner.
@@ -266,6 +301,39 @@ func (d *daemonFlags) applyUnix(c *config) error {
 			return badFlag("unixsocket-owner", "--unixsocket-owner=%s: %v", d.unixOwner, err)
 		}
 	}
+	return nil
+}
+
+// applyHealth checks and sets what a load balancer and a scraper use.
+func (d *daemonFlags) applyHealth(c *config) error {
+	switch {
+	case d.drain < 0:
+		return badFlag("drain", "--drain must be ≥ 0")
+	case d.drain > 0 && d.health.path == "":
+		// Nothing else tells a load balancer to stop sending clients.
+		return badFlag("drain", "--drain=%s answers health checks with 503 before shutting down: add --health", d.drain)
+	case d.health.path != "" && d.health.path == d.metrics.path && d.metricsAddress == "":
+		return badFlag("metrics", "--health and --metrics are both at %s: give one another path", d.health.path)
+	}
+	b := &c.bridge
+	b.HealthPath, b.Drain = d.health.path, d.drain
+	b.MetricsPath, c.metricsAddress, c.metricsPath = "", "", ""
+	if d.metricsAddress == "" {
+		b.MetricsPath = d.metrics.path // on the public port: asked for
+		return nil
+	}
+	host, port, err := net.SplitHostPort(d.metricsAddress)
+	if err == nil {
+		if n, perr := strconv.Atoi(port); perr != nil || n < 1 || n > 65535 {
+			err = errors.New("want a port number from 1 to 65535")
+		} else if host != "" {
+			err = checkAddress(host)
+		}
+	}
+	if err != nil {
+		return badFlag("metrics-address", "--metrics-address=%s: %v (want HOST:PORT, e.g. 127.0.0.1:9101)", d.metricsAddress, err)
+	}
+	c.metricsAddress, c.metricsPath = d.metricsAddress, d.metrics.path
 	return nil
 }
 
@@ -502,6 +570,12 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	c.unixOnly = c.unixSocket != "" && !c.listenSet
 	if c.unixSocket != "" && c.inetd {
 		return c, errors.New("--inetd serves the connection inetd passes on stdin: --unixsocket has nothing to listen on, remove it")
+	}
+	switch {
+	case c.inetd && c.bridge.Drain > 0:
+		return c, errors.New("--inetd serves one connection, which no load balancer checks: remove --drain")
+	case c.inetd && c.metricsAddress != "":
+		return c, errors.New("--inetd starts a wsbridge per connection, which cannot each have --metrics-address: remove it (--metrics serves them on the connection's port)")
 	}
 	c.bridge.Endpoints = eps
 	if err := c.bridge.Check(); err != nil {

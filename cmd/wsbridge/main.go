@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -134,7 +135,15 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 			log.Info("endpoint", "path", path, "command", strings.Join(ep.Command, " "))
 		}
 	}
+	stopMetrics, err := serveMetrics(srv, c, log)
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		return err
+	}
 	err = srv.Serve(ctx, listeners...)
+	stopMetrics() // only now: a scrape during the drain shows it
 	// Every session has ended its program; what they left that could not
 	// be told apart (a process that cleared its environment and left its
 	// group) must not outlive the daemon either.
@@ -239,6 +248,32 @@ func listen(c config, log *slog.Logger) (ls []net.Listener, finished <-chan stru
 		log.Info("listening", "url", "http://"+l.Addr().String()+"/")
 	}
 	return ls, nil, nil
+}
+
+// serveMetrics serves srv's metrics on --metrics-address, if given, until
+// stop is called; stop returns once the last answer is written.
+func serveMetrics(srv *bridge.Server, c config, log *slog.Logger) (stop func(), err error) {
+	if c.metricsAddress == "" {
+		return func() {}, nil
+	}
+	l, err := net.Listen("tcp", c.metricsAddress)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("cannot listen on %s for the metrics: another program has that port: choose another with --metrics-address", c.metricsAddress)
+		}
+		return nil, fmt.Errorf("cannot listen on %s for the metrics: %w", c.metricsAddress, err)
+	}
+	path := cmp.Or(c.metricsPath, bridge.DefaultMetricsPath)
+	log.Info("metrics", "url", "http://"+l.Addr().String()+path)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.ServeMetrics(ctx, l, path); err != nil {
+			log.Error("metrics no longer served", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 // minMemoryLimit is the smallest --memory-limit: below it the runtime

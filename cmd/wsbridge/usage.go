@@ -59,6 +59,20 @@ The daemon (in a config file: keys at the top):
   --http-backend-max-body=SIZE  largest chunked request body, buffered for the
                               backend (default 1MiB); larger: 413
 
+Behind a load balancer, scraped by Prometheus (recipe: examples/deploy/haproxy):
+  --health[=PATH]             answer GET PATH (default /health), whatever the
+                              Host, with 200 "ok" while serving and 503
+                              "draining" once shutting down
+  --drain=DUR                 on SIGTERM, answer health checks with 503 for DUR
+                              first, serving on (new sessions too), then close
+                              the sessions with 1001 (default 0: at once); give
+                              the balancer its check interval × fall count, and
+                              a margin; needs --health
+  --metrics[=PATH]            serve counters in the Prometheus text format at
+                              PATH (default /metrics) on the public port
+  --metrics-address=HOST:PORT  ... on a port of their own instead (PATH, if
+                              given, there), e.g. 127.0.0.1:9101
+
 Taking over connections from a web server (boa, lighttpd: README, "Deploy on a board"):
   --handover=PATH             also take connections that a web server's CGI hands
                               over on the unix socket PATH; without --port or

@@ -3,6 +3,7 @@ package shared
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wsbridge/wsbridge/bridge/modes"
 	"github.com/wsbridge/wsbridge/bridge/stdio"
@@ -68,6 +69,10 @@ type Hub struct {
 
 	snap []*member // the fan-out's reusable snapshot of members
 	ref  int       // the fan-out's: what the fastest member had queued before the last read (see pace)
+
+	// For the metrics: messages slow members lost under DropSlow, and
+	// slow members cut with 1013.
+	slowDropped, slowCut atomic.Uint64
 
 	// paceWake tells a fan-out held back by its members (see waitPace)
 	// to look again: a member fell below the low-water mark, left or is
@@ -271,6 +276,10 @@ func (h *Hub) Members() int {
 // Mux reports whether the child speaks the mux framing: its clients'
 // environments go in open records.
 func (h *Hub) Mux() bool { return h.mux }
+
+// Slow returns, for the metrics, the messages slow members have lost
+// (DropSlow) and the slow members cut with 1013, since New.
+func (h *Hub) Slow() (dropped, cut uint64) { return h.slowDropped.Load(), h.slowCut.Load() }
 
 // PID returns the running child's process ID, or 0 between runs.
 func (h *Hub) PID() int {

@@ -112,6 +112,7 @@ func (h *Hub) stallIdle() {
 		}
 		// There is a writer: the queue is not empty.
 		c := transport.Slow(false, stallLimit)
+		h.slowCut.Add(1)
 		m.cutLocked(c)
 		m.qmu.Unlock()
 		h.host.LogClose(c, h.who(), "id", m.sid, "queued", queued, "limit", h.opts.Queue, "why", c.Reason)

@@ -76,6 +76,7 @@ func (m *member) overflowLocked(b *blob, from int) {
 		// skips a message the blob leaves open.
 		m.mid = false
 		m.dropped += int64(b.messages)
+		m.h.slowDropped.Add(uint64(b.messages))
 		dropped := m.dropped
 		now := time.Now()
 		log := now.Sub(time.Unix(0, m.lastDrop)) > 10*time.Second
@@ -89,6 +90,7 @@ func (m *member) overflowLocked(b *blob, from int) {
 		return
 	}
 	c := transport.Slow(continuing, 0)
+	m.h.slowCut.Add(1)
 	// The writer drops what it has not begun and sends the close; the
 	// client has the close timeout to take them. There is a writer: the
 	// queue is not empty.
