@@ -22,6 +22,7 @@ func TestLayout(t *testing.T) {
 		"bridge/handover":         {"bridge/unixsock"},
 		"bridge/unixsock":         nil,
 		"bridge/proxyproto":       nil,
+		"bridge/certs":            nil,
 		"bridge/backend":          {"bridge/http1"},
 		"bridge/poll":             nil,
 		"bridge/metrics":          nil,
