@@ -53,6 +53,8 @@ func (s *Server) handle(conn net.Conn) {
 		}
 		peer = http1.Peer{Remote: conn.RemoteAddr(), Local: conn.LocalAddr(), Secure: r.Secure}
 		n, handed = copy(buf, r.Head), true
+	} else if _, ok := conn.(*redirectConn); ok {
+		peer = http1.Peer{Remote: conn.RemoteAddr(), Local: conn.LocalAddr()}
 	} else {
 		ready, p, err := s.prepare(conn)
 		if err != nil {

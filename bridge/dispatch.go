@@ -23,7 +23,8 @@ const (
 
 // dispatch answers one request, the chain a reader follows top to
 // bottom: the health check (--health, whatever the Host), the Host check,
-// the metrics (--metrics), then a WebSocket upgrade, then (next: the
+// the metrics (--metrics), the redirect to https (--redirport, whose
+// port answers nothing else), then a WebSocket upgrade, then (next: the
 // fallback transports, Server-Sent Events and long polling) the web
 // server behind (--http-backend) or the pages (demo, static files,
 // console) and the 426 or 404 they end with. An upgrade to a path no
@@ -44,6 +45,10 @@ func (s *Server) dispatch(conn net.Conn, req *http1.Request, extra []byte) outco
 		// Plain requests too: a rebinding page could read them.
 		s.log.Info("refused: host", "remote", conn.RemoteAddr(), "host", req.Host, "why", err)
 		s.respond(conn, http.StatusMisdirectedRequest, "421 Misdirected Request: "+err.Error(), false)
+		return closeConn
+	}
+	if rc, ok := conn.(*redirectConn); ok {
+		s.redirect(rc, req)
 		return closeConn
 	}
 	switch {

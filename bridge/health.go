@@ -179,7 +179,23 @@ type stats struct {
 	mu      sync.Mutex
 	eps     map[string]*endpointStats // by endpoint label
 	refused [200]metrics.Counter      // handshakes refused, by status - 400
+	fails   [len(failReasons)]metrics.Counter
 }
+
+// A connection that never got as far as a request fails for one of
+// these reasons, counted by failed.
+const (
+	failPlainOnTLS   = iota // plain HTTP on a TLS port: answered 400
+	failTLSTimeout          // TLS handshake not done in HandshakeTimeout
+	failTLSHandshake        // TLS handshake failed (or the client left)
+	failProxyHeader         // no sound PROXY header, or one not trusted
+)
+
+// failReasons are the reasons' labels in the metrics, by constant.
+var failReasons = [...]string{"plain_http_on_tls", "tls_timeout", "tls_handshake", "proxy_header"}
+
+// failed counts a connection that failed before its first request.
+func (st *stats) failed(reason int) { st.fails[reason].Inc() }
 
 // endpointStats are one endpoint's counters (a script's, for a script
 // directory).
@@ -335,6 +351,10 @@ func (st *stats) write(s *Server) []byte {
 		if n != 0 || slices.Contains(refusedShown, 400+i) {
 			t.Sample("wsbridge_handshake_failures_total", n, "status", strconv.Itoa(400+i))
 		}
+	}
+	t.Family("wsbridge_connection_failures_total", "Connections closed before their first request, by reason: plain HTTP on a TLS port (answered 400), a TLS handshake not finished in time or failed, a PROXY header missing, malformed or not trusted.", metrics.TypeCounter)
+	for i, reason := range failReasons {
+		t.Sample("wsbridge_connection_failures_total", st.fails[i].Load(), "reason", reason)
 	}
 	t.Family("wsbridge_children_running", "Programs running, of every endpoint.", metrics.TypeGauge)
 	t.Gauge("wsbridge_children_running", s.forks.Load())

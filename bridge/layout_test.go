@@ -23,6 +23,7 @@ func TestLayout(t *testing.T) {
 		"bridge/unixsock":         nil,
 		"bridge/proxyproto":       nil,
 		"bridge/certs":            nil,
+		"bridge/tlsconn":          {"bridge/poll"},
 		"bridge/backend":          {"bridge/http1"},
 		"bridge/poll":             nil,
 		"bridge/metrics":          nil,

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,14 @@ type Options struct {
 	// believed, since a client can send the other as it likes.
 	ForwardedRFC bool
 	trusted      proxies // TrustedProxies, parsed
+	// TLS, when set, makes every listener a TLS one (--ssl): each
+	// connection's handshake, under HandshakeTimeout, comes before its
+	// first request (after its PROXY header, where there is one), and
+	// the connection parks when idle as a plain one does. Its
+	// GetConfigForClient may change the certificate for the handshakes
+	// to come (bridge/certs). Connections handed over by a web server
+	// are the web server's TLS, never this.
+	TLS *tls.Config
 	// HealthPath, when set, answers a plain GET or HEAD of it with 200
 	// "ok" while the server serves and 503 "draining" once shutdown has
 	// begun (--health): what a load balancer in front checks. It is

@@ -33,6 +33,7 @@ func (s *Server) proxyHeader(conn net.Conn, peer *http1.Peer) (net.Conn, error) 
 		// which refuses a header as a malformed request anyway.
 		_ = conn.SetReadDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 		if b := peek(conn); len(b) >= 5 && proxyproto.Begins(b) {
+			s.stats.failed(failProxyHeader)
 			s.log.Info("refused: a PROXY protocol header from an address not trusted (see --trusted-proxy)", "remote", peer.RemoteString())
 			return nil, errors.New("PROXY header from an untrusted address")
 		}
@@ -41,6 +42,7 @@ func (s *Server) proxyHeader(conn net.Conn, peer *http1.Peer) (net.Conn, error) 
 	_ = conn.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
 	h, err := proxyproto.Read(conn)
 	if err != nil {
+		s.stats.failed(failProxyHeader)
 		s.log.Info("refused: a trusted proxy's connection without a sound PROXY protocol header (--proxy-protocol)", "remote", peer.RemoteString(), "err", err)
 		return nil, fmt.Errorf("PROXY header: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -31,6 +32,9 @@ type Options struct {
 	// Timeout bounds the dial and the handshake together, and is the
 	// Conn's Timeout; 0 is 10s.
 	Timeout time.Duration
+	// TLS, when set, makes the connection a TLS client's (wss://),
+	// handshaken within Timeout before anything is written.
+	TLS *tls.Config
 }
 
 func (o Options) timeout() time.Duration {
@@ -77,6 +81,16 @@ func DialTCP(addr string, o Options) (*Conn, error) {
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if o.TLS != nil {
+		tc := tls.Client(conn, o.TLS)
+		_ = tc.SetDeadline(time.Now().Add(o.timeout()))
+		if err := tc.Handshake(); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		_ = tc.SetDeadline(time.Time{})
+		conn = tc
 	}
 	c := New(conn, o.ReadBuffer)
 	c.Timeout = o.timeout()

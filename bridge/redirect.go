@@ -1,0 +1,104 @@
+package bridge
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/wsbridge/wsbridge/bridge/http1"
+)
+
+// RedirectListener returns l as a listener whose every request is
+// answered with a redirect to the same host and target over https on
+// tlsPort (websocketd's --redirport): 301 for GET and HEAD, 308 for the
+// rest, which must be sent again as they were. The health check and the
+// metrics, where asked for, are still answered there; nothing else is,
+// and no connection on it is upgraded. Pass it to Serve with the TLS
+// listeners.
+func (s *Server) RedirectListener(l net.Listener, tlsPort int) net.Listener {
+	return redirectListener{Listener: l, port: tlsPort}
+}
+
+type redirectListener struct {
+	net.Listener
+	port int
+}
+
+func (l redirectListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &redirectConn{Conn: c, port: l.port}, nil
+}
+
+// redirectConn is a connection to a RedirectListener: plain HTTP, never
+// TLS, whatever Options.TLS says.
+type redirectConn struct {
+	net.Conn
+	port int
+}
+
+// CloseWrite lets LingerClose half-close it as the socket under it.
+func (c *redirectConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// redirect answers req on a --redirport connection.
+func (s *Server) redirect(conn *redirectConn, req *http1.Request) {
+	host := req.Host
+	if host == "" {
+		// HTTP/1.0 without Host: the address the client reached.
+		host = conn.LocalAddr().String()
+	}
+	name, _ := http1.SplitHostPort(host, "")
+	if !validHostname(name) {
+		s.respond(conn, http.StatusBadRequest, "400 Bad Request: no host to redirect to", false)
+		return
+	}
+	if strings.Contains(name, ":") {
+		name = "[" + name + "]"
+	}
+	loc := "https://" + name
+	if conn.port != 443 {
+		loc += ":" + strconv.Itoa(conn.port)
+	}
+	loc += req.RawPath
+	if req.Query != "" {
+		loc += "?" + req.Query
+	}
+	status := http.StatusPermanentRedirect
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		status = http.StatusMovedPermanently
+	}
+	if req.Upgrade {
+		s.stats.refuse(http.StatusBadRequest) // counted as refused; a client may follow
+	}
+	s.log.Debug("redirected to https", "remote", conn.RemoteAddr(), "location", loc)
+	_, _ = conn.Write(http1.AppendText(nil, status, "This port redirects to "+loc, false,
+		[]byte("Location: "+loc+"\r\n"), s.hdrAll, s.hdrHTTP))
+}
+
+// validHostname reports whether name may go into a Location: letters,
+// digits, dots, dashes and underscores, or an IPv6 address.
+func validHostname(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	if strings.Contains(name, ":") {
+		ip := net.ParseIP(name)
+		return ip != nil
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
