@@ -195,7 +195,7 @@ binary = no
 		{"unknown key", "port = 1\nprot = 2\n", nil, `2: unknown key "prot" at the top of the file`},
 		{"unknown key in a section", "[endpoint]\ncommand = cat\nframin = line\n", nil, `3: unknown key "framin" in [endpoint]`},
 		{"command line only", "version = yes\n", nil, `1: unknown key "version"`},
-		{"not yet", "ssl = yes\n", nil, "1: ssl: websocketd flag not supported"},
+		{"not yet", "cgidir = /tmp\n", nil, "1: cgidir: websocketd flag not supported"},
 		{"endpoint key at the top", "framing = raw\n", nil, "1: framing at the top of the file: framing is a per-endpoint key"},
 		{"daemon key in a section", "[endpoint]\ncommand = cat\nport = 1\n", nil, "3: port in [endpoint]: port is a key of the whole daemon"},
 		{"command at the top", "command = cat\n", nil, `1: unknown key "command" at the top`},
@@ -317,7 +317,7 @@ func TestConfigWithFlags(t *testing.T) {
 		{"missing program", []string{"/no/such/program"}, nil, `cannot run the program "/no/such/program": no such file or directory`},
 		{"missing dir", []string{"--dir=/no/such/dir"}, nil, "--dir=/no/such/dir: no such directory"},
 		{"missing staticdir", []string{"--staticdir=/no/such/dir", "cat"}, nil, "--staticdir=/no/such/dir: no such directory"},
-		{"not yet", []string{"--ssl", "x", "cat"}, nil, "--ssl: websocketd flag not supported"},
+		{"not yet", []string{"--cgidir=/tmp", "cat"}, nil, "--cgidir: websocketd flag not supported"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/backend"
+	"github.com/wsbridge/wsbridge/bridge/certs"
 	"github.com/wsbridge/wsbridge/bridge/unixsock"
 	"github.com/wsbridge/wsbridge/procs"
 )
@@ -47,6 +48,15 @@ type config struct {
 	unixSocket string
 	unixPerm   unixsock.Perm
 	unixOnly   bool
+	// certs is the TLS certificate of --ssl, nil without; files are its
+	// files, watched every certsEvery (0: on SIGHUP only). madeCert is
+	// the fingerprint of a pair --ssl-self-signed just made, "" if none.
+	certs      *certs.Store
+	files      certs.Files
+	certsEvery time.Duration
+	madeCert   string
+	// redirPort is --redirport: plain HTTP there is sent to https.
+	redirPort int
 }
 
 // listFlag collects a flag given several times.
@@ -126,7 +136,7 @@ func (p *pathFlag) Set(v string) error {
 
 // notYet marks websocketd flags this version does not implement: they are
 // accepted by the parser so the error can say so plainly.
-var notYet = []string{"ssl", "sslcert", "sslkey", "cgidir", "redirport", "reverselookup"}
+var notYet = []string{"cgidir", "reverselookup"}
 
 // flagError is a bad value of one flag; the config file adds the line that
 // set it.
@@ -162,6 +172,7 @@ type daemonFlags struct {
 	health, metrics                             pathFlag
 	drain                                       time.Duration
 	metricsAddress                              string
+	tls                                         tlsFlags
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet) {
@@ -199,6 +210,7 @@ func (d *daemonFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.drain, "drain", 0, "")
 	fs.Var(&d.metrics, "metrics", "")
 	fs.StringVar(&d.metricsAddress, "metrics-address", "", "")
+	d.tls.register(fs)
 }
 
 // apply checks d and sets what it says in c.
@@ -279,7 +291,10 @@ func (d *daemonFlags) apply(c *config) error {
 	if err := d.applyUnix(c); err != nil {
 		return err
 	}
-	return d.applyHealth(c)
+	if err := d.applyHealth(c); err != nil {
+		return err
+	}
+	return d.tls.apply(c)
 }
 
 // applyUnix checks --unixsocket and its mode and owner.
@@ -574,6 +589,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	switch {
 	case c.inetd && c.bridge.Drain > 0:
 		return c, errors.New("--inetd serves one connection, which no load balancer checks: remove --drain")
+	case c.inetd && c.redirPort != 0:
+		return c, errors.New("--inetd serves the one connection inetd passes: --redirport has nothing to listen on; give inetd a line of its own for the plain port")
 	case c.inetd && c.metricsAddress != "":
 		return c, errors.New("--inetd starts a wsbridge per connection, which cannot each have --metrics-address: remove it (--metrics serves them on the connection's port)")
 	}

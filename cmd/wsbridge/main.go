@@ -135,6 +135,14 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 			log.Info("endpoint", "path", path, "command", strings.Join(ep.Command, " "))
 		}
 	}
+	redirect, err := listenRedirect(c, srv, log)
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		return err
+	}
+	listeners = append(listeners, redirect...)
 	stopMetrics, err := serveMetrics(srv, c, log)
 	if err != nil {
 		for _, l := range listeners {
@@ -142,6 +150,7 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 		}
 		return err
 	}
+	watchCerts(ctx, c, log)
 	err = srv.Serve(ctx, listeners...)
 	stopMetrics() // only now: a scrape during the drain shows it
 	// Every session has ended its program; what they left that could not
@@ -245,7 +254,11 @@ func listen(c config, log *slog.Logger) (ls []net.Listener, finished <-chan stru
 			return nil, nil, fmt.Errorf("cannot listen on %s: %w", hostPort, err)
 		}
 		ls = append(ls, l)
-		log.Info("listening", "url", "http://"+l.Addr().String()+"/")
+		scheme := "http://"
+		if c.certs != nil {
+			scheme = "https://"
+		}
+		log.Info("listening", "url", scheme+l.Addr().String()+"/")
 	}
 	return ls, nil, nil
 }

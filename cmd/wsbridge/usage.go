@@ -59,6 +59,21 @@ The daemon (in a config file: keys at the top):
   --http-backend-max-body=SIZE  largest chunked request body, buffered for the
                               backend (default 1MiB); larger: 413
 
+TLS: wss:// and https:// on the listeners (TLS 1.2 or later, 1.3 preferred):
+  --ssl                     * serve TLS on --port (and --unixsocket); plain HTTP
+                              there gets a 400 saying to use https:// or wss://
+  --sslcert=FILE            * the PEM certificate, its chain after it
+  --sslkey=FILE             * its PEM private key
+  --sslca=FILE              * require a client certificate signed by a CA of FILE
+  --redirport=PORT          * plain HTTP on PORT is redirected to https on --port
+  --ssl-self-signed           make a self-signed ECDSA pair at --sslcert and
+                              --sslkey on first start, when neither exists
+                              (key mode 0600); its fingerprint is logged
+  --ssl-name=NAME             another name for it (repeatable; localhost,
+                              127.0.0.1, ::1 and the host name are in it)
+  --ssl-reload-check=DUR      how often to look for new files (default 2s; 0:
+                              only on SIGHUP); a pair that fails keeps the old
+
 Behind a load balancer, scraped by Prometheus (recipe: examples/deploy/haproxy):
   --health[=PATH]             answer GET PATH (default /health), whatever the
                               Host, with 200 "ok" while serving and 503
@@ -155,6 +170,6 @@ Started by inetd or systemd (recipes: examples/deploy/inetd, .../systemd):
   --version                 * print the version
   --help                    * print this help
 
-Not yet supported websocketd flags (they fail with a clear error): --ssl,
---sslcert, --sslkey, --cgidir, --redirport, --reverselookup.
+Not yet supported websocketd flags (they fail with a clear error): --cgidir,
+--reverselookup.
 `

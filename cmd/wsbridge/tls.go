@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/certs"
+)
+
+// tlsFlags are websocketd's TLS flags, and the first-boot certificate.
+type tlsFlags struct {
+	ssl, selfSigned bool
+	cert, key, ca   string
+	redirPort       int
+	reloadEvery     time.Duration
+	selfSignedNames listFlag
+}
+
+func (t *tlsFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&t.ssl, "ssl", false, "")
+	fs.StringVar(&t.cert, "sslcert", "", "")
+	fs.StringVar(&t.key, "sslkey", "", "")
+	fs.StringVar(&t.ca, "sslca", "", "")
+	fs.BoolVar(&t.selfSigned, "ssl-self-signed", false, "")
+	fs.Var(&t.selfSignedNames, "ssl-name", "")
+	fs.IntVar(&t.redirPort, "redirport", 0, "")
+	fs.DurationVar(&t.reloadEvery, "ssl-reload-check", 2*time.Second, "")
+}
+
+// apply checks the TLS flags and, with --ssl, loads the certificate (and
+// makes it first, with --ssl-self-signed, when neither file exists), so
+// that a missing or broken file stops the start with a message naming it.
+func (t *tlsFlags) apply(c *config) error {
+	c.certs, c.redirPort, c.certsEvery, c.madeCert = nil, t.redirPort, t.reloadEvery, ""
+	c.bridge.TLS = nil
+	if !t.ssl {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"sslcert", t.cert != ""}, {"sslkey", t.key != ""}, {"sslca", t.ca != ""}, {"ssl-self-signed", t.selfSigned}, {"ssl-name", len(t.selfSignedNames) > 0}, {"redirport", t.redirPort != 0}} {
+			if f.set {
+				return badFlag(f.name, "--%s is about TLS, which is off: add --ssl (with --sslcert=FILE and --sslkey=FILE)", f.name)
+			}
+		}
+		return nil
+	}
+	switch {
+	case t.cert == "" || t.key == "":
+		return badFlag("ssl", "--ssl needs --sslcert=FILE and --sslkey=FILE, the PEM certificate (chain) and its key; --ssl-self-signed makes them on first start when neither exists")
+	case t.redirPort < 0 || t.redirPort > 65535:
+		return badFlag("redirport", "--redirport=%d: want 1 to 65535", t.redirPort)
+	case t.redirPort != 0 && t.redirPort == c.port:
+		return badFlag("redirport", "--redirport=%d is --port, the TLS port: give the plain HTTP port to redirect from (e.g. --redirport=80 --port=443)", t.redirPort)
+	case t.reloadEvery < 0:
+		return badFlag("ssl-reload-check", "--ssl-reload-check must be ≥ 0 (0: reload on SIGHUP only)")
+	}
+	if t.selfSigned {
+		names := append([]string{}, t.selfSignedNames...)
+		if h, err := os.Hostname(); err == nil && h != "" {
+			names = append(names, h)
+		}
+		for _, a := range c.addresses {
+			names = append(names, strings.Trim(a, "[]"))
+		}
+		fp, made, err := certs.SelfSigned(t.cert, t.key, names)
+		if err != nil {
+			return badFlag("ssl-self-signed", "--ssl-self-signed: %v", err)
+		}
+		if made {
+			c.madeCert = fp
+		}
+	} else if len(t.selfSignedNames) > 0 {
+		return badFlag("ssl-name", "--ssl-name names the self-signed certificate wsbridge makes: add --ssl-self-signed")
+	}
+	store, err := certs.Load(certs.Files{Cert: t.cert, Key: t.key, CA: t.ca}, nil)
+	if err != nil {
+		name := "sslcert"
+		var pe *fs.PathError
+		switch {
+		case t.ca != "" && strings.Contains(err.Error(), t.ca):
+			name = "sslca"
+		case errors.As(err, &pe) && pe.Path == t.key, strings.Contains(err.Error(), t.key):
+			name = "sslkey"
+		}
+		return badFlag(name, "--%s: %v", name, err)
+	}
+	c.certs, c.files = store, certs.Files{Cert: t.cert, Key: t.key, CA: t.ca}
+	c.bridge.TLS = store.Config()
+	return nil
+}
+
+// watchCerts logs the certificate served and reloads it on SIGHUP and,
+// every --ssl-reload-check, when its files change, until ctx ends.
+func watchCerts(ctx context.Context, c config, log *slog.Logger) {
+	if c.certs == nil {
+		return
+	}
+	if c.madeCert != "" {
+		log.Warn("made a self-signed TLS certificate (--ssl-self-signed): browsers will warn until it is trusted; check its fingerprint on first connection", "cert", c.files.Cert, "key", c.files.Key, "fingerprint", c.madeCert)
+	}
+	log.Info("TLS certificate", "cert", c.files.Cert, "fingerprint", c.certs.Fingerprint(), "client_ca", c.files.CA)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading the TLS certificate")
+				_ = c.certs.Reload() // logs either way
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if c.certsEvery > 0 {
+		go c.certs.Watch(ctx, c.certsEvery)
+	}
+}
+
+// listenRedirect opens --redirport on the addresses the TLS port has,
+// each answering with a redirect to https on --port.
+func listenRedirect(c config, srv *bridge.Server, log *slog.Logger) ([]net.Listener, error) {
+	if c.redirPort == 0 {
+		return nil, nil
+	}
+	addrs := c.addresses
+	if len(addrs) == 0 {
+		addrs = []string{""}
+	}
+	var ls []net.Listener
+	for _, a := range addrs {
+		hostPort := net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(c.redirPort))
+		l, err := net.Listen("tcp", hostPort)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, fmt.Errorf("--redirport: cannot listen on %s: %w", hostPort, err)
+		}
+		ls = append(ls, srv.RedirectListener(l, c.port))
+		log.Info("redirecting to https", "url", "http://"+l.Addr().String()+"/", "port", c.port)
+	}
+	return ls, nil
+}
