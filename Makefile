@@ -43,6 +43,9 @@ TEST_DEPS += gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
 # --health; the metrics are read with the Prometheus client library's own
 # text parser.
 TEST_DEPS += haproxy python3-prometheus-client
+# libnss3-tools: certutil puts the wss tests' CA in the NSS database the
+# headless Chromium trusts.
+TEST_DEPS += libnss3-tools
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat

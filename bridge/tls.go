@@ -52,9 +52,9 @@ func (s *Server) startTLS(conn net.Conn, peer *http1.Peer) (net.Conn, error) {
 		s.stats.failed(failTLSTimeout)
 		s.log.Info("TLS handshake not finished in time: closed", "remote", peer.RemoteString(), "timeout", s.opts.HandshakeTimeout)
 	case len(b) == 0 && errors.Is(err, io.EOF):
-		// A client that connects and closes (a port scan, a health
-		// check of the TCP port) is no failure worth a line at Info.
-		s.stats.failed(failTLSHandshake)
+		// A client that connects and closes (a port scan, a load
+		// balancer's TCP check) is no failure worth a line at Info,
+		// nor a count.
 		s.log.Debug("TLS connection closed before its hello", "remote", peer.RemoteString())
 	default:
 		s.stats.failed(failTLSHandshake)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,11 +18,21 @@ import (
 // seconds of virtual time and returns the resulting DOM.
 func dumpDOM(t *testing.T, chromium, url string) string {
 	t.Helper()
+	return dumpDOMEnv(t, chromium, nil, url)
+}
+
+// dumpDOMEnv is dumpDOM with env added to the browser's environment
+// (HOME, for the NSS database of the CAs it trusts).
+func dumpDOMEnv(t *testing.T, chromium string, env []string, url string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", url)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("chromium --dump-dom %s: %v", url, err)
@@ -36,9 +47,15 @@ func dumpDOM(t *testing.T, chromium, url string) string {
 // browser against the same bridge; the last DOM is returned either way.
 func dumpDOMShowing(t *testing.T, chromium, url string, tries int, wants ...string) string {
 	t.Helper()
+	return dumpDOMShowingEnv(t, chromium, nil, url, tries, wants...)
+}
+
+// dumpDOMShowingEnv is dumpDOMShowing with env added to the browser's.
+func dumpDOMShowingEnv(t *testing.T, chromium string, env []string, url string, tries int, wants ...string) string {
+	t.Helper()
 	var dom string
 	for i := 1; i <= tries; i++ {
-		dom = dumpDOM(t, chromium, url)
+		dom = dumpDOMEnv(t, chromium, env, url)
 		missing := ""
 		for _, w := range wants {
 			if !strings.Contains(dom, w) {
