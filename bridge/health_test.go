@@ -301,6 +301,12 @@ wsbridge_handshake_failures_total{status="426"} 0
 wsbridge_handshake_failures_total{status="429"} 0
 wsbridge_handshake_failures_total{status="431"} 1
 wsbridge_handshake_failures_total{status="503"} 0
+# HELP wsbridge_connection_failures_total Connections closed before their first request, by reason: plain HTTP on a TLS port (answered 400), a TLS handshake not finished in time or failed, a PROXY header missing, malformed or not trusted.
+# TYPE wsbridge_connection_failures_total counter
+wsbridge_connection_failures_total{reason="plain_http_on_tls"} 0
+wsbridge_connection_failures_total{reason="tls_timeout"} 0
+wsbridge_connection_failures_total{reason="tls_handshake"} 0
+wsbridge_connection_failures_total{reason="proxy_header"} 0
 # HELP wsbridge_children_running Programs running, of every endpoint.
 # TYPE wsbridge_children_running gauge
 wsbridge_children_running 2
