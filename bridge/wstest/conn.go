@@ -82,6 +82,12 @@ func DialTCP(addr string, o Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return open(conn, addr, o)
+}
+
+// open makes a Conn of a connection just dialled: a TLS client's first,
+// when o.TLS is set.
+func open(conn net.Conn, addr string, o Options) (*Conn, error) {
 	if o.TLS != nil {
 		tc := tls.Client(conn, o.TLS)
 		_ = tc.SetDeadline(time.Now().Add(o.timeout()))
@@ -94,6 +100,22 @@ func DialTCP(addr string, o Options) (*Conn, error) {
 	}
 	c := New(conn, o.ReadBuffer)
 	c.Timeout = o.timeout()
+	return c, nil
+}
+
+// Handshake opens a WebSocket over conn, a connection the caller dialled
+// (from an address of its choosing, say) to addr: TLS first when o.TLS
+// is set, then the upgrade, as Dial. conn is closed on an error.
+func Handshake(conn net.Conn, addr string, o Options) (*Conn, error) {
+	deadline := time.Now().Add(o.timeout())
+	c, err := open(conn, addr, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.handshake(addr, o, deadline); err != nil {
+		c.Conn.Close()
+		return nil, fmt.Errorf("handshake with %s: %w", addr, err)
+	}
 	return c, nil
 }
 
