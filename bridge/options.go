@@ -154,6 +154,9 @@ func (opts Options) withDefaults() (Options, error) {
 	if pages.Minimal && (opts.Demo || opts.DevConsole || opts.StaticDir != "") {
 		return opts, errMinimal
 	}
+	if !tlsBuilt && opts.TLS != nil {
+		return opts, ErrNoTLS
+	}
 	if opts.HTTPBackend != "" {
 		if _, _, err := backend.ParseAddr(opts.HTTPBackend); err != nil {
 			return opts, fmt.Errorf("HTTP backend %w", err)
@@ -240,6 +243,9 @@ func isDir(path string) error {
 	}
 	return err
 }
+
+// ErrNoTLS says this build serves no TLS (the wsbridge_minimal build).
+var ErrNoTLS = errors.New("this wsbridge is a minimal build (tag wsbridge_minimal), built without TLS (1.8 MB of a MIPS binary): use the full build for --ssl, or terminate TLS at a proxy in front")
 
 // errMinimal says which options the wsbridge_minimal build leaves out.
 var errMinimal = errors.New("this wsbridge is a minimal build (tag wsbridge_minimal): it serves WebSocket endpoints only, without the demo page, the dev console or a static directory")

@@ -1,3 +1,5 @@
+//go:build !wsbridge_minimal
+
 package bridge
 
 import (
@@ -13,6 +15,9 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/http1"
 	"github.com/wsbridge/wsbridge/bridge/tlsconn"
 )
+
+// tlsBuilt says whether this build can serve TLS (see tls_minimal.go).
+const tlsBuilt = true
 
 // plainOnTLS is the answer to a plain HTTP request on a TLS port. It is
 // sent in the clear: the client speaks no TLS to read an alert in.

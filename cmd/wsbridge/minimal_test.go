@@ -83,7 +83,7 @@ func TestMinimalBuild(t *testing.T) {
 	})
 
 	t.Run("left out", func(t *testing.T) {
-		for _, flag := range []string{"--demo", "--devconsole", "--staticdir=" + t.TempDir()} {
+		for _, flag := range []string{"--demo", "--devconsole", "--staticdir=" + t.TempDir(), "--ssl"} {
 			// A build that accepted the flag would serve: the timeout
 			// ends it.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
