@@ -50,37 +50,79 @@ func (c *redirectConn) CloseWrite() error {
 
 // redirect answers req on a --redirport connection.
 func (s *Server) redirect(conn *redirectConn, req *http1.Request) {
-	host := req.Host
-	if host == "" {
-		// HTTP/1.0 without Host: the address the client reached.
-		host = conn.LocalAddr().String()
-	}
-	name, _ := http1.SplitHostPort(host, "")
-	if !validHostname(name) {
+	loc, ok := redirectLocation(req, conn.LocalAddr(), conn.port)
+	if !ok {
 		s.respond(conn, http.StatusBadRequest, "400 Bad Request: no host to redirect to", false)
 		return
-	}
-	if strings.Contains(name, ":") {
-		name = "[" + name + "]"
-	}
-	loc := "https://" + name
-	if conn.port != 443 {
-		loc += ":" + strconv.Itoa(conn.port)
-	}
-	loc += req.RawPath
-	if req.Query != "" {
-		loc += "?" + req.Query
 	}
 	status := http.StatusPermanentRedirect
 	if req.Method == http.MethodGet || req.Method == http.MethodHead {
 		status = http.StatusMovedPermanently
 	}
-	if req.Upgrade {
-		s.stats.refuse(http.StatusBadRequest) // counted as refused; a client may follow
-	}
 	s.log.Debug("redirected to https", "remote", conn.RemoteAddr(), "location", loc)
 	_, _ = conn.Write(http1.AppendText(nil, status, "This port redirects to "+loc, false,
 		[]byte("Location: "+loc+"\r\n"), s.hdrAll, s.hdrHTTP))
+}
+
+// redirectLocation returns where req goes over https on port: its Host
+// (the address it reached, local, when it has none) without the port,
+// and its target; false when the host is no name or address, or the
+// target no path.
+func redirectLocation(req *http1.Request, local net.Addr, port int) (string, bool) {
+	host := req.Host
+	if host == "" {
+		// HTTP/1.0 without Host: the address the client reached.
+		host = local.String()
+	}
+	name, _ := http1.SplitHostPort(host, "")
+	if !validHostname(name) {
+		return "", false
+	}
+	if strings.Contains(name, ":") {
+		name = "[" + name + "]"
+	}
+	loc := "https://" + name
+	if port != 443 {
+		loc += ":" + strconv.Itoa(port)
+	}
+	switch {
+	case req.RawPath == "":
+		loc += "/" // an absolute-form target with no path
+	case req.RawPath[0] != '/' || req.PathErr != nil:
+		return "", false // no path (OPTIONS *), or one that does not decode
+	default:
+		loc += escapeRaw(req.RawPath)
+	}
+	if req.Query != "" {
+		loc += "?" + escapeRaw(req.Query)
+	}
+	return loc, true
+}
+
+// escapeRaw percent-encodes the bytes of a raw path or query that may
+// not stand in a URL as they are (controls, space, non-ASCII, # which
+// would begin a fragment), keeping
+// the rest, escapes included, as the client sent them.
+func escapeRaw(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c > 0x20 && c < 0x7f && c != '#' {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(s)+8), s[:i]...)
+		}
+		b = append(b, '%', hex[c>>4], hex[c&15])
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // validHostname reports whether name may go into a Location: letters,
