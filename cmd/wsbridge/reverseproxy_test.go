@@ -104,6 +104,19 @@ func echoThrough(t *testing.T, c *wstest.Conn) {
 	}
 }
 
+// closeThrough closes the session with 1000 and checks the server's close
+// frame and the connection's end come back through the proxy. (Apache
+// stopped with a tunnel still open waits for it, past its SIGTERM.)
+func closeThrough(t *testing.T, c *wstest.Conn) {
+	t.Helper()
+	f, err := c.CloseHandshake(1000, 10*time.Second)
+	if err != nil {
+		t.Errorf("closing through the proxy: %v", err)
+	} else if f.CloseCode() != 1000 {
+		t.Errorf("closing through the proxy: the server's close frame says %d %q, want 1000", f.CloseCode(), f.CloseReason())
+	}
+}
+
 // wantClient checks the program saw the proxied client, clientIP, as
 // REMOTE_ADDR, and the extra variables of want.
 func wantClient(t *testing.T, env map[string]string, want ...string) {
@@ -183,4 +196,5 @@ func idleKept(t *testing.T, c *wstest.Conn, d time.Duration) {
 		t.Fatal(err)
 	}
 	c.ExpectMessage(t, wstest.OpText, "after the idle time")
+	closeThrough(t, c)
 }
