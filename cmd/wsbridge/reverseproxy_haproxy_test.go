@@ -78,9 +78,7 @@ func TestReverseProxyHAProxyHTTP(t *testing.T) {
 	c, env := envSession(t, dialClient(t, h.Addr), wstest.Options{Host: h.Addr})
 	wantClient(t, env, "HTTPS", "")
 	echoThrough(t, c)
-	if _, err := c.CloseHandshake(1000, 10*time.Second); err != nil {
-		t.Error(err)
-	}
+	closeThrough(t, c)
 	h.waitLogLine(t, clientIP+":", " public socket/ws1 ", " 101 ")
 
 	t.Run("ForgedHeaders", func(t *testing.T) {
@@ -92,6 +90,7 @@ func TestReverseProxyHAProxyHTTP(t *testing.T) {
 			t.Errorf("HTTP_X_FORWARDED_FOR=%q, want the client's own entry kept for the program", env["HTTP_X_FORWARDED_FOR"])
 		}
 		echoThrough(t, c)
+		closeThrough(t, c)
 	})
 	t.Run("HostACL", func(t *testing.T) {
 		// A host ws... goes to backend socket, upgrade or not.
@@ -180,9 +179,7 @@ func TestReverseProxyHAProxyTLS(t *testing.T) {
 	c, env := envSession(t, conn, wstest.Options{Host: h.Addr, Origin: "https://" + h.Addr})
 	wantClient(t, env, "HTTPS", "on")
 	echoThrough(t, c)
-	if _, err := c.CloseHandshake(1000, 10*time.Second); err != nil {
-		t.Error(err)
-	}
+	closeThrough(t, c)
 	h.waitLogLine(t, clientIP+":", " public~ socket/ws1 ", " 101 ")
 }
 
@@ -196,6 +193,7 @@ func TestReverseProxyHAProxyTCP(t *testing.T) {
 	c, env := envSession(t, conn, wstest.Options{Host: h.Addr})
 	wantClient(t, env, "REMOTE_PORT", strconv.Itoa(conn.LocalAddr().(*net.TCPAddr).Port))
 	echoThrough(t, c)
+	closeThrough(t, c)
 }
 
 // TestReverseProxyHAProxyIdle: with http.cfg's timeouts shortened (tunnel

@@ -38,6 +38,7 @@ func TestReverseProxyLighttpd(t *testing.T) {
 		Header: []string{"X-Forwarded-For: 203.0.113.9"}})
 	wantClient(t, env, "HTTPS", "", "REQUEST_URI", "/ws/chat")
 	echoThrough(t, c)
+	closeThrough(t, c)
 }
 
 // TestReverseProxyLighttpdIdle: with server.max-read-idle at 1 s lighttpd

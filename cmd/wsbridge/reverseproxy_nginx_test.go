@@ -59,6 +59,7 @@ func TestReverseProxyNginx(t *testing.T) {
 				Header: []string{"X-Forwarded-For: 203.0.113.9"}})
 			wantClient(t, env, "HTTPS", "")
 			echoThrough(t, c)
+			closeThrough(t, c)
 		})
 	}
 }
