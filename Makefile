@@ -43,6 +43,11 @@ TEST_DEPS += gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
 # --health; the metrics are read with the Prometheus client library's own
 # text parser.
 TEST_DEPS += haproxy python3-prometheus-client
+# The reverse-proxy tests (cmd/wsbridge/reverseproxy_*_test.go) run the
+# recipes of examples/deploy behind the real proxies: HAProxy and lighttpd
+# are above; nginx-light is the smallest Debian nginx with the proxy
+# module, apache2 brings mod_proxy_http.
+TEST_DEPS += nginx-light apache2
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat
