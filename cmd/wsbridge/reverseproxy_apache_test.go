@@ -7,6 +7,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,25 @@ func TestReverseProxyApache(t *testing.T) {
 	wantClient(t, env, "HTTPS", "", "REQUEST_URI", "/ws/chat")
 	echoThrough(t, c)
 	closeThrough(t, c)
+	waitTunnelLogged(t, w, clientIP+` 101 "GET /ws/chat HTTP/1.1"`)
+}
+
+// waitTunnelLogged waits for Apache's access log to hold line, which it
+// writes once a tunnel has ended. Stopping Apache -X before then may leave
+// it hanging past SIGTERM until the harness kills it.
+func waitTunnelLogged(t *testing.T, w *webServer, line string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(w.Dir, "access.log"))
+		if strings.Contains(string(b), line+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Apache's access log lacks %q:\n%s", line, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestReverseProxyApacheIdle: with Timeout 1 (and no ProxyTimeout) Apache
@@ -83,21 +103,25 @@ func TestReverseProxyApache(t *testing.T) {
 // ProxyTimeout: ProxyTimeout 1 alone leaves it at Timeout's 60 s.
 func TestReverseProxyApacheIdle(t *testing.T) {
 	t.Parallel()
-	start := func(t *testing.T, flags ...string) *wstest.Conn {
+	start := func(t *testing.T, flags ...string) (*webServer, *wstest.Conn) {
 		w := startApache(t, startBridge(t, append(flags, childBin, "echo")...), "Timeout 1\n")
 		c := wstest.MustDial(t, w.Addr, wstest.Options{Path: "/ws"})
 		if err := c.WriteMessage(wstest.OpText, []byte("hello"), 0); err != nil {
 			t.Fatal(err)
 		}
 		c.ExpectMessage(t, wstest.OpText, "hello")
-		return c
+		return w, c
 	}
 	t.Run("NoPing", func(t *testing.T) {
 		t.Parallel()
-		idleCut(t, start(t), 800*time.Millisecond, 3*time.Second)
+		w, c := start(t)
+		idleCut(t, c, 800*time.Millisecond, 3*time.Second)
+		waitTunnelLogged(t, w, `127.0.0.1 101 "GET /ws HTTP/1.1"`)
 	})
 	t.Run("Ping", func(t *testing.T) {
 		t.Parallel()
-		idleKept(t, start(t, "--ping-interval=300ms"), 3*time.Second)
+		w, c := start(t, "--ping-interval=300ms")
+		idleKept(t, c, 3*time.Second)
+		waitTunnelLogged(t, w, `127.0.0.1 101 "GET /ws HTTP/1.1"`)
 	})
 }

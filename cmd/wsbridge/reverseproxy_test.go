@@ -105,8 +105,7 @@ func echoThrough(t *testing.T, c *wstest.Conn) {
 }
 
 // closeThrough closes the session with 1000 and checks the server's close
-// frame and the connection's end come back through the proxy. (Apache
-// stopped with a tunnel still open waits for it, past its SIGTERM.)
+// frame and the connection's end come back through the proxy.
 func closeThrough(t *testing.T, c *wstest.Conn) {
 	t.Helper()
 	f, err := c.CloseHandshake(1000, 10*time.Second)
