@@ -46,6 +46,11 @@ TEST_DEPS += haproxy python3-prometheus-client
 # libnss3-tools: certutil puts the wss tests' CA in the NSS database the
 # headless Chromium trusts.
 TEST_DEPS += libnss3-tools
+# The reverse-proxy tests (cmd/wsbridge/reverseproxy_*_test.go) run the
+# recipes of examples/deploy behind the real proxies: HAProxy and lighttpd
+# are above; nginx-light is the smallest Debian nginx with the proxy
+# module, apache2 brings mod_proxy_http.
+TEST_DEPS += nginx-light apache2
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat

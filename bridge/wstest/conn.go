@@ -103,22 +103,6 @@ func open(conn net.Conn, addr string, o Options) (*Conn, error) {
 	return c, nil
 }
 
-// Handshake opens a WebSocket over conn, a connection the caller dialled
-// (from an address of its choosing, say) to addr: TLS first when o.TLS
-// is set, then the upgrade, as Dial. conn is closed on an error.
-func Handshake(conn net.Conn, addr string, o Options) (*Conn, error) {
-	deadline := time.Now().Add(o.timeout())
-	c, err := open(conn, addr, o)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.handshake(addr, o, deadline); err != nil {
-		c.Conn.Close()
-		return nil, fmt.Errorf("handshake with %s: %w", addr, err)
-	}
-	return c, nil
-}
-
 // Dial opens a WebSocket to addr: DialTCP, then a handshake that must be
 // answered 101 with the right Sec-WebSocket-Accept. The handshake's
 // answer is parsed in place, not by net/http: the benchmark dials in a

@@ -56,3 +56,36 @@ func TestBrowserWSS(t *testing.T) {
 		t.Errorf("the untrusting browser's refused handshake is not in the log:\n%s", b.Log)
 	}
 }
+
+// TestBrowserWSSThroughHAProxy: the same browser, with TLS ended at
+// HAProxy (haproxy/https.cfg) in front of a plain wsbridge that trusts
+// it: the demo page over https through the www backend, its wss session
+// through the socket backend, same-origin by the forwarded scheme.
+func TestBrowserWSSThroughHAProxy(t *testing.T) {
+	chromium := needTool(t, "/usr/bin/chromium", "apt-get install -y chromium")
+	ca := newTestCA(t, "haproxy")
+	cert, key, _ := ca.issue("server", false, "127.0.0.1")
+	pemFile := filepath.Join(t.TempDir(), "wsbridge.pem")
+	var both []byte
+	for _, f := range []string{cert, key} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		both = append(both, b...)
+	}
+	if err := os.WriteFile(pemFile, both, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startBridge(t, "--trusted-proxy=127.0.0.1/32", "--demo", childBin, "exit", "0", "hello through haproxy")
+	h := startHAProxy(t, "haproxy/https.cfg",
+		"bind :443 ssl crt /etc/haproxy/certs/wsbridge.pem", "bind 127.0.0.1:{{PORT}} ssl crt "+pemFile,
+		"127.0.0.1:8081", b.Addr)
+
+	home := trustingHome(t, ca)
+	dom := dumpDOMShowingEnv(t, chromium, []string{"HOME=" + home}, "https://"+h.Addr+"/", 3, "hello through haproxy", "closed with code 1000")
+	if !strings.Contains(dom, "hello through haproxy") || !strings.Contains(dom, "closed with code 1000") {
+		t.Errorf("the demo page through HAProxy's TLS did not show the program's line and the close; DOM:\n%.2000s", dom)
+	}
+	h.waitLogLine(t, " public~ socket/ws1 ", " 101 ")
+}

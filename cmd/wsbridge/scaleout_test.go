@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,70 +21,33 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
-// haproxyProc is a running HAProxy, its log and its stats socket.
+// haproxyProc is a running HAProxy (a webServer of startWebServer's), its
+// log and its stats socket.
 type haproxyProc struct {
-	cmd   *exec.Cmd
-	Addr  string // the frontend, 127.0.0.1:PORT
-	Log   *wstest.Buffer
+	*webServer
+	Out   *wstest.Buffer // its log: the recipes log to stdout
 	stats string
-	done  chan struct{}
 }
 
-// startHAProxy runs examples/deploy/haproxy/scale-out.cfg with the
-// frontend on a free loopback port and the servers at backends, and stops
-// it by its PID when the test ends.
-func startHAProxy(t *testing.T, backends []string) *haproxyProc {
+// startHAProxy runs the HAProxy recipe examples/deploy/RECIPE in the
+// foreground with its ports and paths replaced: subst is pairs old, new
+// (see proxyRecipe), and a new may use startWebServer's {{PORT}} and {{DIR}}.
+// Every server line must name a loopback address once replaced. The stats
+// socket, where a recipe has one, is to be {{DIR}}/stats.sock.
+func startHAProxy(t *testing.T, rel string, subst ...string) *haproxyProc {
 	t.Helper()
 	bin := needTool(t, "/usr/sbin/haproxy", "apt-get install haproxy")
-	src, err := os.ReadFile("../../examples/deploy/haproxy/scale-out.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	h := &haproxyProc{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Log: &wstest.Buffer{}, stats: filepath.Join(dir, "stats.sock"), done: make(chan struct{})}
-	cfg := strings.NewReplacer(
-		"bind :8080", "bind "+h.Addr,
-		"/run/haproxy/wsbridge.sock", h.stats,
-		"127.0.0.1:8081", backends[0],
-		"127.0.0.1:8082", backends[1],
-		"127.0.0.1:8083", backends[2],
-	).Replace(string(src))
-	// A reverse proxy to loopback only: every server line names 127.0.0.1.
-	servers := 0
+	cfg := proxyRecipe(t, rel, subst...)
+	// A reverse proxy to loopback only.
 	for _, line := range strings.Split(cfg, "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && f[0] == "server" {
-			servers++
-			if !strings.HasPrefix(f[2], "127.0.0.1:") {
-				t.Fatalf("HAProxy server %s is not on loopback: %s", f[1], line)
-			}
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "server" && !strings.HasPrefix(f[2], "127.0.0.1:") {
+			t.Fatalf("HAProxy server %s is not on loopback: %s", f[1], line)
 		}
 	}
-	if servers != len(backends) {
-		t.Fatalf("config has %d servers, want %d:\n%s", servers, len(backends), cfg)
-	}
-	path := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.cmd = exec.Command(bin, "-db", "-f", path) // -db: in the foreground, logging to our pipe
-	h.cmd.Stdout, h.cmd.Stderr = h.Log, h.Log
-	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = h.cmd.Wait(); close(h.done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(h.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-h.done:
-		case <-time.After(10 * time.Second):
-			_ = h.cmd.Process.Kill()
-			<-h.done
-		}
-		if t.Failed() {
-			t.Logf("haproxy log:\n%s", h.Log.String())
-		}
+	w := startWebServer(t, "haproxy", cfg, func(dir string) []string {
+		return []string{bin, "-db", "-f", filepath.Join(dir, "server.conf")} // -db: in the foreground, logging to our pipe
 	})
-	return h
+	return &haproxyProc{webServer: w, Out: w.out, stats: filepath.Join(w.Dir, "stats.sock")}
 }
 
 // status returns what HAProxy's stats socket says of each server of the
@@ -101,11 +63,11 @@ func (h *haproxyProc) status(t *testing.T) map[string][3]string {
 		}
 		select {
 		case <-h.done:
-			t.Fatalf("HAProxy exited:\n%s", h.Log.String())
+			t.Fatalf("HAProxy exited:\n%s", h.Log())
 		default:
 		}
 		if time.Now().After(deadline) { // HAProxy makes it as it starts
-			t.Fatalf("HAProxy's stats socket: %v\n%s", err, h.Log.String())
+			t.Fatalf("HAProxy's stats socket: %v\n%s", err, h.Log())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -197,7 +159,10 @@ func TestScaleOutBehindHAProxy(t *testing.T) {
 		addrs = append(addrs, b.Addr)
 		names[b.PID()] = "w" + strconv.Itoa(i+1)
 	}
-	h := startHAProxy(t, addrs)
+	h := startHAProxy(t, "haproxy/scale-out.cfg",
+		"bind :8080", "bind 127.0.0.1:{{PORT}}",
+		"/run/haproxy/wsbridge.sock", "{{DIR}}/stats.sock",
+		"127.0.0.1:8081", addrs[0], "127.0.0.1:8082", addrs[1], "127.0.0.1:8083", addrs[2])
 	for _, sv := range []string{"w1", "w2", "w3"} {
 		h.waitStatus(t, sv, "UP")
 	}
@@ -227,7 +192,7 @@ func TestScaleOutBehindHAProxy(t *testing.T) {
 	if st[1] != "L7STS" || st[2] != "503" {
 		t.Errorf("HAProxy's last check of w2: %s %s, want L7STS 503 (the drain's answer)", st[1], st[2])
 	}
-	if !h.Log.WaitFor("wsbridge/w2 is DOWN", 10*time.Second) {
+	if !h.Out.WaitFor("wsbridge/w2 is DOWN", 10*time.Second) {
 		t.Errorf("HAProxy's log does not say w2 is DOWN")
 	}
 	// New clients go to the other two only.
