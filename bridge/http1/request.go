@@ -60,12 +60,19 @@ type Forwarded struct {
 }
 
 // RemoteHostPort returns the client's host and port: the forwarded
-// address when a trusted proxy gave one, else the socket's.
+// address when a trusted proxy gave one, else the socket's (none for a
+// unix socket's).
 func (p Peer) RemoteHostPort() (host, port string) {
 	if p.Forwarded != nil && p.Forwarded.For != "" {
 		return SplitHostPort(p.Forwarded.For, "")
 	}
 	if p.Remote == nil {
+		return "", ""
+	}
+	if _, ok := p.Remote.(*net.UnixAddr); ok {
+		// A client on a unix socket has no address ("@" or ""), and
+		// REMOTE_ADDR is none of that: empty, unless a trusted proxy
+		// on the socket names the client.
 		return "", ""
 	}
 	return SplitHostPort(p.Remote.String(), "")

@@ -195,3 +195,16 @@ func TestContentLengthDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteHostPortUnix: a client on a unix socket has no address for
+// REMOTE_ADDR (the socket says "@"), unless a trusted proxy names one.
+func TestRemoteHostPortUnix(t *testing.T) {
+	p := Peer{Remote: &net.UnixAddr{Name: "@", Net: "unix"}}
+	if h, port := p.RemoteHostPort(); h != "" || port != "" {
+		t.Errorf("unix peer: %q %q, want none", h, port)
+	}
+	p.Forwarded = &Forwarded{For: "192.0.2.7"}
+	if h, _ := p.RemoteHostPort(); h != "192.0.2.7" {
+		t.Errorf("unix peer behind a trusted proxy: %q, want the forwarded 192.0.2.7", h)
+	}
+}
