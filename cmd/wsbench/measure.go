@@ -196,6 +196,11 @@ func (l *loadRun) measureFor(ctx context.Context, b *bench, pid int, d time.Dura
 	if err == nil && r.daemonReadErr != nil {
 		err = fmt.Errorf("reading the server's CPU: %w", r.daemonReadErr)
 	}
+	// No progress at all while measuring is a stall, even when the time
+	// ran out before stallAfter did (-quick: both 1 s): not a figure of 0.
+	if err == nil && r.n == 0 {
+		err = errStalled
+	}
 	return r, err
 }
 
