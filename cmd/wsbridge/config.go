@@ -256,7 +256,7 @@ func (fc *fileConfig) setAll(fs *flag.FlagSet, settings []setting, where string,
 		switch {
 		case f == nil && misplaced[s.key]:
 			return configError(fc.name, s.line, "%s %s: %s is %s", s.key, where, s.key, hint)
-		case f == nil && slices.Contains(notYet, s.key):
+		case f == nil && (slices.Contains(notYet, s.key) || slices.Contains(notYetBool, s.key)):
 			return configError(fc.name, s.line, "%s: websocketd flag not supported by this version of wsbridge yet", s.key)
 		case f == nil:
 			var names []string

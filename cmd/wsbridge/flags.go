@@ -135,8 +135,14 @@ func (p *pathFlag) Set(v string) error {
 }
 
 // notYet marks websocketd flags this version does not implement: they are
-// accepted by the parser so the error can say so plainly.
-var notYet = []string{"cgidir", "reverselookup"}
+// accepted by the parser so the error can say so plainly. notYetBool are
+// websocketd's booleans among them: parsed as booleans, so that they do
+// not take the next argument for their value (--reverselookup
+// --cgidir=DIR would hide --cgidir from the error).
+var (
+	notYet     = []string{"cgidir"}
+	notYetBool = []string{"reverselookup"}
+)
 
 // flagError is a bad value of one flag; the config file adds the line that
 // set it.
@@ -503,9 +509,14 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&configPath, "config", "", "")
 	fs.BoolVar(&c.version, "version", false, "")
 	fs.BoolVar(&c.inetd, "inetd", false, "")
-	unsupported := map[string]*string{}
+	unsupported := map[string]bool{}
 	for _, name := range notYet {
-		unsupported[name] = fs.String(name, "", "")
+		fs.String(name, "", "")
+		unsupported[name] = true
+	}
+	for _, name := range notYetBool {
+		fs.Bool(name, false, "")
+		unsupported[name] = true
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -518,7 +529,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	var setNotYet []string
 	fs.Visit(func(f *flag.Flag) {
 		set[f.Name] = true
-		if _, ok := unsupported[f.Name]; ok {
+		if unsupported[f.Name] {
 			setNotYet = append(setNotYet, "--"+f.Name)
 		}
 	})

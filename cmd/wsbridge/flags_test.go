@@ -41,6 +41,8 @@ func TestFlagErrors(t *testing.T) {
 		{"staticdir is a file", []string{"--staticdir=/etc/passwd", "cat"}, "--staticdir=/etc/passwd: not a directory"},
 		{"unknown framing", []string{"--framing=morse", "cat"}, "--framing=morse: want line, raw, len32 or mux"},
 		{"mux without shared", []string{"--framing=mux", "cat"}, "--framing=mux: mux addresses the clients of one shared program: add --shared"},
+		// websocketd's boolean takes no value: the flag after it is named too.
+		{"websocketd's flags not yet here", []string{"--reverselookup", "--cgidir=/tmp", "cat"}, "--cgidir, --reverselookup: websocketd flag not supported by this version of wsbridge yet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.want == "" {
