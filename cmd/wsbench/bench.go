@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -68,6 +69,27 @@ var scenarios = []*scenario{
 		variants: []*variant{vWsbridgeShared}, run: runPinned},
 	{name: "broadcast", about: "bursts of 64 B messages from one --shared child to many clients (wsbridge only)",
 		variants: []*variant{vWsbridgeBroadcast}, run: runBroadcast},
+	// wss: the same runs, the servers started with --ssl (see wss.go).
+	{name: "wss-connrate", about: "wss: connect, TLS handshake (full), upgrade, one echo, closing handshake; 4 workers",
+		variants: []*variant{vWsbridgeWSS, vWebsocketdWSS}, run: runConnRate},
+	{name: "wss-stream64", about: "wss: 64 B text messages, 64 in flight on each of 4 connections",
+		variants: []*variant{vWsbridgeWSS, vWebsocketdWSS},
+		run:      func(ctx context.Context, b *bench, s *server) result { return runStream(ctx, b, s, 64) }},
+	{name: "wss-stream64k", about: "wss: 64 KiB line messages, 64 in flight on each of 4 connections",
+		variants: []*variant{vWsbridgeWSS, vWebsocketdWSS},
+		run:      func(ctx context.Context, b *bench, s *server) result { return runStream(ctx, b, s, 64<<10) }},
+	{name: "wss-idle", about: "wss: RSS and threads with idle connections open",
+		variants: []*variant{vWsbridgeWSS, vWebsocketdWSS}, run: runIdle},
+}
+
+// scenarioNamed returns the scenario called name, or nil.
+func scenarioNamed(name string) *scenario {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
 }
 
 func scenarioNames() []string {
@@ -94,7 +116,11 @@ type bench struct {
 	// handoverWhy says, by variant name, why a hand-over column is empty.
 	handoverWhy   map[string]string
 	handoverNotes []string // the same in full
-	loadStart     string   // load average when the run began
+	// refused holds the variants that refused their flags at start (a
+	// wsbridge without --ssl), with why, short, for their n/a cells.
+	refused   map[*variant]string
+	notes     []string // about this run's servers, for the report
+	loadStart string   // load average when the run began
 }
 
 // run measures, prints the table to out (progress to progress), writes the
@@ -111,17 +137,26 @@ func run(ctx context.Context, o options, out, progress io.Writer) (*report, erro
 	}
 	defer os.RemoveAll(dir)
 
-	b := &bench{opts: o, results: map[key][]result{}, progress: progress, loadStart: loadAverage()}
+	b := &bench{opts: o, results: map[key][]result{}, refused: map[*variant]string{}, progress: progress, loadStart: loadAverage()}
 	bins, err := b.binaries(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	b.fleet = newFleet(bins, dir)
-	defer b.fleet.stopAll()
-
 	plan := b.plan(bins)
 	if len(plan) == 0 {
 		return nil, errors.New("nothing to run: check -only and -servers")
+	}
+	var clientTLS *tls.Config
+	if needsTLS(plan) {
+		if bins.cert, bins.key, clientTLS, err = newTLS(dir); err != nil {
+			return nil, err
+		}
+	}
+	b.fleet = newFleet(bins, dir, clientTLS)
+	defer b.fleet.stopAll()
+	plan = b.checkTLS(ctx, plan)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	total := 0
 	for _, sc := range plan {
@@ -268,9 +303,9 @@ func (r result) summary(scenario string) string {
 	switch scenario {
 	case "echo":
 		return fmt.Sprintf("%s msg/s  p50 %s µs  p99 %s µs", num(r.rate), num(r.p50), num(r.p99))
-	case "stream64", "stream64k":
+	case "stream64", "stream64k", "wss-stream64", "wss-stream64k":
 		return fmt.Sprintf("%s msg/s  %s MB/s  server %s µs/msg  wsbench %s µs/msg", num(r.rate), num(r.mbps), num(r.cpuPerMsg), num(r.genPerMsg))
-	case "connrate", "handover":
+	case "connrate", "handover", "wss-connrate":
 		s := fmt.Sprintf("%s conn/s  server %s µs/conn", num(r.rate), num(r.cpuPerMsg))
 		if scenario == "handover" {
 			s = fmt.Sprintf("%s conn/s  first echo p50 %s µs  p99 %s µs", num(r.rate), num(r.p50), num(r.p99))
@@ -282,7 +317,7 @@ func (r result) summary(scenario string) string {
 			s += fmt.Sprintf("  %d failed", r.errs)
 		}
 		return s
-	case "idle", "idle-shared":
+	case "idle", "idle-shared", "wss-idle":
 		return fmt.Sprintf("%s KiB/conn  %s threads", num(r.kibPer), num(r.threads))
 	case "pinned":
 		return fmt.Sprintf("RSS %s MiB before, %s MiB held, %s MiB after; %d clients held, %d refused", num(r.rssBefore), num(r.rssHeld), num(r.rssLeft), r.msgs, r.errs)

@@ -6,17 +6,26 @@ package main
 // headers in place and skips payloads without allocating.
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/wstest"
 )
 
-// dial connects to addr and upgrades the connection to WebSocket within
-// timeout. readBuf sizes the reader: 64 KiB for streaming, less where
-// many connections are held.
-func dial(addr string, timeout time.Duration, readBuf int) (*wstest.Conn, error) {
-	return wstest.Dial(addr, wstest.Options{Timeout: timeout, ReadBuffer: readBuf})
+// target is where a client connects: an address, the request path, and
+// whether it is wss.
+type target struct {
+	addr string      // 127.0.0.1:PORT
+	path string      // "" is "/"
+	tls  *tls.Config // nil: ws; else wss, trusting the run's certificate (shared, read-only)
+}
+
+// dial connects to t and upgrades the connection to WebSocket within
+// timeout, TLS first when t is wss. readBuf sizes the reader: 64 KiB for
+// streaming, less where many connections are held.
+func (t target) dial(timeout time.Duration, readBuf int) (*wstest.Conn, error) {
+	return wstest.Dial(t.addr, wstest.Options{Path: t.path, Timeout: timeout, ReadBuffer: readBuf, TLS: t.tls})
 }
 
 // echo sends one prebuilt message and checks the reply is the same.

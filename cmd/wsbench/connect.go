@@ -20,13 +20,7 @@ const (
 )
 
 func runConnRate(ctx context.Context, b *bench, s *server) result {
-	return connRate(ctx, b, s.pid, target{addr: s.addr}, b.opts.duration)
-}
-
-// target is where a connect cycle goes: an address and the request path.
-type target struct {
-	addr string // 127.0.0.1:PORT
-	path string // "" is "/"
+	return connRate(ctx, b, s.pid, s.target(), b.opts.duration)
 }
 
 // connRate runs the connect cycles against t for d after the warm-up,
@@ -86,7 +80,7 @@ func connRate(ctx context.Context, b *bench, pid int, t target, d time.Duration)
 func cycle(t target, frame, payload []byte) (time.Duration, error) {
 	start := time.Now()
 	deadline := start.Add(cycleLimit)
-	c, err := wstest.Dial(t.addr, wstest.Options{Path: t.path, Timeout: cycleLimit, ReadBuffer: 4 << 10})
+	c, err := t.dial(cycleLimit, 4<<10)
 	if err != nil {
 		return 0, err
 	}

@@ -18,7 +18,7 @@ const (
 )
 
 func runEcho(ctx context.Context, b *bench, s *server) result {
-	conns, err := dialAll(s.addr, echoConns, 4<<10)
+	conns, err := dialAll(s.target(), echoConns, 4<<10)
 	if err != nil {
 		return result{err: err}
 	}
@@ -79,11 +79,11 @@ func echoOn(ctx context.Context, b *bench, pid, relay int, conns []*wstest.Conn,
 	return res
 }
 
-// dialAll opens n connections, or none.
-func dialAll(addr string, n, readBuf int) ([]*wstest.Conn, error) {
+// dialAll opens n connections to t, or none.
+func dialAll(t target, n, readBuf int) ([]*wstest.Conn, error) {
 	conns := make([]*wstest.Conn, 0, n)
 	for range n {
-		c, err := dial(addr, 5*time.Second, readBuf)
+		c, err := t.dial(5*time.Second, readBuf)
 		if err != nil {
 			closeAll(conns)
 			return nil, err

@@ -162,7 +162,7 @@ func handoverSocket(dir string, port int) string {
 // -duration, then a running session for two thirds, so that eight columns
 // fit the run.
 func runHandover(ctx context.Context, b *bench, s *server) result {
-	t := target{addr: s.addr}
+	t := s.target()
 	var web *server
 	var webDir string
 	if snd := s.v.sender; snd != nil {
@@ -214,7 +214,7 @@ func runHandover(ctx context.Context, b *bench, s *server) result {
 // web server in front of it.
 func session(ctx context.Context, b *bench, t target, pid, relay int, d time.Duration) *result {
 	dial := func(readBuf int) ([]*wstest.Conn, error) {
-		c, err := wstest.Dial(t.addr, wstest.Options{Path: t.path, Timeout: cycleLimit, ReadBuffer: readBuf})
+		c, err := t.dial(cycleLimit, readBuf)
 		if err != nil {
 			return nil, fmt.Errorf("opening the session: %w", err)
 		}

@@ -17,7 +17,7 @@ import (
 const idleOpeners = 8 // connections opened in parallel
 
 func runIdle(ctx context.Context, b *bench, s *server) result {
-	return idleRSS(ctx, b, s, b.opts.idleConns, func(n int) ([]*wstest.Conn, error) { return openIdle(ctx, s.addr, n) })
+	return idleRSS(ctx, b, s, b.opts.idleConns, func(n int) ([]*wstest.Conn, error) { return openIdle(ctx, s.target(), n) })
 }
 
 // idleRSS opens n connections with open and reports the server's resident
@@ -52,17 +52,17 @@ func idleRSS(ctx context.Context, b *bench, s *server, n int, open func(n int) (
 	return res
 }
 
-// openIdle opens n connections that have each done one echo. It returns
-// those it opened, and the first error.
-func openIdle(ctx context.Context, addr string, n int) ([]*wstest.Conn, error) {
+// openIdle opens n connections to t that have each done one echo. It
+// returns those it opened, and the first error.
+func openIdle(ctx context.Context, t target, n int) ([]*wstest.Conn, error) {
 	payload := printable(echoPayload)
-	return openConns(ctx, addr, n, wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: payload}), payload)
+	return openConns(ctx, t, n, wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: payload}), payload)
 }
 
-// openConns opens n connections, idleOpeners at a time; each echoes frame
-// (whose payload is payload) once when frame is given. It returns those
-// it opened, and the first error.
-func openConns(ctx context.Context, addr string, n int, frame, payload []byte) ([]*wstest.Conn, error) {
+// openConns opens n connections to t, idleOpeners at a time; each
+// echoes frame (whose payload is payload) once when frame is given. It
+// returns those it opened, and the first error.
+func openConns(ctx context.Context, t target, n int, frame, payload []byte) ([]*wstest.Conn, error) {
 	var (
 		mu       sync.Mutex
 		conns    = make([]*wstest.Conn, 0, n)
@@ -80,7 +80,7 @@ func openConns(ctx context.Context, addr string, n int, frame, payload []byte) (
 				if ctx.Err() != nil {
 					return
 				}
-				c, err := dial(addr, 10*time.Second, 4<<10)
+				c, err := t.dial(10*time.Second, 4<<10)
 				if err == nil && frame != nil {
 					_ = c.Conn.SetDeadline(time.Now().Add(10 * time.Second))
 					if err = echo(c, frame, payload); err != nil {

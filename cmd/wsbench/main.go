@@ -1,8 +1,9 @@
 // Command wsbench measures wsbridge against websocketd and against the
 // floor, an echo server with no child process, on this machine: echo
 // latency, streamed message rates, server CPU per message, connection rate,
-// memory per idle connection, and what a connection handed over by boa's
-// or lighttpd's CGI costs against one to wsbridge's own port, to open and
+// memory per idle connection, the same over wss (both servers started with
+// --ssl, see wss.go), and what a connection handed over by boa's or
+// lighttpd's CGI costs against one to wsbridge's own port, to open and
 // while it runs. Each server runs as its
 // own process on a free loopback port, a fresh one for every measurement;
 // the servers take turns within each scenario, every measurement is
@@ -12,6 +13,7 @@
 //	go run ./cmd/wsbench                  # the full run, a few minutes
 //	go run ./cmd/wsbench -quick           # a smoke run
 //	go run ./cmd/wsbench -only echo,idle -markdown bench.md
+//	go run ./cmd/wsbench -only idle,wss-connrate,wss-stream64,wss-stream64k,wss-idle
 //
 // It builds wsbridge from the repository unless given -wsbridge, and runs
 // websocketd from /usr/bin (apt-get install -y websocketd) unless given

@@ -30,7 +30,7 @@ func runPinned(ctx context.Context, b *bench, s *server) result {
 	}
 	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: printable(pinnedPart)})
 	frame[0] &^= 0x80 // not final: the message stays open
-	conns, err := openConns(ctx, s.addr, o.pinnedConns, nil, nil)
+	conns, err := openConns(ctx, s.target(), o.pinnedConns, nil, nil)
 	defer func() { closeAll(conns) }()
 	if err != nil {
 		res.err = fmt.Errorf("%d of %d clients connected: %w", len(conns), o.pinnedConns, err)

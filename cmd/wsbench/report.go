@@ -23,7 +23,10 @@ type rowSpec struct {
 	scenario string
 	len32    bool // the wsbridge cell is the len32 variant; websocketd has none
 	value    func(result) float64
-	only     *variant // the row's one variant, in the wsbridge column; nil: the usual three
+	// ratioOf, when not nil, makes the row of two others, by label
+	// prefix: each server's median in the first over its median in the
+	// second (value is nil then).
+	ratioOf []string
 }
 
 func rowSpecs(o options) []rowSpec {
@@ -32,6 +35,7 @@ func rowSpecs(o options) []rowSpec {
 	cpu := func(r result) float64 { return r.cpuPerMsg }
 	gen := func(r result) float64 { return r.genPerMsg }
 	mbps := func(r result) float64 { return r.mbps }
+	kib := func(r result) float64 { return r.kibPer }
 	return []rowSpec{
 		{"echo 64 B, 4 conns: msg/s", "higher", "echo", false, rate, nil},
 		{"echo 64 B: p50 round trip µs", "lower", "echo", false, func(r result) float64 { return r.p50 }, nil},
@@ -47,15 +51,24 @@ func rowSpecs(o options) []rowSpec {
 		{"stream 64 KiB len32 binary: MB/s (info)", "higher", "stream64k", true, mbps, nil},
 		{"connections/s (4 workers)", "higher", "connrate", false, rate, nil},
 		{"connections: server CPU µs/conn", "lower", "connrate", false, cpu, nil},
-		{fmt.Sprintf("idle: server RSS KiB/conn at %d conns", idleConns), "lower", "idle", false, func(r result) float64 { return r.kibPer }, nil},
+		{fmt.Sprintf("idle: server RSS KiB/conn at %d conns", idleConns), "lower", "idle", false, kib, nil},
 		{fmt.Sprintf("idle: server threads at %d conns", idleConns), "lower", "idle", false, func(r result) float64 { return r.threads }, nil},
-		{fmt.Sprintf("shared idle: server RSS KiB/conn at %d conns", o.sharedConns), "lower", "idle-shared", false, func(r result) float64 { return r.kibPer }, vWsbridgeShared},
-		{fmt.Sprintf("shared idle: server threads at %d conns", o.sharedConns), "lower", "idle-shared", false, func(r result) float64 { return r.threads }, vWsbridgeShared},
-		{fmt.Sprintf("pinned: server RSS MiB, %d clients each holding an unfinished 1 MiB message", o.pinnedConns), "lower", "pinned", false, func(r result) float64 { return r.rssHeld }, vWsbridgeShared},
-		{"pinned: server RSS MiB once they have left", "lower", "pinned", false, func(r result) float64 { return r.rssLeft }, vWsbridgeShared},
-		{fmt.Sprintf("broadcast 64 B to %d clients: deliveries/s", o.broadcastClients), "higher", "broadcast", false, rate, vWsbridgeBroadcast},
-		{"broadcast: server CPU µs/delivery", "lower", "broadcast", false, cpu, vWsbridgeBroadcast},
-		{"broadcast: write syscalls per client per message", "lower", "broadcast", false, func(r result) float64 { return r.writesPer }, vWsbridgeBroadcast},
+		{fmt.Sprintf("shared idle: server RSS KiB/conn at %d conns", o.sharedConns), "lower", "idle-shared", false, kib, nil},
+		{fmt.Sprintf("shared idle: server threads at %d conns", o.sharedConns), "lower", "idle-shared", false, func(r result) float64 { return r.threads }, nil},
+		{fmt.Sprintf("pinned: server RSS MiB, %d clients each holding an unfinished 1 MiB message", o.pinnedConns), "lower", "pinned", false, func(r result) float64 { return r.rssHeld }, nil},
+		{"pinned: server RSS MiB once they have left", "lower", "pinned", false, func(r result) float64 { return r.rssLeft }, nil},
+		{fmt.Sprintf("broadcast 64 B to %d clients: deliveries/s", o.broadcastClients), "higher", "broadcast", false, rate, nil},
+		{"broadcast: server CPU µs/delivery", "lower", "broadcast", false, cpu, nil},
+		{"broadcast: write syscalls per client per message", "lower", "broadcast", false, func(r result) float64 { return r.writesPer }, nil},
+		{"wss handshakes/s (4 workers: TLS, upgrade, one echo, close)", "higher", "wss-connrate", false, rate, nil},
+		{"wss handshakes: server CPU µs/conn", "lower", "wss-connrate", false, cpu, nil},
+		{"wss stream 64 B, 64 in flight x4: msg/s", "higher", "wss-stream64", false, rate, nil},
+		{"wss stream 64 B: server CPU µs/msg", "lower", "wss-stream64", false, cpu, nil},
+		{"wss stream 64 B: wsbench CPU µs/msg", "lower", "wss-stream64", false, gen, nil},
+		{"wss stream 64 KiB lines: MB/s", "higher", "wss-stream64k", false, mbps, nil},
+		{"wss stream 64 KiB lines: server CPU µs/msg", "lower", "wss-stream64k", false, cpu, nil},
+		{fmt.Sprintf("wss idle: server RSS KiB/conn at %d conns", idleConns), "lower", "wss-idle", false, kib, nil},
+		{"wss idle: RSS/conn over plain ws idle's", "lower", "wss-idle", false, nil, []string{"wss idle: server RSS", "idle: server RSS"}},
 	}
 }
 
@@ -133,11 +146,16 @@ func (b *bench) report() *report {
 		r := row{spec: spec, cells: map[string]cell{}}
 		for _, col := range rep.columns() {
 			v := variantFor(spec, col)
-			if v == nil {
+			switch {
+			case spec.ratioOf != nil:
+				r.cells[col] = ratioCell(rep.row(spec.ratioOf[0]).cells[col], rep.row(spec.ratioOf[1]).cells[col])
+			case v == nil:
 				r.cells[col] = cell{text: "n/a"}
-				continue
+			case b.refused[v] != "":
+				r.cells[col] = cell{text: "n/a (" + b.refused[v] + ")"}
+			default:
+				r.cells[col] = median(b.results[key{spec.scenario, v}], spec.value)
 			}
-			r.cells[col] = median(b.results[key{spec.scenario, v}], spec.value)
 		}
 		rep.rows = append(rep.rows, r)
 	}
@@ -156,6 +174,7 @@ func (b *bench) report() *report {
 		rep.notes = append(rep.notes, n)
 	}
 	rep.notes = append(rep.notes, b.skipped...)
+	rep.notes = append(rep.notes, b.notes...)
 	for name, n := range failed {
 		if n > 0 {
 			rep.notes = append(rep.notes, fmt.Sprintf("%s: %d connection cycles failed while measuring (not counted)", name, n))
@@ -173,24 +192,39 @@ func (rep *report) columns() []string {
 	return []string{colWsbridge, colBaseline, colWebsocketd, colFloor}
 }
 
+// variantFor returns the variant whose results fill a row's cell in
+// column col: its scenario's variant in that column, the len32 one for a
+// len32 row (the floor echoes frames whatever their opcode: its one
+// variant serves both), the baseline twin of wsbridge's; nil: none, n/a.
 func variantFor(spec rowSpec, col string) *variant {
-	switch {
-	case col == colBaseline:
+	if col == colBaseline {
 		return baselineTwins[variantFor(spec, colWsbridge)]
-	case spec.only != nil && col == colWsbridge:
-		return spec.only
-	case spec.only != nil:
-		return nil
-	case col == colFloor:
-		return vFloor
-	case spec.len32 && col == colWsbridge:
-		return vWsbridgeLen32
-	case spec.len32:
-		return nil
-	case col == colWsbridge:
-		return vWsbridge
 	}
-	return vWebsocketd
+	sc := scenarioNamed(spec.scenario)
+	if sc == nil {
+		return nil
+	}
+	for _, v := range sc.variants {
+		if v.column == col && (v.binary == spec.len32 || col == colFloor) {
+			return v
+		}
+	}
+	return nil
+}
+
+// ratioCell is x's median over y's, for a row made of two others; its
+// spread, the sum of theirs, is about the ratio's. A cell missing either
+// says why the first missing one is.
+func ratioCell(x, y cell) cell {
+	switch {
+	case !x.ok:
+		return cell{text: x.text}
+	case !y.ok:
+		return cell{text: y.text}
+	case y.v == 0:
+		return cell{text: "—"}
+	}
+	return cell{ok: true, v: x.v / y.v, spread: x.spread + y.spread, runs: min(x.runs, y.runs)}
 }
 
 // median returns the median of the repeats' values; a cell with a failed
@@ -252,9 +286,12 @@ func (rep *report) checkTargets() []string {
 		a, b := r.cells[colWsbridge], r.cells[other]
 		switch {
 		case !a.ok:
-			if a.text == "—" {
+			switch {
+			case a.text == "—":
 				skip(name, "wsbridge not measured")
-			} else {
+			case strings.HasPrefix(a.text, "n/a"):
+				skip(name, "wsbridge "+a.text)
+			default:
 				check(name, false, "wsbridge "+a.text)
 			}
 		case !b.ok && stalledOtherPasses && strings.HasPrefix(b.text, "stalled"):
@@ -280,6 +317,8 @@ func (rep *report) checkTargets() []string {
 			check(name, ok(c.v), num(c.v)+unit)
 		case c.text == "—":
 			skip(name, "wsbridge not measured")
+		case strings.HasPrefix(c.text, "n/a"):
+			skip(name, "wsbridge "+c.text) // it cannot run this: no --ssl
 		default:
 			check(name, false, "wsbridge "+c.text)
 		}
@@ -288,6 +327,7 @@ func (rep *report) checkTargets() []string {
 	alone("shared idle memory ≤ 3 KiB per connection", "shared idle: server RSS", " KiB/conn", func(x float64) bool { return x <= 3 })
 	alone("broadcast: well under one write syscall per client per message (≤ 0.1)", "broadcast: write syscalls", " per client per message", func(x float64) bool { return x <= 0.1 })
 	versus("connections/s ≥ 1.3× websocketd's", "connections/s", colWebsocketd, func(x float64) bool { return x >= 1.3 }, true)
+	alone("wss idle memory ≤ 2× plain ws's", "wss idle: RSS/conn over", "× plain ws's", func(x float64) bool { return x <= 2 })
 	return out
 }
 
@@ -384,6 +424,8 @@ var legend = []string{
 	"floor: an echo server with no child process (gobwas/ws, a goroutine per connection); wsbridge and websocketd run /bin/cat per connection.",
 	"Server CPU is the server process's utime+stime over the measurement, its children (cat) not included. MB = 10^6 bytes of payload echoed.",
 	"The len32 rows' floor is the same 64 KiB echo as the line rows': the floor echoes frames whatever their opcode.",
+	"wss rows: both servers run with --ssl --sslcert --sslkey and a self-signed ECDSA P-256 certificate the run makes; every connection makes a full TLS handshake (no resumption), " +
+		"with Go's client defaults (TLS 1.3, X25519MLKEM768 offered first, as browsers do). The wss idle ratio is each server's wss KiB/conn over its plain idle row's.",
 }
 
 func (rep *report) writeText(w io.Writer) {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"go/build"
@@ -24,6 +25,7 @@ type variant struct {
 	name   string // in progress lines
 	column string // the table column it reports in
 	binary bool   // its clients send binary messages (len32), not lines
+	tls    bool   // it serves wss with the run's certificate; its clients dial TLS
 	argv   func(b binaries, port int) []string
 	// prepare, when not nil, writes what the process reads at start for
 	// the port it gets (boa takes its port from its config file only).
@@ -40,6 +42,7 @@ type binaries struct {
 	websocketd string // "" when not installed
 	self       string // this program, for the floor server
 	dir        string // the run's temp dir: logs, hand-over sockets, boa's files
+	cert, key  string // the run's self-signed pair, for the wss variants (see newTLS)
 	handover          // boa and the hand-over senders; "" where missing
 }
 
@@ -68,7 +71,20 @@ var (
 	vFloor = &variant{name: "floor", column: colFloor, argv: func(b binaries, port int) []string {
 		return []string{b.self, "-serve-floor", "-port", strconv.Itoa(port)}
 	}}
+	// The wss variants: the plain ones with websocketd's TLS flags, which
+	// wsbridge takes too.
+	vWsbridgeWSS   = wssOf(vWsbridge)
+	vWebsocketdWSS = wssOf(vWebsocketd)
 )
+
+// wssOf is v serving wss: the same command line with --ssl, --sslcert
+// and --sslkey after the program's name, before its own flags.
+func wssOf(v *variant) *variant {
+	return &variant{name: v.name + " wss", column: v.column, binary: v.binary, tls: true, argv: func(b binaries, port int) []string {
+		argv := v.argv(b, port)
+		return append([]string{argv[0], "--ssl", "--sslcert=" + b.cert, "--sslkey=" + b.key}, argv[1:]...)
+	}}
+}
 
 // baselineTwins maps each wsbridge variant to the same configuration run
 // with the -baseline binary, so that old and new differ only in binary.
@@ -77,6 +93,7 @@ var baselineTwins = map[*variant]*variant{
 	vWsbridgeLen32:     baselineTwin(vWsbridgeLen32),
 	vWsbridgeShared:    baselineTwin(vWsbridgeShared),
 	vWsbridgeBroadcast: baselineTwin(vWsbridgeBroadcast),
+	vWsbridgeWSS:       baselineTwin(vWsbridgeWSS),
 }
 
 func baselineTwin(v *variant) *variant {
@@ -84,6 +101,7 @@ func baselineTwin(v *variant) *variant {
 		name:   strings.Replace(v.name, colWsbridge, colBaseline, 1),
 		column: colBaseline,
 		binary: v.binary,
+		tls:    v.tls,
 		argv: func(b binaries, port int) []string {
 			b.wsbridge = b.baseline
 			return v.argv(b, port)
@@ -96,28 +114,39 @@ type server struct {
 	v    *variant
 	cmd  *exec.Cmd
 	pid  int
-	addr string // 127.0.0.1:PORT
-	log  string // the file its stdout and stderr go to
+	addr string      // 127.0.0.1:PORT
+	tls  *tls.Config // its clients', when it serves wss; else nil
+	log  string      // the file its stdout and stderr go to
 	done chan struct{}
+}
+
+// target is where the server's clients connect.
+func (s *server) target() target {
+	return target{addr: s.addr, tls: s.tls}
 }
 
 // fleet starts servers and stops every one still running when the
 // benchmark ends, however it ends.
 type fleet struct {
 	bins binaries
-	dir  string // logs
+	dir  string      // logs
+	tls  *tls.Config // the wss clients', trusting bins.cert; nil: no wss variant runs
 	mu   sync.Mutex
 	live map[int]*server
 	n    int
 }
 
-func newFleet(bins binaries, dir string) *fleet {
-	return &fleet{bins: bins, dir: dir, live: map[int]*server{}}
+func newFleet(bins binaries, dir string, clientTLS *tls.Config) *fleet {
+	return &fleet{bins: bins, dir: dir, tls: clientTLS, live: map[int]*server{}}
 }
 
 // start runs v on a free port and waits until it accepts connections. A
-// port another process took in the meantime is retried on a new one.
+// port another process took in the meantime is retried on a new one; a
+// server that exits with status 2, its usage error, is not retried.
 func (f *fleet) start(ctx context.Context, v *variant) (*server, error) {
+	if v.tls && f.tls == nil {
+		return nil, fmt.Errorf("%s serves wss, and the run has no certificate", v.name)
+	}
 	var err error
 	for range 3 {
 		var s *server
@@ -126,9 +155,23 @@ func (f *fleet) start(ctx context.Context, v *variant) (*server, error) {
 				return s, nil
 			}
 			f.stop(s)
+			if ee := (*exitError)(nil); errors.As(err, &ee) && ee.status == 2 {
+				return nil, err
+			}
 		}
 	}
 	return nil, err
+}
+
+// exitError is a server that exited before it listened.
+type exitError struct {
+	name   string
+	status int    // its exit status; -1 when a signal ended it
+	log    string // the end of its output
+}
+
+func (e *exitError) Error() string {
+	return fmt.Sprintf("%s exited at start (status %d): %s", e.name, e.status, e.log)
 }
 
 func (f *fleet) startOnce(v *variant) (*server, error) {
@@ -162,6 +205,9 @@ func (f *fleet) startOnce(v *variant) (*server, error) {
 	}
 	s := &server{v: v, cmd: cmd, pid: cmd.Process.Pid, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		log: logPath, done: make(chan struct{})}
+	if v.tls {
+		s.tls = f.tls
+	}
 	go func() {
 		_ = cmd.Wait()
 		close(s.done)
@@ -189,7 +235,8 @@ func (s *server) waitReady(ctx context.Context, timeout time.Duration) error {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		select {
 		case <-s.done:
-			return fmt.Errorf("%s exited at start: %s", s.v.name, logTail(s.log))
+			// Wait has filled ProcessState before done closed.
+			return &exitError{name: s.v.name, status: s.cmd.ProcessState.ExitCode(), log: logTail(s.log)}
 		default:
 		}
 		c, err := net.DialTimeout("tcp", s.addr, 100*time.Millisecond)

@@ -75,7 +75,7 @@ func broadcastChild() error {
 // message: every message would reach every client) and reports the
 // server's resident memory per connection.
 func runIdleShared(ctx context.Context, b *bench, s *server) result {
-	return idleRSS(ctx, b, s, b.opts.sharedConns, func(n int) ([]*wstest.Conn, error) { return openConns(ctx, s.addr, n, nil, nil) })
+	return idleRSS(ctx, b, s, b.opts.sharedConns, func(n int) ([]*wstest.Conn, error) { return openConns(ctx, s.target(), n, nil, nil) })
 }
 
 // runBroadcast connects the broadcast clients, then asks the child for
@@ -84,7 +84,7 @@ func runIdleShared(ctx context.Context, b *bench, s *server) result {
 func runBroadcast(ctx context.Context, b *bench, s *server) result {
 	var res result
 	o := b.opts
-	conns, err := openConns(ctx, s.addr, o.broadcastClients, nil, nil)
+	conns, err := openConns(ctx, s.target(), o.broadcastClients, nil, nil)
 	defer closeAll(conns)
 	if err != nil {
 		res.err = fmt.Errorf("%d of %d clients connected: %w", len(conns), o.broadcastClients, err)

@@ -32,7 +32,7 @@ type lane struct {
 }
 
 func runStream(ctx context.Context, b *bench, s *server, size int) result {
-	conns, err := dialAll(s.addr, streamConns, 64<<10)
+	conns, err := dialAll(s.target(), streamConns, 64<<10)
 	if err != nil {
 		return result{err: err}
 	}

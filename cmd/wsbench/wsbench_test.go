@@ -70,8 +70,8 @@ func TestQuickFloor(t *testing.T) {
 	}
 	for _, r := range rep.rows {
 		c := r.cells[colFloor]
-		if r.spec.only != nil {
-			// A wsbridge-only row: the floor has no shared mode.
+		if variantFor(r.spec, colFloor) == nil {
+			// A row the floor has no variant in: no shared mode, no wss.
 			if c.ok || c.text != "n/a" {
 				t.Errorf("%s: floor cell %+v, want n/a", r.spec.label, c)
 			}
@@ -89,9 +89,10 @@ func TestQuickFloor(t *testing.T) {
 	}
 }
 
-// TestQuickWebsocketd checks the tool measures websocketd and bounds a
-// measurement that deadlocks (64 KiB in flight) instead of hanging.
-func TestQuickWebsocketd(t *testing.T) {
+// needWebsocketd skips the test loudly when websocketd is not installed,
+// and fails it under CI=true.
+func needWebsocketd(t *testing.T) {
+	t.Helper()
 	if findWebsocketd("/usr/bin/websocketd") == "" {
 		msg := fmt.Sprintf("%v: the comparison with websocketd is not tested", errNoWebsocketd)
 		if os.Getenv("CI") == "true" {
@@ -99,6 +100,12 @@ func TestQuickWebsocketd(t *testing.T) {
 		}
 		t.Skip("\n\n*** SKIPPED: " + msg + " ***\n\n")
 	}
+}
+
+// TestQuickWebsocketd checks the tool measures websocketd and bounds a
+// measurement that deadlocks (64 KiB in flight) instead of hanging.
+func TestQuickWebsocketd(t *testing.T) {
+	needWebsocketd(t)
 	start := time.Now()
 	rep, _ := quickRun(t, "-servers", "websocketd", "-only", "echo,stream64k")
 	if el := time.Since(start); el > 30*time.Second {
@@ -153,6 +160,7 @@ func TestTargets(t *testing.T) {
 		{"stream64k", vWebsocketd}:        {{stalled: true, msgs: 4}},
 		{"idle-shared", vWsbridgeShared}:  {{kibPer: 2.5}},
 		{"broadcast", vWsbridgeBroadcast}: {{writesPer: 0.004}},
+		{"wss-idle", vWsbridgeWSS}:        {{kibPer: 10}}, // 1.43× the plain 7
 	}
 	with := func(k key, rs ...result) map[key][]result {
 		m := maps.Clone(good)
@@ -162,26 +170,37 @@ func TestTargets(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		results map[key][]result
-		want    []string // status of each target, in order
+		want    []string            // status of each target, in order
+		refused map[*variant]string // variants that refused their flags
 	}{
-		{"all met", good, []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS"}},
-		{"websocketd stalls streaming", with(key{"stream64", vWebsocketd}, result{stalled: true, msgs: 9}),
-			[]string{"PASS", "SKIP", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS"}},
-		{"wsbridge fails one of three echo runs", with(key{"echo", vWsbridge}, result{p50: 100}, result{err: errStalled}, result{p50: 100}),
-			[]string{"PASS", "PASS", "FAIL", "PASS", "PASS", "PASS", "PASS", "PASS"}},
-		{"median decides", with(key{"idle", vWsbridge}, result{kibPer: 30}, result{kibPer: 7}, result{kibPer: 9}),
-			[]string{"PASS", "PASS", "PASS", "PASS", "FAIL", "PASS", "PASS", "PASS"}},
-		{"shared idle over 3 KiB", with(key{"idle-shared", vWsbridgeShared}, result{kibPer: 3.2}),
-			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "PASS", "PASS"}},
-		{"a write per client per message", with(key{"broadcast", vWsbridgeBroadcast}, result{writesPer: 1}),
-			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "PASS"}},
-		{"broadcast not run", with(key{"broadcast", vWsbridgeBroadcast}),
-			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "SKIP", "PASS"}},
-		{"websocketd not run", with(key{"connrate", vWebsocketd}),
-			[]string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "SKIP"}},
+		{name: "all met", results: good, want: []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS"}},
+		{name: "websocketd stalls streaming", results: with(key{"stream64", vWebsocketd}, result{stalled: true, msgs: 9}),
+			want: []string{"PASS", "SKIP", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS"}},
+		{name: "wsbridge fails one of three echo runs", results: with(key{"echo", vWsbridge}, result{p50: 100}, result{err: errStalled}, result{p50: 100}),
+			want: []string{"PASS", "PASS", "FAIL", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS"}},
+		// The wss ratio is of the medians: 10 over 9.
+		{name: "median decides", results: with(key{"idle", vWsbridge}, result{kibPer: 30}, result{kibPer: 7}, result{kibPer: 9}),
+			want: []string{"PASS", "PASS", "PASS", "PASS", "FAIL", "PASS", "PASS", "PASS", "PASS"}},
+		{name: "shared idle over 3 KiB", results: with(key{"idle-shared", vWsbridgeShared}, result{kibPer: 3.2}),
+			want: []string{"PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "PASS", "PASS", "PASS"}},
+		{name: "a write per client per message", results: with(key{"broadcast", vWsbridgeBroadcast}, result{writesPer: 1}),
+			want: []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "PASS", "PASS"}},
+		{name: "broadcast not run", results: with(key{"broadcast", vWsbridgeBroadcast}),
+			want: []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "SKIP", "PASS", "PASS"}},
+		{name: "websocketd not run", results: with(key{"connrate", vWebsocketd}),
+			want: []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "SKIP", "PASS"}},
+		{name: "wss idle over 2× plain", results: with(key{"wss-idle", vWsbridgeWSS}, result{kibPer: 14.5}),
+			want: []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "FAIL"}},
+		{name: "plain idle not run: no ratio", results: with(key{"idle", vWsbridge}),
+			want: []string{"PASS", "PASS", "PASS", "PASS", "SKIP", "PASS", "PASS", "PASS", "SKIP"}},
+		{name: "wss idle stalled", results: with(key{"wss-idle", vWsbridgeWSS}, result{stalled: true}),
+			want: []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "FAIL"}},
+		// A wsbridge without --ssl: not a failure of this one's.
+		{name: "wsbridge refuses --ssl", results: with(key{"wss-idle", vWsbridgeWSS}), refused: map[*variant]string{vWsbridgeWSS: "no --ssl"},
+			want: []string{"PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "SKIP"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &bench{opts: options{idleConns: 1000, sharedConns: 10000, broadcastClients: 1000}, results: tc.results}
+			b := &bench{opts: options{idleConns: 1000, sharedConns: 10000, broadcastClients: 1000}, results: tc.results, refused: tc.refused}
 			rep := b.report()
 			if len(rep.targets) != len(tc.want) {
 				t.Fatalf("%d targets, want %d:\n%s", len(rep.targets), len(tc.want), strings.Join(rep.targets, "\n"))
@@ -266,15 +285,20 @@ func TestPlanBaseline(t *testing.T) {
 		"pinned":      {"wsbridge --shared", "baseline --shared"},
 		"broadcast":   {"wsbridge --shared broadcast", "baseline --shared broadcast"},
 		// No boa nor qemu in bins; no twin: the hand-over compares paths, not binaries.
-		"handover": {"direct"},
+		"handover":      {"direct"},
+		"wss-connrate":  {"wsbridge wss", "baseline wss", "websocketd wss"},
+		"wss-stream64":  {"wsbridge wss", "baseline wss", "websocketd wss"},
+		"wss-stream64k": {"wsbridge wss", "baseline wss", "websocketd wss"},
+		"wss-idle":      {"wsbridge wss", "baseline wss", "websocketd wss"},
 	}
 	if fmt.Sprint(with) != fmt.Sprint(want) {
 		t.Errorf("plan with -baseline:\n%v\nwant\n%v", with, want)
 	}
 	for v, twin := range baselineTwins {
 		got, orig := twin.argv(bins, 1234), v.argv(bins, 1234)
-		if got[0] != bins.baseline || fmt.Sprint(got[1:]) != fmt.Sprint(orig[1:]) || twin.binary != v.binary {
-			t.Errorf("%s: baseline runs %q (binary %v), want %q with %s's arguments %q (binary %v)", v.name, got, twin.binary, bins.baseline, v.name, orig, v.binary)
+		if got[0] != bins.baseline || fmt.Sprint(got[1:]) != fmt.Sprint(orig[1:]) || twin.binary != v.binary || twin.tls != v.tls {
+			t.Errorf("%s: baseline runs %q (binary %v, tls %v), want %q with %s's arguments %q (binary %v, tls %v)",
+				v.name, got, twin.binary, twin.tls, bins.baseline, v.name, orig, v.binary, v.tls)
 		}
 	}
 	only := names((&bench{opts: options{baseline: bins.baseline, servers: []string{"wsbridge"}}}).plan(bins))
