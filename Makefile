@@ -51,6 +51,9 @@ TEST_DEPS += libnss3-tools
 # are above; nginx-light is the smallest Debian nginx with the proxy
 # module, apache2 brings mod_proxy_http.
 TEST_DEPS += nginx-light apache2
+# xz-utils: make cross's size table has an xz column, roughly what an
+# OpenWrt squashfs image holds (priority standard: a minimal image lacks it).
+TEST_DEPS += xz-utils
 
 EXAMPLE_BINS := examples/bin/greeter examples/bin/line-echo examples/bin/len32-echo \
 	examples/bin/raw-upper examples/bin/sensor examples/bin/mux-chat
