@@ -6,7 +6,8 @@ package main
 // self-signed ECDSA P-256 pair as a board makes on first boot, and the
 // clients trust it and nothing else; every connection makes a full
 // handshake (no session resumption), as a new visitor's does. A server
-// that refuses --ssl at start (wsbridge before it had TLS) is not
+// that refuses --ssl at start for want of TLS (a -baseline wsbridge from
+// before --ssl, a wsbridge_minimal build given as -wsbridge) is not
 // measured: its cells read n/a and a note quotes it.
 
 import (
@@ -56,17 +57,19 @@ func needsTLS(plan []*scenario) bool {
 	return false
 }
 
-// refusesTLS reports whether a server's start failed because it does not
-// take --ssl: status 2, its usage error, saying so. Any other failure,
-// --ssl with a bad certificate included, is an error of that server's,
-// to be measured and reported as one.
+// refusesTLS reports whether a server's start failed because it has no
+// TLS: status 2, its usage error, on a line that names --ssl and says so
+// (a wsbridge from before --ssl: "not supported"; a wsbridge_minimal
+// build: "without TLS"). Any other failure, --ssl with a bad certificate
+// included, is an error of that server's, to be measured and reported as
+// one.
 func refusesTLS(err error) (msg string, ok bool) {
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.status != 2 || !strings.Contains(ee.log, "--ssl") || !strings.Contains(ee.log, "not supported") {
+	if !errors.As(err, &ee) || ee.status != 2 {
 		return "", false
 	}
 	for _, line := range strings.Split(ee.log, "\n") {
-		if strings.Contains(line, "--ssl") {
+		if strings.Contains(line, "--ssl") && (strings.Contains(line, "not supported") || strings.Contains(line, "without TLS")) {
 			return strings.TrimSpace(line), true
 		}
 	}
