@@ -71,11 +71,14 @@ func (c *Conn) writeLocked(iov [][]byte) error {
 		return transport.ErrClosed
 	}
 	var err error
-	if c.wrc != nil && !c.ownWritev {
+	switch {
+	case c.wrc != nil && !c.ownWritev:
 		err = c.writevAll(iov)
-	} else {
+	case c.ownWritev:
 		bufs := net.Buffers(iov)
 		_, err = bufs.WriteTo(c.conn)
+	default:
+		err = c.writeJoined(iov)
 	}
 	if err != nil {
 		c.wbroken = true
@@ -100,6 +103,44 @@ func (c *Conn) writevAll(iov [][]byte) error {
 		iov = poll.Advance(iov, n)
 	}
 	return nil
+}
+
+// joinSize is what writeJoined gathers for one Write: a TLS record's
+// most plaintext, so that each Write seals whole records.
+const joinSize = 16 << 10
+
+// writeJoined writes iov to a connection that must be written through
+// (TLS: the records go through crypto/tls) in Writes of up to joinSize
+// gathered in a pooled buffer: crypto/tls seals a record and makes a
+// system call per Write, and net.Buffers would give it one per buffer,
+// a frame's header apart from its payload. A buffer of joinSize or more
+// goes out alone, as it is.
+func (c *Conn) writeJoined(iov [][]byte) error {
+	buf := poll.GetCap(joinSize)
+	defer poll.Put(buf)
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		_, err := c.conn.Write(buf)
+		buf = buf[:0]
+		return err
+	}
+	for _, b := range iov {
+		if len(buf)+len(b) > joinSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if len(b) >= joinSize {
+			if _, err := c.conn.Write(b); err != nil {
+				return err
+			}
+			continue
+		}
+		buf = append(buf, b...) // fits: cap is joinSize
+	}
+	return flush()
 }
 
 // The shared mode's writer (transport.Framed): frames framed once for
