@@ -116,31 +116,42 @@ const joinSize = 16 << 10
 // a frame's header apart from its payload. A buffer of joinSize or more
 // goes out alone, as it is.
 func (c *Conn) writeJoined(iov [][]byte) error {
+	_, err := c.writeJoinedN(iov)
+	return err
+}
+
+// writeJoinedN is writeJoined, also returning how many bytes of iov the
+// connection took.
+func (c *Conn) writeJoinedN(iov [][]byte) (int, error) {
 	buf := poll.GetCap(joinSize)
-	defer poll.Put(buf)
+	defer func() { poll.Put(buf) }()
+	done := 0
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
-		_, err := c.conn.Write(buf)
+		n, err := c.conn.Write(buf)
+		done += n
 		buf = buf[:0]
 		return err
 	}
 	for _, b := range iov {
 		if len(buf)+len(b) > joinSize {
 			if err := flush(); err != nil {
-				return err
+				return done, err
 			}
 		}
 		if len(b) >= joinSize {
-			if _, err := c.conn.Write(b); err != nil {
-				return err
+			n, err := c.conn.Write(b)
+			done += n
+			if err != nil {
+				return done, err
 			}
 			continue
 		}
 		buf = append(buf, b...) // fits: cap is joinSize
 	}
-	return flush()
+	return done, flush()
 }
 
 // The shared mode's writer (transport.Framed): frames framed once for
@@ -186,9 +197,9 @@ func (c *Conn) WriteLocked(iov [][]byte, wait bool) (int, error) {
 		if !wait {
 			return 0, poll.ErrWouldBlock // the drain writes it
 		}
-		bufs := net.Buffers(iov)
-		n, err := bufs.WriteTo(c.conn)
-		return int(n), err
+		// Gathered, as Send's frames: a TLS record and a system call
+		// per Write, not per header and per payload.
+		return c.writeJoinedN(iov)
 	}
 	return poll.Writev(rc, iov, wait, nil)
 }

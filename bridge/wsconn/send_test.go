@@ -115,3 +115,26 @@ func TestSendThroughJoins(t *testing.T) {
 		t.Errorf("a %d-byte message arrived as % x ...", len(big), frame[:8])
 	}
 }
+
+// TestWriteLockedThroughJoins: the shared mode's frames to a connection
+// written through (TLS) go out gathered too, and the count says how many
+// bytes the connection took.
+func TestWriteLockedThroughJoins(t *testing.T) {
+	server, client := loopback(t)
+	w := &written{Conn: server}
+	c := New(w, &Config{ReadBuffer: 4096}, nil)
+	iov := [][]byte{{0x81, 3}, []byte("one"), {0x81, 3}, []byte("two")}
+	c.LockWrite()
+	n, err := c.WriteLocked(iov, true)
+	c.UnlockWrite()
+	if err != nil || n != 10 {
+		t.Fatalf("WriteLocked: %d %v, want 10 bytes", n, err)
+	}
+	if k := w.writes.Load(); k != 1 {
+		t.Errorf("%d Writes for one batch of 4 buffers, want 1", k)
+	}
+	got := make([]byte, 10)
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "\x81\x03one\x81\x03two" {
+		t.Errorf("read % x %v", got, err)
+	}
+}
