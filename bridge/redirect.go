@@ -1,10 +1,12 @@
 package bridge
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/wsbridge/wsbridge/bridge/http1"
 )
@@ -34,10 +36,19 @@ func (l redirectListener) Accept() (net.Conn, error) {
 }
 
 // redirectConn is a connection to a RedirectListener: plain HTTP, never
-// TLS, whatever Options.TLS says.
+// TLS, whatever Options.TLS says; a trusted proxy's PROXY header comes
+// first there too, with --proxy-protocol.
 type redirectConn struct {
 	net.Conn
 	port int
+}
+
+// SyscallConn gives the socket under it, for the PROXY header's peek.
+func (c *redirectConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("no descriptor")
 }
 
 // CloseWrite lets LingerClose half-close it as the socket under it.

@@ -35,11 +35,16 @@ func (s *Server) startTLS(conn net.Conn, peer *http1.Peer) (net.Conn, error) {
 		return conn, nil
 	}
 	// One bound for the whole handshake, the wait for its first byte
-	// included.
+	// included, set once: shutdown cuts a connection in its handshake
+	// by a deadline of now on the socket, which nothing here may put
+	// back. It is set before stopping is checked, as closeAll sets
+	// stopping before it cuts.
 	deadline := time.Now().Add(s.opts.HandshakeTimeout)
-	_ = conn.SetReadDeadline(deadline)
+	_ = conn.SetDeadline(deadline)
+	if s.isStopping() {
+		return nil, errors.New("shutting down")
+	}
 	b := peek(conn)
-	_ = conn.SetReadDeadline(time.Time{})
 	if len(b) > 0 && !tlsconn.IsRecord(b) {
 		s.stats.failed(failPlainOnTLS)
 		s.stats.refuse(http.StatusBadRequest)
@@ -48,11 +53,18 @@ func (s *Server) startTLS(conn net.Conn, peer *http1.Peer) (net.Conn, error) {
 		return nil, errors.New("plain HTTP on a TLS port")
 	}
 	tc := tlsconn.Server(conn, s.opts.TLS)
-	err := tc.Handshake(time.Until(deadline))
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	err := tc.Handshake(ctx)
+	cancel()
 	switch {
 	case err == nil:
+		// The request head's deadline comes next (handle); a shutdown
+		// begun meanwhile finds the connection as it re-registers.
+		_ = conn.SetDeadline(time.Time{})
 		peer.Secure = true
 		return tc, nil
+	case s.isStopping():
+		s.log.Debug("TLS handshake cut by shutdown", "remote", peer.RemoteString())
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		s.stats.failed(failTLSTimeout)
 		s.log.Info("TLS handshake not finished in time: closed", "remote", peer.RemoteString(), "timeout", s.opts.HandshakeTimeout)

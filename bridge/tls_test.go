@@ -200,3 +200,53 @@ func scrapeTLS(t *testing.T, addr string, srv *tls.Config) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestTLSShutdownCutsHandshakes: a client that opened a connection to
+// the TLS port and said nothing (a browser's preconnect) does not hold
+// shutdown for the handshake timeout.
+func TestTLSShutdownCutsHandshakes(t *testing.T) {
+	srvTLS, _ := testTLS(t)
+	s := serveStoppable(t, Options{TLS: srvTLS, HandshakeTimeout: time.Minute, Endpoints: []Endpoint{{Command: []string{testChildPath(t), "echo"}}}})
+	for range 3 {
+		conn, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	time.Sleep(200 * time.Millisecond) // in their wait for a first byte
+	start := time.Now()
+	s.shutdown()
+	if err := s.wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("shutdown took %v with silent TLS connections open, want them cut at once (handshake timeout 1m)", took)
+	}
+}
+
+// TestTLS12CloseWithCloseNotify: a TLS 1.2 client that sends its close
+// frame and close_notify back to back (as embedded TLS stacks do) has
+// its close frame read, not lost with the end of the stream: the access
+// log has its 1000, not 1006.
+func TestTLS12CloseWithCloseNotify(t *testing.T) {
+	srvTLS, cliTLS := testTLS(t)
+	cliTLS.MaxVersion = tls.VersionTLS12
+	lg := newTestLog()
+	s := serveStoppable(t, Options{TLS: srvTLS, Logger: lg.Logger(), Endpoints: []Endpoint{{Command: []string{testChildPath(t), "echo"}}}})
+	for range 5 {
+		c := wstest.MustDial(t, s.addr, wstest.Options{TLS: cliTLS})
+		send(t, c, "hi", 0)
+		expectWhole(t, c, "hi")
+		time.Sleep(20 * time.Millisecond) // parked
+		if err := c.WriteClose(1000, "bye"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Conn.(*tls.Conn).Close() // close_notify, at once
+	}
+	for _, rec := range lg.WaitRecords(t, "session", 5, 10*time.Second) {
+		if rec["close"] != "1000" || rec["close_by"] != "client" {
+			t.Errorf("access record %v: want close=1000 close_by=client", rec)
+		}
+	}
+}

@@ -151,20 +151,21 @@ func (s *Store) stamps() [3]stamp {
 func load(f Files, log *slog.Logger) (*loaded, error) {
 	certPEM, err := readPEM(f.Cert, "certificate")
 	if err != nil {
-		return nil, err
+		return nil, &FileError{Role: RoleCert, Err: err}
 	}
 	keyPEM, err := readPEM(f.Key, "key")
 	if err != nil {
-		return nil, err
+		return nil, &FileError{Role: RoleKey, Err: err}
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%s and %s: %w", f.Cert, f.Key, explain(err))
+		role, why := explain(err)
+		return nil, &FileError{Role: role, Err: fmt.Errorf("%s and %s: %w", f.Cert, f.Key, why)}
 	}
 	leaf := pair.Leaf
 	if leaf == nil {
 		if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Cert, err)
+			return nil, &FileError{Role: RoleCert, Err: fmt.Errorf("%s: %w", f.Cert, err)}
 		}
 	}
 	if time.Now().After(leaf.NotAfter) {
@@ -181,11 +182,11 @@ func load(f Files, log *slog.Logger) (*loaded, error) {
 	if f.CA != "" {
 		caPEM, err := readPEM(f.CA, "CA bundle")
 		if err != nil {
-			return nil, err
+			return nil, &FileError{Role: RoleCA, Err: err}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(caPEM) {
-			return nil, fmt.Errorf("%s: no CA certificate in it", f.CA)
+			return nil, &FileError{Role: RoleCA, Err: fmt.Errorf("%s: no CA certificate in it", f.CA)}
 		}
 		l.config.ClientCAs = pool
 		l.config.ClientAuth = tls.RequireAndVerifyClientCert
@@ -208,21 +209,41 @@ func readPEM(name, what string) ([]byte, error) {
 	return b, nil
 }
 
-// explain rewords crypto/tls's errors about a pair for a user.
-func explain(err error) error {
+// explain rewords crypto/tls's errors about a pair for a user, and says
+// which file is at fault.
+func explain(err error) (role string, why error) {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "does not match"):
-		return errors.New("the key is not the certificate's (tls: private key does not match public key)")
+		return RoleKey, errors.New("the key is not the certificate's (tls: private key does not match public key)")
 	case strings.Contains(msg, "failed to find any PEM data in certificate"),
 		strings.Contains(msg, "failed to find certificate PEM data"):
-		return errors.New("no CERTIFICATE block in the certificate file (is it the key?)")
+		return RoleCert, errors.New("no CERTIFICATE block in the certificate file (is it the key?)")
 	case strings.Contains(msg, "failed to find PEM block with type ending in \"PRIVATE KEY\""),
 		strings.Contains(msg, "failed to find any PEM data in key"):
-		return errors.New("no PRIVATE KEY block in the key file (is it the certificate?)")
+		return RoleKey, errors.New("no PRIVATE KEY block in the key file (is it the certificate?)")
+	case strings.Contains(msg, "private key"):
+		return RoleKey, err // one that does not parse
 	}
-	return err
+	return RoleCert, err
 }
+
+// The files a FileError may be about.
+const (
+	RoleCert = "cert"
+	RoleKey  = "key"
+	RoleCA   = "ca"
+)
+
+// FileError is a pair or CA bundle that did not load, and which of the
+// files is at fault (Role), for a caller to name its flag.
+type FileError struct {
+	Role string // RoleCert, RoleKey or RoleCA
+	Err  error  // names the file
+}
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
 
 // fingerprint formats a digest as AB:CD:...
 func fingerprint(sum []byte) string {

@@ -33,31 +33,39 @@ func Server(conn net.Conn, config *tls.Config) *Conn {
 	return c
 }
 
-// Handshake runs the TLS handshake, bounded by timeout, and clears the
-// deadline it set. A client that sends nothing, or stops half way, gets
-// an error once timeout has passed.
-func (c *Conn) Handshake(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	_ = c.Conn.SetDeadline(time.Now().Add(timeout))
-	err := c.Conn.HandshakeContext(ctx)
-	_ = c.Conn.SetDeadline(time.Time{})
-	return err
+// Handshake runs the TLS handshake, bounded by ctx. The caller sets the
+// connection's deadline, so that a shutdown that cuts it (a deadline of
+// now on the socket) is never put back.
+func (c *Conn) Handshake(ctx context.Context) error {
+	return c.Conn.HandshakeContext(ctx)
+}
+
+// Read reads through the records. Data read with an error (crypto/tls
+// returns a record's data with the close_notify after it as io.EOF) is
+// returned alone: the error is crypto/tls's to give again at the next
+// Read, and a caller that keeps a read's data only without an error
+// would lose the client's last frames.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		return n, nil
+	}
+	return n, err
 }
 
 // SetReadDeadline sets the read deadline, remembered for ReadNow.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.deadline = t
-	c.mu.Unlock()
 	return c.Conn.SetReadDeadline(t)
 }
 
 // SetDeadline sets both deadlines, the read one remembered for ReadNow.
 func (c *Conn) SetDeadline(t time.Time) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.deadline = t
-	c.mu.Unlock()
 	return c.Conn.SetDeadline(t)
 }
 
@@ -77,7 +85,10 @@ func (c *Conn) ReadNow(p []byte) (int, error) {
 	_ = c.Conn.SetReadDeadline(time.Unix(1, 0))
 	n, err := c.Conn.Read(p)
 	_ = c.Conn.SetReadDeadline(c.deadline)
-	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+	switch {
+	case n > 0:
+		return n, nil // as Read
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, poll.ErrWouldBlock
 	}
 	return n, err

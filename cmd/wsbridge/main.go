@@ -135,7 +135,7 @@ func run(ctx context.Context, c config, logOut io.Writer) error {
 			log.Info("endpoint", "path", path, "command", strings.Join(ep.Command, " "))
 		}
 	}
-	redirect, err := listenRedirect(c, srv, log)
+	redirect, err := listenRedirect(c, srv, log, listeners)
 	if err != nil {
 		for _, l := range listeners {
 			l.Close()

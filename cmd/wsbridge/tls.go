@@ -66,10 +66,24 @@ func (t *tlsFlags) apply(c *config) error {
 }
 
 // listenRedirect opens --redirport on the addresses the TLS port has,
-// each answering with a redirect to https on --port.
-func listenRedirect(c config, srv *bridge.Server, log *slog.Logger) ([]net.Listener, error) {
+// each answering with a redirect to https on the port the TLS listeners
+// have (--port, or the one socket activation passed), which must be one.
+func listenRedirect(c config, srv *bridge.Server, log *slog.Logger, listeners []net.Listener) ([]net.Listener, error) {
 	if c.redirPort == 0 {
 		return nil, nil
+	}
+	ports := map[int]bool{}
+	for _, l := range listeners {
+		if a, ok := l.Addr().(*net.TCPAddr); ok {
+			ports[a.Port] = true
+		}
+	}
+	if len(ports) != 1 {
+		return nil, badSetup("--redirport=%d redirects to the one TCP port TLS is served on, and there are %d (a unix socket or a hand-over socket has no port a browser can be sent to): remove --redirport, or serve one --port", c.redirPort, len(ports))
+	}
+	port := 0
+	for p := range ports {
+		port = p
 	}
 	addrs := c.addresses
 	if len(addrs) == 0 {
@@ -85,8 +99,8 @@ func listenRedirect(c config, srv *bridge.Server, log *slog.Logger) ([]net.Liste
 			}
 			return nil, fmt.Errorf("--redirport: cannot listen on %s: %w", hostPort, err)
 		}
-		ls = append(ls, srv.RedirectListener(l, c.port))
-		log.Info("redirecting to https", "url", "http://"+l.Addr().String()+"/", "port", c.port)
+		ls = append(ls, srv.RedirectListener(l, port))
+		log.Info("redirecting to https", "url", "http://"+l.Addr().String()+"/", "port", port)
 	}
 	return ls, nil
 }

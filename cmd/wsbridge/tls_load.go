@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -42,12 +41,9 @@ func (t *tlsFlags) load(c *config) error {
 	store, err := certs.Load(certs.Files{Cert: t.cert, Key: t.key, CA: t.ca}, nil)
 	if err != nil {
 		name := "sslcert"
-		var pe *fs.PathError
-		switch {
-		case t.ca != "" && strings.Contains(err.Error(), t.ca):
-			name = "sslca"
-		case errors.As(err, &pe) && pe.Path == t.key, strings.Contains(err.Error(), t.key):
-			name = "sslkey"
+		var fe *certs.FileError
+		if errors.As(err, &fe) {
+			name = map[string]string{certs.RoleCert: "sslcert", certs.RoleKey: "sslkey", certs.RoleCA: "sslca"}[fe.Role]
 		}
 		return badFlag(name, "--%s: %v", name, err)
 	}
@@ -69,7 +65,9 @@ func watchCerts(ctx context.Context, c config, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
-		defer signal.Stop(hup)
+		// SIGHUP stays caught after ctx ends, never back to its
+		// default: a certbot hook's HUP during shutdown must not kill
+		// the daemon before its programs are ended.
 		for {
 			select {
 			case <-hup:

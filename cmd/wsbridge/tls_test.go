@@ -308,11 +308,11 @@ func TestTLSStartErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"missing certificate", []string{"--ssl", "--sslcert=" + missing, "--sslkey=" + key}, missing},
-		{"not a certificate", []string{"--ssl", "--sslcert=" + garbage, "--sslkey=" + key}, garbage + ": not PEM"},
-		{"the key as the certificate", []string{"--ssl", "--sslcert=" + key, "--sslkey=" + key}, "no CERTIFICATE block"},
-		{"another certificate's key", []string{"--ssl", "--sslcert=" + otherCert, "--sslkey=" + key}, "the key is not the certificate's"},
-		{"missing CA", []string{"--ssl", "--sslcert=" + cert, "--sslkey=" + key, "--sslca=" + missing}, missing},
+		{"missing certificate", []string{"--ssl", "--sslcert=" + missing, "--sslkey=" + key}, "--sslcert: the certificate: open " + missing},
+		{"not a certificate", []string{"--ssl", "--sslcert=" + garbage, "--sslkey=" + key}, "--sslcert: " + garbage + ": not PEM"},
+		{"the key as the certificate", []string{"--ssl", "--sslcert=" + key, "--sslkey=" + key}, "--sslcert: " + key + " and " + key + ": no CERTIFICATE block"},
+		{"another certificate's key", []string{"--ssl", "--sslcert=" + otherCert, "--sslkey=" + key}, "--sslkey: " + otherCert + " and " + key + ": the key is not the certificate's"},
+		{"missing CA", []string{"--ssl", "--sslcert=" + cert, "--sslkey=" + key, "--sslca=" + missing}, "--sslca: the CA bundle: open " + missing},
 		{"no key", []string{"--ssl", "--sslcert=" + cert}, "--ssl needs --sslcert=FILE and --sslkey=FILE"},
 		{"without --ssl", []string{"--sslcert=" + cert}, "add --ssl"},
 		{"redirport without --ssl", []string{"--redirport=8081"}, "add --ssl"},
