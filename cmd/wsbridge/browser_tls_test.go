@@ -64,19 +64,7 @@ func TestBrowserWSS(t *testing.T) {
 func TestBrowserWSSThroughHAProxy(t *testing.T) {
 	chromium := needTool(t, "/usr/bin/chromium", "apt-get install -y chromium")
 	ca := newTestCA(t, "haproxy")
-	cert, key, _ := ca.issue("server", false, "127.0.0.1")
-	pemFile := filepath.Join(t.TempDir(), "wsbridge.pem")
-	var both []byte
-	for _, f := range []string{cert, key} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		both = append(both, b...)
-	}
-	if err := os.WriteFile(pemFile, both, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pemFile := ca.issueHAProxy("server", "127.0.0.1")
 	b := startBridge(t, "--trusted-proxy=127.0.0.1/32", "--demo", childBin, "exit", "0", "hello through haproxy")
 	h := startHAProxy(t, "haproxy/https.cfg",
 		"bind :443 ssl crt /etc/haproxy/certs/wsbridge.pem", "bind 127.0.0.1:{{PORT}} ssl crt "+pemFile,

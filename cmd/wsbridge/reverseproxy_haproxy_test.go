@@ -6,14 +6,7 @@ package main
 // session there.
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -101,58 +94,6 @@ func TestReverseProxyHAProxyHTTP(t *testing.T) {
 	})
 }
 
-// haproxyPEM makes a CA and a certificate it signs for 127.0.0.1 and
-// localhost, writes the certificate then its key to one PEM file (what
-// HAProxy's crt takes) in dir, and returns the file and a pool trusting
-// the CA.
-func haproxyPEM(t *testing.T, dir string) (string, *x509.CertPool) {
-	t.Helper()
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	caKey, srvKey := key(), key()
-	now := time.Now()
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "wsbridge test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ca, err = x509.ParseCertificate(caDER); err != nil {
-		t.Fatal(err)
-	}
-	srv := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srv, ca, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER})
-	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
-	path := filepath.Join(dir, "wsbridge.pem")
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return path, pool
-}
-
 // TestReverseProxyHAProxyTLS: with TLS ended at HAProxy (https.cfg), a
 // client trusting the CA gets the page over https:// and a wss:// session
 // whose program sees HTTPS=on and the client's address; the page's
@@ -160,12 +101,13 @@ func haproxyPEM(t *testing.T, dir string) (string, *x509.CertPool) {
 func TestReverseProxyHAProxyTLS(t *testing.T) {
 	t.Parallel()
 	site, page := staticSite(t)
-	crt, pool := haproxyPEM(t, t.TempDir())
+	ca := newTestCA(t, "haproxy")
+	crt := ca.issueHAProxy("server", "127.0.0.1", "localhost")
 	b := startBridge(t, "--trusted-proxy=127.0.0.1/32", "--staticdir="+site, childBin, "env")
 	h := startHAProxy(t, "haproxy/https.cfg",
 		"bind :443 ssl crt /etc/haproxy/certs/wsbridge.pem", "bind 127.0.0.1:{{PORT}} ssl crt "+crt,
 		"127.0.0.1:8081", b.Addr)
-	conf := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	conf := &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}
 
 	if code, body := getFrom(t, "https://"+h.Addr+"/", conf); code != 200 || body != page {
 		t.Errorf("GET https://%s/: %d %q, want 200 and the page", h.Addr, code, body)

@@ -100,6 +100,26 @@ func (ca *testCA) issue(name string, client bool, names ...string) (certFile, ke
 	return certFile, keyFile, sha256.Sum256(der)
 }
 
+// issueHAProxy is issue for a server, with the certificate and then its
+// key in one file, as HAProxy's crt takes them; it returns that file.
+func (ca *testCA) issueHAProxy(name string, names ...string) string {
+	ca.t.Helper()
+	cert, key, _ := ca.issue(name, false, names...)
+	var both []byte
+	for _, f := range []string{cert, key} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			ca.t.Fatal(err)
+		}
+		both = append(both, b...)
+	}
+	file := filepath.Join(ca.dir, name+"-haproxy.pem")
+	if err := os.WriteFile(file, both, 0o600); err != nil {
+		ca.t.Fatal(err)
+	}
+	return file
+}
+
 // client returns a TLS client configuration that trusts ca, with the
 // client certificate of certFile and keyFile when they are not "".
 func (ca *testCA) client(certFile, keyFile string) *tls.Config {
