@@ -171,22 +171,7 @@ func TestHandOverIdleParks(t *testing.T) {
 					}
 				}
 			}
-			waiting := func() int {
-				k := 0
-				for _, g := range goroutines() {
-					if strings.Contains(g, "bridge/wsconn.") || strings.Contains(g, "bridge/modes.(*Pump)") {
-						k++
-					}
-				}
-				return k
-			}
-			deadline := time.Now().Add(10 * time.Second)
-			for waiting() >= n/2 && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			if k := waiting(); k >= n/2 {
-				t.Errorf("%d goroutines wait for %d idle handed-over clients: they do not park", k, n)
-			}
+			waitParked(t, n, "handed-over clients")
 			for _, c := range cs {
 				answerClose(c, transport.CloseNormal)
 			}

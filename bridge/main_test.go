@@ -54,6 +54,29 @@ func goroutines() []string {
 	return out
 }
 
+// waitParked waits up to 10 s for the n idle clients of what to park,
+// and fails unless fewer than n/2 goroutines of the bridge (a client's
+// connection, its pump, a TLS read) still wait for them.
+func waitParked(t *testing.T, n int, what string) {
+	t.Helper()
+	waiting := func() int {
+		k := 0
+		for _, g := range goroutines() {
+			if strings.Contains(g, "bridge/wsconn.") || strings.Contains(g, "bridge/modes.(*Pump)") || strings.Contains(g, "crypto/tls.(*Conn).Read") {
+				k++
+			}
+		}
+		return k
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting() >= n/2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if k := waiting(); k >= n/2 {
+		t.Errorf("%d goroutines wait for %d idle %s: they do not park", k, n, what)
+	}
+}
+
 // TestServeEndToEnd runs the server in-process with a real child: a
 // message echoes through cat, the client's close is echoed, idle sessions
 // park, and after shutdown nothing of the server is left running (see

@@ -73,22 +73,7 @@ func TestTLSIdleParks(t *testing.T) {
 			}
 		}
 	}
-	waiting := func() int {
-		k := 0
-		for _, g := range goroutines() {
-			if strings.Contains(g, "bridge/wsconn.") || strings.Contains(g, "bridge/modes.(*Pump)") || strings.Contains(g, "crypto/tls.(*Conn).Read") {
-				k++
-			}
-		}
-		return k
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for waiting() >= n/2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if k := waiting(); k >= n/2 {
-		t.Errorf("%d goroutines wait for %d idle wss clients: they do not park", k, n)
-	}
+	waitParked(t, n, "wss clients")
 	// Three messages, three records sent back to back: the server's
 	// TLS connection may take them off the socket in one read, and the
 	// parked reader must not leave the two it holds behind.
