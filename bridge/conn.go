@@ -53,15 +53,6 @@ func (s *Server) handle(conn net.Conn) {
 		}
 		peer = http1.Peer{Remote: conn.RemoteAddr(), Local: conn.LocalAddr(), Secure: r.Secure}
 		n, handed = copy(buf, r.Head), true
-	} else if _, ok := conn.(*redirectConn); ok {
-		peer = http1.Peer{Remote: conn.RemoteAddr(), Local: conn.LocalAddr()}
-		if _, err := s.proxyHeader(conn, &peer); err != nil {
-			s.log.Debug("connection not ready for a request", "remote", conn.RemoteAddr(), "err", err)
-			_ = conn.Close()
-			s.handshaking(conn, false)
-			s.connDone()
-			return
-		}
 	} else {
 		ready, p, err := s.prepare(conn)
 		if err != nil {

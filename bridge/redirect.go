@@ -111,9 +111,9 @@ func redirectLocation(req *http1.Request, local net.Addr, port int) (string, boo
 }
 
 // escapeRaw percent-encodes the bytes of a raw path or query that may
-// not stand in a URL as they are (controls, space, non-ASCII, # which
-// would begin a fragment), keeping
-// the rest, escapes included, as the client sent them.
+// not stand in a URL as they are (controls, space, non-ASCII, and #,
+// which would begin a fragment), keeping the rest, escapes included, as
+// the client sent them.
 func escapeRaw(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b []byte
