@@ -241,26 +241,44 @@ func listen(c config, log *slog.Logger) (ls []net.Listener, finished <-chan stru
 	if len(addrs) == 0 && !c.handoverOnly && !c.unixOnly {
 		addrs = []string{""}
 	}
+	tcp, err := listenTCP(addrs, c.port, "port")
+	if err != nil {
+		for _, l := range ls {
+			l.Close()
+		}
+		return nil, nil, err
+	}
+	scheme := "http://"
+	if c.certs != nil {
+		scheme = "https://"
+	}
+	for _, l := range tcp {
+		log.Info("listening", "url", scheme+l.Addr().String()+"/")
+	}
+	ls = append(ls, tcp...)
+	return ls, nil, nil
+}
+
+// listenTCP opens a TCP listener on port at each of addrs ("" for all),
+// or none: on an error it closes those it opened. A port another program
+// holds is said so, naming the flag that chooses another.
+func listenTCP(addrs []string, port int, flag string) ([]net.Listener, error) {
+	var ls []net.Listener
 	for _, a := range addrs {
-		hostPort := net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(c.port))
+		hostPort := net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(port))
 		l, err := net.Listen("tcp", hostPort)
 		if err != nil {
 			for _, l := range ls {
 				l.Close()
 			}
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, nil, fmt.Errorf("cannot listen on %s: another program (another wsbridge?) has that port: stop it or choose another with --port", hostPort)
+				return nil, fmt.Errorf("cannot listen on %s: another program (another wsbridge?) has that port: stop it or choose another with --%s", hostPort, flag)
 			}
-			return nil, nil, fmt.Errorf("cannot listen on %s: %w", hostPort, err)
+			return nil, fmt.Errorf("cannot listen on %s: %w", hostPort, err)
 		}
 		ls = append(ls, l)
-		scheme := "http://"
-		if c.certs != nil {
-			scheme = "https://"
-		}
-		log.Info("listening", "url", scheme+l.Addr().String()+"/")
 	}
-	return ls, nil, nil
+	return ls, nil
 }
 
 // serveMetrics serves srv's metrics on --metrics-address, if given, until

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
@@ -89,16 +87,12 @@ func listenRedirect(c config, srv *bridge.Server, log *slog.Logger, listeners []
 	if len(addrs) == 0 {
 		addrs = []string{""}
 	}
+	tcp, err := listenTCP(addrs, c.redirPort, "redirport")
+	if err != nil {
+		return nil, fmt.Errorf("--redirport: %w", err)
+	}
 	var ls []net.Listener
-	for _, a := range addrs {
-		hostPort := net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(c.redirPort))
-		l, err := net.Listen("tcp", hostPort)
-		if err != nil {
-			for _, l := range ls {
-				l.Close()
-			}
-			return nil, fmt.Errorf("--redirport: cannot listen on %s: %w", hostPort, err)
-		}
+	for _, l := range tcp {
 		ls = append(ls, srv.RedirectListener(l, port))
 		log.Info("redirecting to https", "url", "http://"+l.Addr().String()+"/", "port", port)
 	}
